@@ -1,0 +1,209 @@
+//! analysis: runs scan → imports → graph for a unit and derives the figures
+//! users read: bytes per reach and file kind, per distribution, per module.
+//!
+//! Input: a [`Unit`]. Output: an [`Analysis`] holding each stage's output and
+//! the reach of every file.
+
+use crate::config::Unit;
+use crate::error::Result;
+use crate::graph::{ImportGraph, Node, Reach};
+use crate::imports::ImportTable;
+use crate::progress::Progress;
+use crate::scan::{FileKind, Inventory, ModuleId};
+use std::collections::BTreeMap;
+
+/// Lambda's limit on the unzipped deployment package (function + layers).
+pub const LAMBDA_UNZIPPED_LIMIT: u64 = 262_144_000;
+
+pub struct Analysis {
+    pub unit: Unit,
+    pub inventory: Inventory,
+    pub imports: ImportTable,
+    pub graph: ImportGraph,
+    /// Reach of every file, by `FileId`.
+    pub file_reach: Vec<Reach>,
+}
+
+/// Bytes per file kind, for one reach or one distribution.
+pub type KindBytes = BTreeMap<FileKind, u64>;
+
+/// Which modules to parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coverage {
+    /// Only what the handler can reach (cold and deferred): enough for every
+    /// placement decision, and far less to parse in a big environment.
+    Reachable,
+    /// Every module, so that the graph also holds the imports of
+    /// unreachable modules (for `--why` on them, or a complete JSON graph).
+    Full,
+}
+
+impl Analysis {
+    pub fn run(unit: Unit, coverage: Coverage, progress: &Progress) -> Result<Analysis> {
+        let inventory = crate::scan::scan(&unit, progress);
+        let handler = crate::graph::handler_module(&inventory, &unit.handler_module)?;
+        let imports = parse_imports(&inventory, handler, coverage, progress);
+        let graph = crate::graph::build(&inventory, &imports, handler);
+        let file_reach = file_reach(&inventory, &graph);
+        progress.finish();
+        Ok(Analysis {
+            unit,
+            inventory,
+            imports,
+            graph,
+            file_reach,
+        })
+    }
+
+    pub fn module_reach(&self, module: ModuleId) -> Reach {
+        self.graph.reach[module]
+    }
+
+    /// Bytes per reach, split by file kind.
+    pub fn bytes_by_reach(&self) -> BTreeMap<Reach, KindBytes> {
+        let mut out: BTreeMap<Reach, KindBytes> = BTreeMap::new();
+        for reach in [Reach::Cold, Reach::Deferred, Reach::Unreachable] {
+            out.entry(reach).or_default();
+        }
+        for (file, reach) in self.inventory.files.iter().zip(&self.file_reach) {
+            *out.entry(*reach).or_default().entry(file.kind).or_default() += file.size;
+        }
+        out
+    }
+
+    /// Bytes of the files each module owns (its file, caches, data files).
+    pub fn module_bytes(&self) -> Vec<u64> {
+        let mut bytes = vec![0; self.inventory.modules.len()];
+        for file in &self.inventory.files {
+            if let Some(owner) = file.owner {
+                bytes[owner] += file.size;
+            }
+        }
+        bytes
+    }
+
+    /// Per distribution (and `None` for files of no distribution): files and
+    /// bytes per reach.
+    pub fn by_distribution(&self) -> Vec<DistRow> {
+        let mut rows: BTreeMap<Option<usize>, DistRow> = BTreeMap::new();
+        for (file, reach) in self.inventory.files.iter().zip(&self.file_reach) {
+            let row = rows.entry(file.dist).or_insert_with(|| DistRow {
+                dist: file.dist,
+                ..DistRow::default()
+            });
+            row.files += 1;
+            row.bytes += file.size;
+            match reach {
+                Reach::Cold => row.cold += file.size,
+                Reach::Deferred => row.deferred += file.size,
+                Reach::Unreachable => row.unreachable += file.size,
+            }
+        }
+        let mut rows: Vec<DistRow> = rows.into_values().collect();
+        rows.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+        rows
+    }
+
+    pub fn node_name(&self, node: petgraph::graph::NodeIndex) -> String {
+        match self.graph.graph[node] {
+            Node::Module(id) => self.inventory.modules[id].name.clone(),
+            Node::Library(file) => self.inventory.files[file].rel.clone(),
+        }
+    }
+
+    /// `path:line` of the file that holds an import site of `node`.
+    pub fn site_location(&self, node: petgraph::graph::NodeIndex, line: u32) -> String {
+        let path = match self.graph.graph[node] {
+            Node::Module(id) => self
+                .inventory
+                .module_file(id)
+                .map(|f| f.path.display().to_string()),
+            Node::Library(file) => Some(self.inventory.files[file].path.display().to_string()),
+        };
+        match (path, line) {
+            (Some(path), 0) => path,
+            (Some(path), line) => format!("{path}:{line}"),
+            (None, _) => "(namespace package)".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct DistRow {
+    pub dist: Option<usize>,
+    pub files: usize,
+    pub bytes: u64,
+    pub cold: u64,
+    pub deferred: u64,
+    pub unreachable: u64,
+}
+
+/// Parses modules breadth-first from the handler, one wave at a time (each
+/// wave in parallel), until nothing new is reachable; or every module.
+fn parse_imports(
+    inv: &Inventory,
+    handler: ModuleId,
+    coverage: Coverage,
+    progress: &Progress,
+) -> ImportTable {
+    let mut table = ImportTable::new(inv.modules.len());
+    progress.set_message("parsing imports");
+    if coverage == Coverage::Full {
+        progress.set_length(inv.modules.len() as u64);
+        let all: Vec<ModuleId> = (0..inv.modules.len()).collect();
+        crate::imports::collect(inv, &all, &mut table, progress);
+        return table;
+    }
+    let pth_sites = crate::imports::pth_sites(inv);
+    let mut queued = vec![false; inv.modules.len()];
+    queued[handler] = true;
+    let mut wave = vec![handler];
+    let mut total = 1;
+    while !wave.is_empty() {
+        crate::imports::collect(inv, &wave, &mut table, progress);
+        let mut next = Vec::new();
+        for &module in &wave {
+            let extra = if module == handler {
+                pth_sites.as_slice()
+            } else {
+                &[]
+            };
+            for target in crate::graph::runtime_targets(inv, &table, module, extra) {
+                if !queued[target] {
+                    queued[target] = true;
+                    next.push(target);
+                }
+            }
+        }
+        total += next.len();
+        progress.set_length(total as u64);
+        wave = next;
+    }
+    table
+}
+
+/// A file is as reachable as the module that owns it; a library as its node;
+/// a distribution's metadata as the most reachable module it installed
+/// (`importlib.metadata` must find it); anything else is unreachable.
+fn file_reach(inv: &Inventory, graph: &ImportGraph) -> Vec<Reach> {
+    let mut dist_reach = vec![Reach::Unreachable; inv.dists.len()];
+    for file in &inv.files {
+        if let (Some(owner), Some(dist)) = (file.owner, file.dist) {
+            dist_reach[dist] = dist_reach[dist].min(graph.reach[owner]);
+        }
+    }
+    inv.files
+        .iter()
+        .enumerate()
+        .map(|(id, file)| {
+            if let Some(node) = graph.library_nodes.get(&id) {
+                return graph.reach[node.index()];
+            }
+            match (file.owner, file.kind, file.dist) {
+                (Some(owner), _, _) => graph.reach[owner],
+                (None, FileKind::Metadata, Some(dist)) => dist_reach[dist],
+                _ => Reach::Unreachable,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,80 @@
+//! The commands behind the CLI: each takes plain arguments, runs the pipeline
+//! stages it needs and writes its output to stdout.
+
+use crate::analysis::{Analysis, Coverage};
+use crate::config::{Overrides, Unit};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Where the unit is and the flags that override its YAML.
+#[derive(Debug, Clone)]
+pub struct UnitArgs {
+    pub dir: PathBuf,
+    pub handler: Option<String>,
+    pub source: Option<PathBuf>,
+    pub site_packages: Vec<PathBuf>,
+}
+
+impl UnitArgs {
+    pub fn load(&self) -> Result<Unit> {
+        Unit::load(
+            &self.dir,
+            &Overrides {
+                handler: self.handler.clone(),
+                source: self.source.clone(),
+                site_packages: self.site_packages.clone(),
+            },
+        )
+    }
+}
+
+pub struct AnalyzeArgs {
+    pub unit: UnitArgs,
+    pub format: Format,
+    pub dot: Option<PathBuf>,
+    pub why: Option<String>,
+    /// Parse every module, not only those the handler reaches.
+    pub full: bool,
+}
+
+pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
+    let unit = args.unit.load()?;
+    // Explaining an unreachable module needs the imports of unreachable
+    // modules too; so does a complete graph.
+    let coverage = if args.full || args.why.is_some() {
+        Coverage::Full
+    } else {
+        Coverage::Reachable
+    };
+    let analysis = Analysis::run(unit, coverage, &Progress::for_stderr())?;
+    if let Some(path) = &args.dot {
+        std::fs::write(path, crate::report::analyze::dot(&analysis))
+            .map_err(|e| Error::io(path, e))?;
+    }
+    let output = match (&args.why, args.format) {
+        (Some(module), _) => crate::report::analyze::why(&analysis, module)?,
+        (None, Format::Text) => crate::report::analyze::text(&analysis),
+        (None, Format::Json) => crate::report::analyze::json(&analysis),
+    };
+    write_stdout(&output)
+}
+
+fn write_stdout(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
+        // A closed pipe (`| head`) is not an error worth reporting.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(|e| Error::io(std::path::Path::new("<stdout>"), e)),
+    }
+}

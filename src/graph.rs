@@ -1,0 +1,475 @@
+//! graph: import sites resolved to modules, and the cold / deferred /
+//! unreachable split seen from the handler.
+//!
+//! Input: the [`Inventory`] and the [`ImportTable`]. Output: an [`ImportGraph`]
+//! — a petgraph graph whose nodes are modules and shared libraries and whose
+//! edges are typed (import, parent package, native, shared library, …) — and
+//! an [`Reach`] per node. Resolution follows Python: `import a.b.c` runs `a`,
+//! `a.b`, `a.b.c`; `from a import b` reaches `a.b` when that is a module;
+//! relative imports resolve against the importing package; `from x import *`
+//! follows a literal `__all__`.
+
+use crate::error::{Error, Result};
+use crate::imports::{ImportTable, Site, SiteKind};
+use crate::scan::{FileId, FileKind, Inventory, ModuleId};
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+use serde::Serialize;
+use std::collections::{HashMap, VecDeque};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "type", content = "id")]
+pub enum Node {
+    Module(ModuleId),
+    /// A shared library (not an extension module), by file.
+    Library(FileId),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EdgeKind {
+    /// From an import site; its `SiteKind` says how it was spelled.
+    Import(SiteKind),
+    /// Importing `a.b` first imports `a`.
+    Parent,
+    /// `DT_NEEDED` of an extension module or library.
+    Library,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Edge {
+    pub kind: EdgeKind,
+    /// Runs while the importer is being imported.
+    pub init: bool,
+    pub type_checking: bool,
+    pub guarded: bool,
+    pub conditional: bool,
+    /// Line of the site in the importer's file (0: none).
+    pub line: u32,
+}
+
+/// How a node is reached from the handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reach {
+    /// Executed during init (the cold start).
+    Cold,
+    /// Reachable only through imports that run later (in functions, lazily).
+    Deferred,
+    Unreachable,
+}
+
+/// An import whose target is not in the unit (stdlib, the runtime's boto3, or
+/// truly missing).
+#[derive(Debug, Clone, Serialize)]
+pub struct Unresolved {
+    pub importer: ModuleId,
+    pub target: String,
+    pub line: u32,
+    pub guarded: bool,
+    pub init: bool,
+}
+
+pub struct ImportGraph {
+    pub graph: DiGraph<Node, Edge>,
+    /// Node of module `i` is `NodeIndex::new(i)`; libraries follow.
+    pub library_nodes: HashMap<FileId, NodeIndex>,
+    pub handler: NodeIndex,
+    pub reach: Vec<Reach>,
+    pub unresolved: Vec<Unresolved>,
+}
+
+/// What the resolver needs to know about the module namespace; a trait so
+/// that resolution can be tested with plain tables.
+pub trait ModuleNamespace {
+    fn exists(&self, name: &str) -> bool;
+    fn all_of(&self, name: &str) -> Option<&[String]>;
+}
+
+/// A resolved site: the modules it reaches, and the names it could not find.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Resolution {
+    pub targets: Vec<String>,
+    pub missing: Vec<String>,
+}
+
+/// Resolves one site of module `importer` (a package when `is_package`).
+pub fn resolve_site(
+    ns: &dyn ModuleNamespace,
+    importer: &str,
+    is_package: bool,
+    site: &Site,
+) -> Resolution {
+    let mut out = Resolution::default();
+    let base = match absolute_name(importer, is_package, site.level, &site.target) {
+        Some(base) => base,
+        None => {
+            out.missing.push(format!(
+                "{}{}",
+                ".".repeat(site.level as usize),
+                site.target
+            ));
+            return out;
+        }
+    };
+    let from_like = matches!(site.kind, SiteKind::From) || site.is_lazy();
+    if !from_like {
+        // `import a.b.c`: the deepest existing prefix (parents follow by
+        // parent edges); the rest is missing.
+        match deepest_existing(ns, &base) {
+            Some(found) => {
+                if found != base {
+                    out.missing.push(base.clone());
+                }
+                out.targets.push(found);
+            }
+            None => out.missing.push(base),
+        }
+        return out;
+    }
+    if ns.exists(&base) {
+        // A lazy idiom names submodules only; the package itself is the importer.
+        if !site.is_lazy() {
+            out.targets.push(base.clone());
+        }
+    } else if !base.is_empty() {
+        out.missing.push(base.clone());
+        return out;
+    }
+    for name in &site.names {
+        if name == "*" {
+            for exported in ns.all_of(&base).unwrap_or(&[]) {
+                let sub = format!("{base}.{exported}");
+                if ns.exists(&sub) {
+                    out.targets.push(sub);
+                }
+            }
+            continue;
+        }
+        let sub = if base.is_empty() {
+            name.clone()
+        } else {
+            format!("{base}.{name}")
+        };
+        if ns.exists(&sub) {
+            out.targets.push(sub);
+        } else if site.is_lazy() {
+            out.missing.push(sub);
+        }
+    }
+    out
+}
+
+/// The absolute module a site names; `None` when a relative import climbs
+/// above the top-level package.
+pub fn absolute_name(importer: &str, is_package: bool, level: u32, target: &str) -> Option<String> {
+    if level == 0 {
+        return Some(target.to_string());
+    }
+    let mut parts: Vec<&str> = importer.split('.').collect();
+    if !is_package {
+        parts.pop();
+    }
+    for _ in 1..level {
+        parts.pop()?;
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let package = parts.join(".");
+    Some(if target.is_empty() {
+        package
+    } else {
+        format!("{package}.{target}")
+    })
+}
+
+fn deepest_existing(ns: &dyn ModuleNamespace, name: &str) -> Option<String> {
+    let mut candidate = name;
+    loop {
+        if ns.exists(candidate) {
+            return Some(candidate.to_string());
+        }
+        candidate = candidate.rsplit_once('.')?.0;
+    }
+}
+
+struct InventoryNamespace<'a> {
+    inv: &'a Inventory,
+    imports: &'a ImportTable,
+}
+
+impl ModuleNamespace for InventoryNamespace<'_> {
+    fn exists(&self, name: &str) -> bool {
+        self.inv.module(name).is_some()
+    }
+    fn all_of(&self, name: &str) -> Option<&[String]> {
+        let id = self.inv.module(name)?;
+        self.imports.modules.get(id)?.all.as_deref()
+    }
+}
+
+/// The handler's module, or an input error that says where it was looked for.
+pub fn handler_module(inv: &Inventory, handler_module: &str) -> Result<ModuleId> {
+    inv.module(handler_module).ok_or_else(|| {
+        Error::input(format!(
+            "{}: handler module `{handler_module}` not found (looked for {}.py or {}/__init__.py); \
+             fix `handler:` in caios-pack.yaml or --handler",
+            inv.roots[0].path.display(),
+            handler_module.replace('.', "/"),
+            handler_module.replace('.', "/"),
+        ))
+    })
+}
+
+/// Modules that `module` may import at run time (any scope, not under
+/// TYPE_CHECKING), plus its parent package: what must be parsed next to
+/// know everything the handler can reach.
+pub fn runtime_targets(
+    inv: &Inventory,
+    imports: &ImportTable,
+    module: ModuleId,
+    extra: &[Site],
+) -> Vec<ModuleId> {
+    let ns = InventoryNamespace { inv, imports };
+    let m = &inv.modules[module];
+    let mut out: Vec<ModuleId> = m
+        .name
+        .rsplit_once('.')
+        .and_then(|(p, _)| inv.module(p))
+        .into_iter()
+        .collect();
+    for site in imports.modules[module].sites.iter().chain(extra) {
+        if site.type_checking {
+            continue;
+        }
+        let resolution = resolve_site(&ns, &m.name, m.is_package, site);
+        out.extend(resolution.targets.iter().filter_map(|t| inv.module(t)));
+    }
+    out
+}
+
+/// Builds the graph and splits it from the handler module.
+pub fn build(inv: &Inventory, imports: &ImportTable, handler_id: ModuleId) -> ImportGraph {
+    let mut graph: DiGraph<Node, Edge> =
+        DiGraph::with_capacity(inv.modules.len(), inv.modules.len() * 4);
+    for id in 0..inv.modules.len() {
+        graph.add_node(Node::Module(id));
+    }
+    let mut library_nodes = HashMap::new();
+    for (id, file) in inv.files.iter().enumerate() {
+        if file.kind == FileKind::SharedLib {
+            library_nodes.insert(id, graph.add_node(Node::Library(id)));
+        }
+    }
+    let ns = InventoryNamespace { inv, imports };
+    let mut unresolved = Vec::new();
+    for (id, module) in inv.modules.iter().enumerate() {
+        if let Some((parent, _)) = module.name.rsplit_once('.') {
+            if let Some(parent) = inv.module(parent) {
+                graph.add_edge(
+                    NodeIndex::new(id),
+                    NodeIndex::new(parent),
+                    plain_edge(EdgeKind::Parent),
+                );
+            }
+        }
+        let pth_sites = if id == handler_id {
+            crate::imports::pth_sites(inv)
+        } else {
+            Vec::new()
+        };
+        let sites = imports
+            .modules
+            .get(id)
+            .map(|m| m.sites.as_slice())
+            .unwrap_or(&[]);
+        for site in sites.iter().chain(pth_sites.iter()) {
+            let resolution = resolve_site(&ns, &module.name, module.is_package, site);
+            for target in resolution.targets {
+                let target =
+                    NodeIndex::new(ns.inv.module(&target).expect("resolved targets exist"));
+                if target.index() == id {
+                    continue;
+                }
+                graph.add_edge(NodeIndex::new(id), target, site_edge(site));
+            }
+            if site.kind != SiteKind::Native {
+                for target in resolution.missing {
+                    unresolved.push(Unresolved {
+                        importer: id,
+                        target,
+                        line: site.line,
+                        guarded: site.guarded,
+                        init: site.runs_at_init(),
+                    });
+                }
+            }
+        }
+    }
+    add_library_edges(inv, &mut graph, &library_nodes);
+    let handler = NodeIndex::new(handler_id);
+    let reach = split(&graph, handler);
+    ImportGraph {
+        graph,
+        library_nodes,
+        handler,
+        reach,
+        unresolved,
+    }
+}
+
+fn plain_edge(kind: EdgeKind) -> Edge {
+    Edge {
+        kind,
+        init: true,
+        type_checking: false,
+        guarded: false,
+        conditional: false,
+        line: 0,
+    }
+}
+
+fn site_edge(site: &Site) -> Edge {
+    Edge {
+        kind: EdgeKind::Import(site.kind),
+        init: site.runs_at_init(),
+        type_checking: site.type_checking,
+        guarded: site.guarded,
+        conditional: site.conditional,
+        line: site.line,
+    }
+}
+
+/// `DT_NEEDED` edges, resolved through RUNPATH/RPATH, then by a unique file
+/// name in the unit (libraries preloaded by a package's `__init__`).
+fn add_library_edges(
+    inv: &Inventory,
+    graph: &mut DiGraph<Node, Edge>,
+    library_nodes: &HashMap<FileId, NodeIndex>,
+) {
+    let mut by_name: HashMap<&str, Vec<FileId>> = HashMap::new();
+    for &id in library_nodes.keys() {
+        let name = inv.files[id].rel.rsplit('/').next().unwrap_or("");
+        by_name.entry(name).or_default().push(id);
+    }
+    let node_of_file = |file: FileId| -> Option<NodeIndex> {
+        library_nodes.get(&file).copied().or_else(|| {
+            let owner = inv.files[file].owner?;
+            (inv.modules[owner].file == Some(file)).then(|| NodeIndex::new(owner))
+        })
+    };
+    let mut elf: Vec<(&FileId, &crate::scan::ElfInfo)> = inv.elf.iter().collect();
+    elf.sort_by_key(|(id, _)| **id);
+    for (&file, info) in elf {
+        let Some(from) = node_of_file(file) else {
+            continue;
+        };
+        for needed in &info.needed {
+            let found = info
+                .search_dirs
+                .iter()
+                .find_map(|dir| inv.file_index.get(&dir.join(needed)).copied())
+                .or_else(|| match by_name.get(needed.as_str()) {
+                    Some(ids) if ids.len() == 1 => Some(ids[0]),
+                    _ => None,
+                });
+            if let Some(to) = found.and_then(|f| library_nodes.get(&f).copied()) {
+                if to != from {
+                    graph.add_edge(from, to, plain_edge(EdgeKind::Library));
+                }
+            }
+        }
+    }
+}
+
+/// Cold: reached from the handler over init edges. Deferred: reached from
+/// the cold set over any runtime edge. TYPE_CHECKING edges never count.
+pub fn split(graph: &DiGraph<Node, Edge>, handler: NodeIndex) -> Vec<Reach> {
+    let mut reach = vec![Reach::Unreachable; graph.node_count()];
+    let cold = bfs(graph, &[handler], |e| e.init && !e.type_checking);
+    for node in &cold {
+        reach[node.index()] = Reach::Cold;
+    }
+    for node in bfs(graph, &cold, |e| !e.type_checking) {
+        if reach[node.index()] == Reach::Unreachable {
+            reach[node.index()] = Reach::Deferred;
+        }
+    }
+    reach
+}
+
+fn bfs(
+    graph: &DiGraph<Node, Edge>,
+    starts: &[NodeIndex],
+    follow: impl Fn(&Edge) -> bool,
+) -> Vec<NodeIndex> {
+    let mut seen = vec![false; graph.node_count()];
+    let mut queue: VecDeque<NodeIndex> = starts.iter().copied().collect();
+    for s in starts {
+        seen[s.index()] = true;
+    }
+    let mut order = Vec::new();
+    while let Some(node) = queue.pop_front() {
+        order.push(node);
+        for edge in graph.edges(node) {
+            if follow(edge.weight()) && !seen[edge.target().index()] {
+                seen[edge.target().index()] = true;
+                queue.push_back(edge.target());
+            }
+        }
+    }
+    order
+}
+
+/// One step of an import chain: `from` imports `to` at `line` of `from`'s file.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub from: NodeIndex,
+    pub to: NodeIndex,
+    pub edge: Edge,
+}
+
+/// The shortest chain from the handler to `target`, preferring one made of
+/// init edges (which explains why it is cold).
+pub fn why(g: &ImportGraph, target: NodeIndex) -> Option<Vec<Step>> {
+    shortest_path(g, target, |e| e.init && !e.type_checking)
+        .or_else(|| shortest_path(g, target, |e| !e.type_checking))
+}
+
+fn shortest_path(
+    g: &ImportGraph,
+    target: NodeIndex,
+    follow: impl Fn(&Edge) -> bool,
+) -> Option<Vec<Step>> {
+    let mut previous: Vec<Option<(NodeIndex, petgraph::graph::EdgeIndex)>> =
+        vec![None; g.graph.node_count()];
+    let mut seen = vec![false; g.graph.node_count()];
+    let mut queue = VecDeque::from([g.handler]);
+    seen[g.handler.index()] = true;
+    while let Some(node) = queue.pop_front() {
+        if node == target {
+            let mut steps = Vec::new();
+            let mut at = target;
+            while let Some((from, edge)) = previous[at.index()] {
+                steps.push(Step {
+                    from,
+                    to: at,
+                    edge: g.graph[edge].clone(),
+                });
+                at = from;
+            }
+            steps.reverse();
+            return Some(steps);
+        }
+        for edge in g.graph.edges(node) {
+            let next = edge.target();
+            if follow(edge.weight()) && !seen[next.index()] {
+                seen[next.index()] = true;
+                previous[next.index()] = Some((node, edge.id()));
+                queue.push_back(next);
+            }
+        }
+    }
+    None
+}

@@ -1,0 +1,250 @@
+//! imports: every import site of every module, with the context it runs in.
+//!
+//! Input: the [`Inventory`]. Output: an [`ImportTable`] — for each module its
+//! [`Site`]s (target, relative level, imported names, line, scope, guards),
+//! its literal `__all__`, and for extension modules the module names found in
+//! their data (imports made by compiled code). Source files are decoded per
+//! PEP 263 and parsed in parallel; a file that fails to parse is reported and
+//! scanned line by line instead, never dropped.
+
+mod encoding;
+mod fallback;
+mod visitor;
+
+pub use encoding::decode_source;
+
+use crate::scan::{FileKind, Inventory, ModuleId, Problem};
+use rayon::prelude::*;
+use serde::Serialize;
+
+/// Where an import statement sits, which decides when it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// Module body: runs when the module is imported.
+    Module,
+    /// Class body at module level: also runs when the module is imported.
+    Class,
+    /// Function body: runs when the function is called.
+    Function,
+}
+
+/// How the import is spelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SiteKind {
+    /// `import a.b`
+    Import,
+    /// `from a import b`
+    From,
+    /// `importlib.import_module("a")`, `__import__("a")`
+    Dynamic,
+    /// A literal submodule loaded by a module-level `__getattr__`.
+    LazyGetattr,
+    /// `lazy_loader.attach(__name__, submodules=…, submod_attrs=…)`
+    LazyAttach,
+    /// A key of an `_import_structure` dict handed to a `_LazyModule`.
+    ImportStructure,
+    /// A module name found in an extension module's data.
+    Native,
+    /// An `import` line of a `.pth` file.
+    Pth,
+}
+
+/// One import site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Site {
+    /// Dotted module as written, without the leading dots (may be empty for
+    /// `from . import x`).
+    pub target: String,
+    /// Number of leading dots.
+    pub level: u32,
+    /// Names after `from … import`; `*` for a star import. Submodules for
+    /// the lazy idioms.
+    pub names: Vec<String>,
+    /// 1-based; 0 when the site has no line (native imports).
+    pub line: u32,
+    pub kind: SiteKind,
+    pub scope: Scope,
+    /// Inside a `try` whose handlers catch `ImportError` (or a superclass).
+    pub guarded: bool,
+    /// Under `if TYPE_CHECKING:`: never runs.
+    pub type_checking: bool,
+    /// Under another `if`, a loop or an `except`/`else` branch.
+    pub conditional: bool,
+}
+
+impl Site {
+    /// Whether the import runs while its module is being imported.
+    pub fn runs_at_init(&self) -> bool {
+        !self.type_checking && !self.is_lazy() && self.scope != Scope::Function
+    }
+
+    /// A lazy-module idiom: loaded on first attribute access, not at import.
+    pub fn is_lazy(&self) -> bool {
+        matches!(
+            self.kind,
+            SiteKind::LazyGetattr | SiteKind::LazyAttach | SiteKind::ImportStructure
+        )
+    }
+}
+
+/// What one module's source says.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ModuleImports {
+    pub sites: Vec<Site>,
+    /// A literal `__all__`, for star imports.
+    pub all: Option<Vec<String>>,
+}
+
+/// The import sites of every module, indexed by [`ModuleId`].
+#[derive(Debug, Default, Serialize)]
+pub struct ImportTable {
+    pub modules: Vec<ModuleImports>,
+    /// Whether a module's file was read (modules the handler cannot reach are
+    /// not, unless the whole unit is parsed).
+    pub parsed: Vec<bool>,
+    pub problems: Vec<Problem>,
+    /// Number of files that needed the line-based fallback.
+    pub fallback_files: usize,
+}
+
+impl ImportTable {
+    pub fn new(modules: usize) -> Self {
+        ImportTable {
+            modules: vec![ModuleImports::default(); modules],
+            parsed: vec![false; modules],
+            ..ImportTable::default()
+        }
+    }
+
+    pub fn parsed_count(&self) -> usize {
+        self.parsed.iter().filter(|p| **p).count()
+    }
+}
+
+/// Parses the given modules (in parallel) into `table`: source modules by
+/// their AST, extension modules by the names in their data.
+pub fn collect(
+    inv: &Inventory,
+    ids: &[ModuleId],
+    table: &mut ImportTable,
+    progress: &crate::progress::Progress,
+) {
+    let results: Vec<(ModuleId, ModuleImports, Vec<Problem>, bool)> = ids
+        .par_iter()
+        .map(|&id| {
+            let (imports, problems, fallback) = module_imports(inv, id);
+            progress.inc(1);
+            (id, imports, problems, fallback)
+        })
+        .collect();
+    for (id, imports, problems, used_fallback) in results {
+        table.fallback_files += usize::from(used_fallback);
+        table.modules[id] = imports;
+        table.parsed[id] = true;
+        table.problems.extend(problems);
+    }
+}
+
+fn module_imports(inv: &Inventory, id: ModuleId) -> (ModuleImports, Vec<Problem>, bool) {
+    let Some(file) = inv.module_file(id) else {
+        return (ModuleImports::default(), Vec::new(), false);
+    };
+    match file.kind {
+        FileKind::Python => parse_file(&file.path),
+        FileKind::Extension => (native_imports(inv, id), Vec::new(), false),
+        _ => (ModuleImports::default(), Vec::new(), false),
+    }
+}
+
+/// Reads, decodes and parses one source file.
+pub fn parse_file(path: &std::path::Path) -> (ModuleImports, Vec<Problem>, bool) {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            let problem = Problem {
+                path: path.to_path_buf(),
+                line: None,
+                message: format!("cannot read: {err}; its imports are unknown"),
+            };
+            return (ModuleImports::default(), vec![problem], false);
+        }
+    };
+    let (text, warning) = decode_source(&bytes);
+    let mut problems: Vec<Problem> = warning
+        .into_iter()
+        .map(|message| Problem {
+            path: path.to_path_buf(),
+            line: None,
+            message,
+        })
+        .collect();
+    match parse_source(&text) {
+        Ok(imports) => (imports, problems, false),
+        Err((line, reason)) => {
+            problems.push(Problem {
+                path: path.to_path_buf(),
+                line: Some(line),
+                message: format!("syntax error: {reason}; imports read line by line instead"),
+            });
+            let sites = fallback::scan_lines(&text);
+            (ModuleImports { sites, all: None }, problems, true)
+        }
+    }
+}
+
+/// Parses source text. On a syntax error returns its line and reason.
+pub fn parse_source(text: &str) -> Result<ModuleImports, (u32, String)> {
+    match rustpython_ruff_python_parser::parse_module(text) {
+        Ok(parsed) => Ok(visitor::visit_module(parsed.syntax(), text)),
+        Err(err) => {
+            let lines = visitor::LineIndex::new(text);
+            Err((
+                lines.line(err.location.start().to_usize()),
+                err.error.to_string(),
+            ))
+        }
+    }
+}
+
+/// Sites for the module names an extension module carries in its data.
+fn native_imports(inv: &Inventory, id: ModuleId) -> ModuleImports {
+    let own = &inv.modules[id].name;
+    let Some(info) = inv.modules[id].file.and_then(|f| inv.elf.get(&f)) else {
+        return ModuleImports::default();
+    };
+    let sites = info
+        .tokens
+        .iter()
+        .filter(|token| *token != own && inv.module(token).is_some())
+        .map(|token| Site {
+            target: token.clone(),
+            level: 0,
+            names: Vec::new(),
+            line: 0,
+            kind: SiteKind::Native,
+            scope: Scope::Module,
+            guarded: false,
+            type_checking: false,
+            conditional: false,
+        })
+        .collect();
+    ModuleImports { sites, all: None }
+}
+
+/// Sites for the `import` lines of `.pth` files (run by `site` at startup).
+pub fn pth_sites(inv: &Inventory) -> Vec<Site> {
+    inv.pth
+        .iter()
+        .flat_map(|pth| pth.import_lines.iter())
+        .flat_map(|(line, text)| {
+            fallback::scan_lines(text).into_iter().map(move |mut site| {
+                site.kind = SiteKind::Pth;
+                site.line = *line;
+                site.conditional = false;
+                site
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,562 @@
+//! The AST visitor: one pass over a module that records import sites with the
+//! context they sit in (scope, `try`/`except ImportError`, `TYPE_CHECKING`,
+//! other conditions), literal dynamic imports and the lazy-module idioms.
+//!
+//! Input: a parsed module and its text (for line numbers). Output: [`ModuleImports`].
+
+use super::{ModuleImports, Scope, Site, SiteKind};
+use rustpython_ruff_python_ast::visitor::{self, Visitor};
+use rustpython_ruff_python_ast::{
+    self as ast, CmpOp, ExceptHandler, Expr, InterpolatedStringElement, ModModule, Stmt,
+};
+use std::collections::HashMap;
+
+/// Byte offset → 1-based line.
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { starts }
+    }
+
+    pub fn line(&self, offset: usize) -> u32 {
+        self.starts.partition_point(|&s| s <= offset) as u32
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Context {
+    scope: Scope,
+    guarded: bool,
+    type_checking: bool,
+    conditional: bool,
+    /// Inside a module-level `def __getattr__`.
+    in_module_getattr: bool,
+}
+
+struct ImportVisitor<'a> {
+    lines: LineIndex,
+    context: Context,
+    sites: Vec<Site>,
+    all: Option<Vec<String>>,
+    /// Module-level names bound to literal collections of strings.
+    string_lists: HashMap<&'a str, Vec<String>>,
+    /// Keys of `_import_structure`, and whether it reached a `*LazyModule` call.
+    import_structure: Vec<(String, u32)>,
+    import_structure_used: bool,
+    /// Inside module `__getattr__`: names tested with `in`, and import calls
+    /// whose target is built from a prefix and the attribute name.
+    getattr_names: Vec<String>,
+    getattr_prefixes: Vec<(String, u32)>,
+    /// Whether expressions can hold an import at all; most files have no
+    /// dynamic import, and skipping their expression trees halves the walk.
+    scan_expressions: bool,
+}
+
+pub fn visit_module(module: &ModModule, text: &str) -> ModuleImports {
+    let mut visitor = ImportVisitor {
+        lines: LineIndex::new(text),
+        context: Context {
+            scope: Scope::Module,
+            guarded: false,
+            type_checking: false,
+            conditional: false,
+            in_module_getattr: false,
+        },
+        sites: Vec::new(),
+        all: None,
+        string_lists: HashMap::new(),
+        import_structure: Vec::new(),
+        import_structure_used: false,
+        getattr_names: Vec::new(),
+        getattr_prefixes: Vec::new(),
+        scan_expressions: ["import_module", "__import__", "attach", "LazyModule"]
+            .iter()
+            .any(|needle| text.contains(needle)),
+    };
+    visitor.collect_string_lists(&module.body);
+    visitor.visit_body(&module.body);
+    visitor.finish()
+}
+
+impl<'a> ImportVisitor<'a> {
+    fn line_of(&self, range: rustpython_ruff_text_size::TextRange) -> u32 {
+        self.lines.line(range.start().to_usize())
+    }
+
+    fn push(&mut self, target: String, level: u32, names: Vec<String>, line: u32, kind: SiteKind) {
+        let c = self.context;
+        self.sites.push(Site {
+            target,
+            level,
+            names,
+            line,
+            kind,
+            scope: c.scope,
+            guarded: c.guarded,
+            type_checking: c.type_checking,
+            conditional: c.conditional,
+        });
+    }
+
+    fn with_context(&mut self, context: Context, body: &'a [Stmt]) {
+        let saved = std::mem::replace(&mut self.context, context);
+        self.visit_body(body);
+        self.context = saved;
+    }
+
+    /// Pre-pass: `NAME = [..strings..]` and `__all__ = [...]` at module level,
+    /// so that `__getattr__` and star imports can use them.
+    fn collect_string_lists(&mut self, body: &'a [Stmt]) {
+        for stmt in body {
+            let (targets, value): (Vec<&'a Expr>, &'a Expr) = match stmt {
+                Stmt::Assign(a) => (a.targets.iter().collect(), &a.value),
+                Stmt::AnnAssign(a) => match &a.value {
+                    Some(v) => (vec![&*a.target], v),
+                    None => continue,
+                },
+                Stmt::AugAssign(a) => (vec![&*a.target], &a.value),
+                _ => continue,
+            };
+            let Some(strings) = string_collection(value) else {
+                continue;
+            };
+            for target in targets {
+                if let Expr::Name(name) = target {
+                    let entry = self.string_lists.entry(name.id.as_str()).or_default();
+                    if !matches!(stmt, Stmt::AugAssign(_)) {
+                        entry.clear();
+                    }
+                    entry.extend(strings.iter().cloned());
+                }
+            }
+        }
+        self.all = self.string_lists.get("__all__").cloned();
+    }
+
+    fn finish(mut self) -> ModuleImports {
+        if self.import_structure_used {
+            for (key, line) in std::mem::take(&mut self.import_structure) {
+                let c = self.context;
+                self.sites.push(Site {
+                    target: String::new(),
+                    level: 1,
+                    names: vec![key],
+                    line,
+                    kind: SiteKind::ImportStructure,
+                    scope: c.scope,
+                    guarded: false,
+                    type_checking: false,
+                    conditional: false,
+                });
+            }
+        }
+        ModuleImports {
+            sites: self.sites,
+            all: self.all,
+        }
+    }
+
+    fn visit_function(&mut self, def: &'a ast::StmtFunctionDef) {
+        for decorator in &def.decorator_list {
+            self.visit_decorator(decorator);
+        }
+        self.visit_parameters(&def.parameters);
+        let is_module_getattr =
+            self.context.scope == Scope::Module && def.name.as_str() == "__getattr__";
+        let context = Context {
+            scope: Scope::Function,
+            in_module_getattr: is_module_getattr,
+            ..self.context
+        };
+        self.with_context(context, &def.body);
+        if is_module_getattr {
+            self.emit_getattr_sites();
+        }
+    }
+
+    /// `if name in SUBMODULES: return importlib.import_module(f"pkg.{name}")`
+    /// becomes one lazy site per literal name.
+    fn emit_getattr_sites(&mut self) {
+        let names = std::mem::take(&mut self.getattr_names);
+        for (prefix, line) in std::mem::take(&mut self.getattr_prefixes) {
+            let level = prefix.chars().take_while(|&c| c == '.').count() as u32;
+            let base = prefix
+                .trim_start_matches('.')
+                .trim_end_matches('.')
+                .to_string();
+            for name in &names {
+                let (target, names) = if level > 0 {
+                    (base.clone(), vec![name.clone()])
+                } else {
+                    (format!("{base}.{name}"), Vec::new())
+                };
+                let kind = SiteKind::LazyGetattr;
+                let site_level = level;
+                self.push(target, site_level, names, line, kind);
+            }
+        }
+    }
+
+    fn visit_class(&mut self, class: &'a ast::StmtClassDef) {
+        for decorator in &class.decorator_list {
+            self.visit_decorator(decorator);
+        }
+        if let Some(arguments) = &class.arguments {
+            self.visit_arguments(arguments);
+        }
+        // A class body runs when the class statement runs.
+        let scope = match self.context.scope {
+            Scope::Module | Scope::Class => Scope::Class,
+            Scope::Function => Scope::Function,
+        };
+        let context = Context {
+            scope,
+            ..self.context
+        };
+        self.with_context(context, &class.body);
+    }
+
+    fn visit_try(&mut self, stmt: &'a ast::StmtTry) {
+        let guarded = stmt.handlers.iter().any(catches_import_error);
+        let body_context = Context {
+            guarded: self.context.guarded || guarded,
+            ..self.context
+        };
+        self.with_context(body_context, &stmt.body);
+        let branch_context = Context {
+            conditional: true,
+            ..self.context
+        };
+        for handler in &stmt.handlers {
+            let ExceptHandler::ExceptHandler(h) = handler;
+            if let Some(type_) = &h.type_ {
+                self.visit_expr(type_);
+            }
+            self.with_context(branch_context, &h.body);
+        }
+        self.with_context(branch_context, &stmt.orelse);
+        self.visit_body(&stmt.finalbody);
+    }
+
+    fn visit_if(&mut self, stmt: &'a ast::StmtIf) {
+        self.visit_expr(&stmt.test);
+        let type_checking = is_type_checking(&stmt.test);
+        let body_context = Context {
+            type_checking: self.context.type_checking || type_checking,
+            conditional: self.context.conditional || !type_checking,
+            ..self.context
+        };
+        self.with_context(body_context, &stmt.body);
+        let branch_context = Context {
+            conditional: true,
+            ..self.context
+        };
+        for clause in &stmt.elif_else_clauses {
+            if let Some(test) = &clause.test {
+                self.visit_expr(test);
+            }
+            self.with_context(branch_context, &clause.body);
+        }
+    }
+
+    fn visit_call(&mut self, call: &'a ast::ExprCall) {
+        let line = self.line_of(call.range);
+        let callee = dotted(&call.func);
+        let args = &call.arguments;
+        match callee.as_deref() {
+            Some("importlib.import_module" | "import_module" | "_importlib.import_module") => {
+                let package = args
+                    .find_keyword("package")
+                    .map(|k| &k.value)
+                    .or(args.args.get(1));
+                self.dynamic_import(args.args.first(), package, line);
+            }
+            Some("__import__" | "importlib.__import__" | "builtins.__import__") => {
+                self.dynamic_import(args.args.first(), None, line);
+            }
+            Some(name) if name == "attach" || name.ends_with(".attach") => {
+                self.lazy_attach(args, line);
+            }
+            Some(name) if name.ends_with("LazyModule") => {
+                let passes = args
+                    .args
+                    .iter()
+                    .chain(args.keywords.iter().map(|k| &k.value))
+                    .any(|a| matches!(a, Expr::Name(n) if n.id.as_str() == "_import_structure"));
+                self.import_structure_used |= passes;
+            }
+            _ => {}
+        }
+    }
+
+    /// `import_module("x")`, `import_module(".x", package=…)` and, inside a
+    /// module `__getattr__`, `import_module(f"pkg.{name}")`.
+    fn dynamic_import(&mut self, name: Option<&'a Expr>, package: Option<&'a Expr>, line: u32) {
+        let Some(name) = name else { return };
+        if let Some(text) = string_literal(name) {
+            let level = text.chars().take_while(|&c| c == '.').count() as u32;
+            let target = text.trim_start_matches('.');
+            if level == 0 {
+                self.push(target.to_string(), 0, Vec::new(), line, SiteKind::Dynamic);
+                return;
+            }
+            match package.map(package_argument) {
+                // Relative to the importing module's own package.
+                Some(PackageArg::Current) => self.push(
+                    target.to_string(),
+                    level,
+                    Vec::new(),
+                    line,
+                    SiteKind::Dynamic,
+                ),
+                Some(PackageArg::Literal(package)) => {
+                    let mut parts: Vec<&str> = package.split('.').collect();
+                    for _ in 1..level {
+                        parts.pop();
+                    }
+                    let mut absolute = parts.join(".");
+                    if !target.is_empty() {
+                        absolute = format!("{absolute}.{target}");
+                    }
+                    self.push(absolute, 0, Vec::new(), line, SiteKind::Dynamic);
+                }
+                _ => {}
+            }
+            return;
+        }
+        if self.context.in_module_getattr {
+            if let Some(prefix) = fstring_prefix(name) {
+                self.getattr_prefixes.push((prefix, line));
+            }
+        }
+    }
+
+    fn lazy_attach(&mut self, args: &'a ast::Arguments, line: u32) {
+        let submodules = args
+            .find_keyword("submodules")
+            .map(|k| &k.value)
+            .or(args.args.get(1));
+        let attrs = args
+            .find_keyword("submod_attrs")
+            .map(|k| &k.value)
+            .or(args.args.get(2));
+        let mut names = submodules.and_then(string_collection).unwrap_or_default();
+        if let Some(Expr::Dict(dict)) = attrs {
+            names.extend(
+                dict.iter_keys()
+                    .flatten()
+                    .filter_map(string_literal)
+                    .map(String::from),
+            );
+        }
+        if !names.is_empty() {
+            self.push(String::new(), 1, names, line, SiteKind::LazyAttach);
+        }
+    }
+
+    fn import_structure_keys(&mut self, stmt: &'a Stmt) {
+        if self.context.scope != Scope::Module {
+            return;
+        }
+        let line = self.line_of(stmt_range(stmt));
+        match stmt {
+            Stmt::Assign(a) => {
+                for target in &a.targets {
+                    match target {
+                        Expr::Name(n) if n.id.as_str() == "_import_structure" => {
+                            if let Expr::Dict(dict) = &*a.value {
+                                let keys = dict.iter_keys().flatten().filter_map(string_literal);
+                                self.import_structure
+                                    .extend(keys.map(|k| (k.to_string(), line)));
+                            }
+                        }
+                        Expr::Subscript(s) if matches!(&*s.value, Expr::Name(n) if n.id.as_str() == "_import_structure") => {
+                            if let Some(key) = string_literal(&s.slice) {
+                                self.import_structure.push((key.to_string(), line));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl<'a> Visitor<'a> for ImportVisitor<'a> {
+    fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        match stmt {
+            Stmt::Import(import) => {
+                let line = self.line_of(import.range);
+                for alias in &import.names {
+                    self.push(
+                        alias.name.to_string(),
+                        0,
+                        Vec::new(),
+                        line,
+                        SiteKind::Import,
+                    );
+                }
+            }
+            Stmt::ImportFrom(import) => {
+                let line = self.line_of(import.range);
+                let target = import
+                    .module
+                    .as_ref()
+                    .map(|m| m.to_string())
+                    .unwrap_or_default();
+                let names = import.names.iter().map(|a| a.name.to_string()).collect();
+                self.push(target, import.level, names, line, SiteKind::From);
+            }
+            Stmt::FunctionDef(def) => self.visit_function(def),
+            Stmt::ClassDef(class) => self.visit_class(class),
+            Stmt::Try(t) => self.visit_try(t),
+            Stmt::If(i) => self.visit_if(i),
+            Stmt::For(_) | Stmt::While(_) | Stmt::Match(_) => {
+                let context = Context {
+                    conditional: true,
+                    ..self.context
+                };
+                let saved = std::mem::replace(&mut self.context, context);
+                visitor::walk_stmt(self, stmt);
+                self.context = saved;
+            }
+            Stmt::Assign(_) => {
+                self.import_structure_keys(stmt);
+                visitor::walk_stmt(self, stmt);
+            }
+            _ => visitor::walk_stmt(self, stmt),
+        }
+    }
+
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        if !self.scan_expressions {
+            return;
+        }
+        match expr {
+            Expr::Call(call) => self.visit_call(call),
+            Expr::Compare(cmp) if self.context.in_module_getattr => {
+                for (op, right) in cmp.ops.iter().zip(cmp.comparators.iter()) {
+                    if matches!(op, CmpOp::In) {
+                        let names = string_collection(right).or_else(|| match right {
+                            Expr::Name(n) => self.string_lists.get(n.id.as_str()).cloned(),
+                            _ => None,
+                        });
+                        self.getattr_names.extend(names.unwrap_or_default());
+                    }
+                }
+            }
+            _ => {}
+        }
+        visitor::walk_expr(self, expr);
+    }
+}
+
+fn stmt_range(stmt: &Stmt) -> rustpython_ruff_text_size::TextRange {
+    use rustpython_ruff_text_size::Ranged;
+    stmt.range()
+}
+
+/// `except ImportError`, `except (ModuleNotFoundError, X)`, `except Exception`,
+/// a bare `except:` — anything that would swallow a failed import.
+fn catches_import_error(handler: &ExceptHandler) -> bool {
+    let ExceptHandler::ExceptHandler(h) = handler;
+    let Some(type_) = &h.type_ else { return true };
+    let catches = |e: &Expr| {
+        dotted(e).is_some_and(|name| {
+            let last = name.rsplit('.').next().unwrap_or(&name);
+            matches!(
+                last,
+                "ImportError" | "ModuleNotFoundError" | "Exception" | "BaseException"
+            )
+        })
+    };
+    match &**type_ {
+        Expr::Tuple(t) => t.elts.iter().any(catches),
+        other => catches(other),
+    }
+}
+
+/// `TYPE_CHECKING`, `typing.TYPE_CHECKING`, `t.TYPE_CHECKING`, and the same
+/// combined with `and`.
+fn is_type_checking(test: &Expr) -> bool {
+    match test {
+        Expr::BoolOp(b) if b.op == ast::BoolOp::And => b.values.iter().any(is_type_checking),
+        other => {
+            dotted(other).is_some_and(|n| n == "TYPE_CHECKING" || n.ends_with(".TYPE_CHECKING"))
+        }
+    }
+}
+
+/// `a.b.c` for a name or attribute chain.
+fn dotted(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Name(n) => Some(n.id.to_string()),
+        Expr::Attribute(a) => Some(format!("{}.{}", dotted(&a.value)?, a.attr.as_str())),
+        _ => None,
+    }
+}
+
+fn string_literal(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::StringLiteral(s) => Some(s.value.to_str()),
+        _ => None,
+    }
+}
+
+/// A list, tuple or set literal of strings (non-string elements ignored).
+fn string_collection(expr: &Expr) -> Option<Vec<String>> {
+    let elts = match expr {
+        Expr::List(l) => &l.elts,
+        Expr::Tuple(t) => &t.elts,
+        Expr::Set(s) => &s.elts,
+        _ => return None,
+    };
+    Some(
+        elts.iter()
+            .filter_map(string_literal)
+            .map(String::from)
+            .collect(),
+    )
+}
+
+enum PackageArg {
+    /// `__name__` / `__package__`: the importing module's own package.
+    Current,
+    Literal(String),
+}
+
+fn package_argument(expr: &Expr) -> PackageArg {
+    match expr {
+        Expr::Name(n) if matches!(n.id.as_str(), "__name__" | "__package__") => PackageArg::Current,
+        other => match string_literal(other) {
+            Some(s) => PackageArg::Literal(s.to_string()),
+            None => PackageArg::Current,
+        },
+    }
+}
+
+/// `f"pkg.{name}"` → `pkg.`; `f".{name}"` → `.`; `"." + name` → `.`.
+fn fstring_prefix(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::FString(f) => {
+            let mut elements = f.value.elements();
+            match (elements.next(), elements.next(), elements.next()) {
+                (
+                    Some(InterpolatedStringElement::Literal(lit)),
+                    Some(InterpolatedStringElement::Interpolation(_)),
+                    None,
+                ) => Some(lit.value.to_string()),
+                _ => None,
+            }
+        }
+        Expr::BinOp(b) if b.op == ast::Operator::Add => string_literal(&b.left).map(String::from),
+        _ => None,
+    }
+}

@@ -1,0 +1,14 @@
+//! caios-pack: places a Python serverless function's files on the tiers where
+//! they start fastest and cost least. Pipeline (see docs/architecture.md):
+//! scan → imports → graph → (usage → plan → emit).
+
+pub mod analysis;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod graph;
+pub mod imports;
+pub mod progress;
+pub mod report;
+pub mod scan;
+pub mod stdlib;

@@ -1,0 +1,98 @@
+//! The `caios-pack` command line: parses arguments, calls the library, maps
+//! errors to exit codes (0 ok, 1 constraints cannot be met, 2 bad input,
+//! 3 I/O or internal failure).
+
+use caios_pack::commands::{self, AnalyzeArgs, Format, UnitArgs};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+// Parsing thousands of files allocates millions of small AST nodes.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "caios-pack",
+    version,
+    about = "Make large Python serverless functions deployable and fast to start"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import graph, sizes, what runs at cold start, later, or never.
+    Analyze {
+        #[command(flatten)]
+        unit: UnitFlags,
+        /// Output format on stdout.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Also write a Graphviz file of the cold graph.
+        #[arg(long, value_name = "FILE")]
+        dot: Option<PathBuf>,
+        /// Explain how the handler reaches MODULE (or why it does not).
+        #[arg(long, value_name = "MODULE")]
+        why: Option<String>,
+        /// Parse every module, including those the handler cannot reach, so
+        /// that the JSON graph also holds their imports (slower).
+        #[arg(long)]
+        full: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct UnitFlags {
+    /// The unit folder (holds caios-pack.yaml).
+    #[arg(default_value = ".")]
+    unit: PathBuf,
+    /// Handler as module.function; overrides `handler:`.
+    #[arg(long)]
+    handler: Option<String>,
+    /// Source folder; overrides `source:`.
+    #[arg(long)]
+    source: Option<PathBuf>,
+    /// Site-packages folder (repeatable); overrides `site_packages:`.
+    #[arg(long = "site-packages", value_name = "DIR")]
+    site_packages: Vec<PathBuf>,
+}
+
+impl From<UnitFlags> for UnitArgs {
+    fn from(f: UnitFlags) -> Self {
+        UnitArgs {
+            dir: f.unit,
+            handler: f.handler,
+            source: f.source,
+            site_packages: f.site_packages,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Analyze {
+            unit,
+            format,
+            dot,
+            why,
+            full,
+        } => commands::analyze(&AnalyzeArgs {
+            unit: unit.into(),
+            format,
+            dot,
+            why,
+            full,
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("caios-pack: error: {err}");
+            ExitCode::from(err.exit_code() as u8)
+        }
+    }
+}

@@ -1,0 +1,524 @@
+//! The `analyze` command's outputs: a text summary, the full JSON inventory
+//! and graph (schema in docs/analyze-json.md), a DOT file of the cold graph
+//! and `--why` chains.
+
+use super::human_bytes;
+use crate::analysis::{Analysis, LAMBDA_UNZIPPED_LIMIT};
+use crate::graph::{EdgeKind, Node, Reach};
+use crate::imports::SiteKind;
+use crate::scan::FileKind;
+use petgraph::visit::EdgeRef;
+use serde::Serialize;
+use std::fmt::Write;
+
+pub const JSON_SCHEMA_VERSION: u32 = 1;
+
+pub fn text(a: &Analysis) -> String {
+    let mut out = String::new();
+    let inv = &a.inventory;
+    let total = inv.total_bytes();
+    let by_reach = a.bytes_by_reach();
+    let sum = |r: Reach| by_reach[&r].values().sum::<u64>();
+    let _ = writeln!(
+        out,
+        "unit {} — handler {}.{}",
+        a.unit.root.display(),
+        a.unit.handler_module,
+        a.unit.handler_function
+    );
+    let _ = writeln!(
+        out,
+        "{} files, {} modules, {} distributions: {} ({:.1}% of Lambda's {} unzipped limit{})",
+        inv.files.len(),
+        inv.modules.len(),
+        inv.dists.len(),
+        human_bytes(total),
+        100.0 * total as f64 / LAMBDA_UNZIPPED_LIMIT as f64,
+        human_bytes(LAMBDA_UNZIPPED_LIMIT),
+        if total > LAMBDA_UNZIPPED_LIMIT {
+            ": does NOT fit"
+        } else {
+            ": fits"
+        }
+    );
+    let _ = writeln!(out);
+    let _ = write!(out, "{:<12}{:>10}", "reach", "total");
+    for kind in FileKind::ALL {
+        let _ = write!(out, "{:>12}", kind.label());
+    }
+    let _ = writeln!(out);
+    for reach in [Reach::Cold, Reach::Deferred, Reach::Unreachable] {
+        let _ = write!(
+            out,
+            "{:<12}{:>10}",
+            reach_label(reach),
+            human_bytes(sum(reach))
+        );
+        for kind in FileKind::ALL {
+            let bytes = by_reach[&reach].get(&kind).copied().unwrap_or(0);
+            let _ = write!(out, "{:>12}", human_bytes(bytes));
+        }
+        let _ = writeln!(out);
+    }
+    let modules_in = |r: Reach| {
+        (0..inv.modules.len())
+            .filter(|&m| a.module_reach(m) == r)
+            .count()
+    };
+    let _ = writeln!(
+        out,
+        "modules: {} cold, {} deferred, {} unreachable",
+        modules_in(Reach::Cold),
+        modules_in(Reach::Deferred),
+        modules_in(Reach::Unreachable)
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{:<32}{:>7}{:>11}{:>11}{:>11}{:>13}",
+        "distribution", "files", "bytes", "cold", "deferred", "unreachable"
+    );
+    for row in a.by_distribution() {
+        let name = match row.dist {
+            Some(d) => format!("{} {}", inv.dists[d].name, inv.dists[d].version),
+            None => "(no distribution)".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<32}{:>7}{:>11}{:>11}{:>11}{:>13}",
+            truncate(&name, 31),
+            row.files,
+            human_bytes(row.bytes),
+            human_bytes(row.cold),
+            human_bytes(row.deferred),
+            human_bytes(row.unreachable)
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "20 biggest cold modules (own file, caches and data files):"
+    );
+    let bytes = a.module_bytes();
+    let mut cold: Vec<usize> = (0..inv.modules.len())
+        .filter(|&m| a.module_reach(m) == Reach::Cold)
+        .collect();
+    cold.sort_by(|x, y| bytes[*y].cmp(&bytes[*x]).then(x.cmp(y)));
+    for &m in cold.iter().take(20) {
+        let _ = writeln!(
+            out,
+            "  {:>10}  {}",
+            human_bytes(bytes[m]),
+            inv.modules[m].name
+        );
+    }
+    let missing: Vec<_> = a
+        .graph
+        .unresolved
+        .iter()
+        .filter(|u| {
+            u.init
+                && !u.guarded
+                && a.module_reach(u.importer) == Reach::Cold
+                && !crate::stdlib::is_stdlib(&u.target)
+        })
+        .collect();
+    if !missing.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "imports at init that are neither in the unit nor in the standard library ({}):",
+            missing.len()
+        );
+        for u in missing.iter().take(20) {
+            let node = petgraph::graph::NodeIndex::new(u.importer);
+            let _ = writeln!(out, "  {}  ({})", u.target, a.site_location(node, u.line));
+        }
+    }
+    let problems: Vec<_> = inv
+        .problems
+        .iter()
+        .chain(a.imports.problems.iter())
+        .collect();
+    if !problems.is_empty() {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "problems ({}):", problems.len());
+        for p in problems.iter().take(50) {
+            let _ = writeln!(out, "  {p}");
+        }
+        if problems.len() > 50 {
+            let _ = writeln!(
+                out,
+                "  … and {} more (see --format json)",
+                problems.len() - 50
+            );
+        }
+    }
+    out
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).chain(std::iter::once('…')).collect()
+    }
+}
+
+pub fn reach_label(reach: Reach) -> &'static str {
+    match reach {
+        Reach::Cold => "cold",
+        Reach::Deferred => "deferred",
+        Reach::Unreachable => "unreachable",
+    }
+}
+
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    schema_version: u32,
+    unit: JsonUnit<'a>,
+    limit_bytes: u64,
+    totals: JsonTotals,
+    roots: &'a [crate::scan::Root],
+    files: Vec<JsonFile<'a>>,
+    modules: Vec<JsonModule<'a>>,
+    distributions: Vec<JsonDist<'a>>,
+    pth_files: &'a [crate::scan::PthFile],
+    nodes: Vec<JsonNode>,
+    edges: Vec<JsonEdge>,
+    unresolved: Vec<JsonUnresolved<'a>>,
+    problems: Vec<&'a crate::scan::Problem>,
+}
+
+#[derive(Serialize)]
+struct JsonUnit<'a> {
+    root: &'a std::path::Path,
+    handler: String,
+    source: &'a std::path::Path,
+    site_packages: &'a [std::path::PathBuf],
+}
+
+#[derive(Serialize)]
+struct JsonTotals {
+    files: usize,
+    bytes: u64,
+    modules: usize,
+    by_reach:
+        std::collections::BTreeMap<&'static str, std::collections::BTreeMap<&'static str, u64>>,
+}
+
+#[derive(Serialize)]
+struct JsonFile<'a> {
+    root: usize,
+    path: &'a str,
+    size: u64,
+    kind: FileKind,
+    dist: Option<usize>,
+    owner: Option<usize>,
+    reach: Reach,
+    asset: bool,
+}
+
+#[derive(Serialize)]
+struct JsonModule<'a> {
+    name: &'a str,
+    kind: crate::scan::ModuleKind,
+    file: Option<usize>,
+    is_package: bool,
+    reach: Reach,
+    bytes: u64,
+}
+
+#[derive(Serialize)]
+struct JsonDist<'a> {
+    name: &'a str,
+    version: &'a str,
+    dist_info: &'a str,
+    root: usize,
+    top_level: &'a [String],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum JsonNode {
+    Module(usize),
+    Library(usize),
+}
+
+#[derive(Serialize)]
+struct JsonEdge {
+    from: usize,
+    to: usize,
+    kind: &'static str,
+    init: bool,
+    guarded: bool,
+    conditional: bool,
+    type_checking: bool,
+    line: u32,
+}
+
+#[derive(Serialize)]
+struct JsonUnresolved<'a> {
+    importer: &'a str,
+    target: &'a str,
+    line: u32,
+    guarded: bool,
+    init: bool,
+    stdlib: bool,
+}
+
+pub fn edge_label(kind: EdgeKind) -> &'static str {
+    match kind {
+        EdgeKind::Parent => "parent",
+        EdgeKind::Library => "library",
+        EdgeKind::Import(site) => match site {
+            SiteKind::Import => "import",
+            SiteKind::From => "from",
+            SiteKind::Dynamic => "dynamic",
+            SiteKind::LazyGetattr => "lazy-getattr",
+            SiteKind::LazyAttach => "lazy-attach",
+            SiteKind::ImportStructure => "import-structure",
+            SiteKind::Native => "native",
+            SiteKind::Pth => "pth",
+        },
+    }
+}
+
+pub fn json(a: &Analysis) -> String {
+    let inv = &a.inventory;
+    let module_bytes = a.module_bytes();
+    let by_reach = a
+        .bytes_by_reach()
+        .into_iter()
+        .map(|(reach, kinds)| {
+            let mut row: std::collections::BTreeMap<&'static str, u64> =
+                kinds.into_iter().map(|(k, b)| (k.label(), b)).collect();
+            row.insert("total", row.values().sum());
+            (reach_label(reach), row)
+        })
+        .collect();
+    let g = &a.graph.graph;
+    let report = JsonReport {
+        schema_version: JSON_SCHEMA_VERSION,
+        unit: JsonUnit {
+            root: &a.unit.root,
+            handler: format!("{}.{}", a.unit.handler_module, a.unit.handler_function),
+            source: &a.unit.source,
+            site_packages: &a.unit.site_packages,
+        },
+        limit_bytes: LAMBDA_UNZIPPED_LIMIT,
+        totals: JsonTotals {
+            files: inv.files.len(),
+            bytes: inv.total_bytes(),
+            modules: inv.modules.len(),
+            by_reach,
+        },
+        roots: &inv.roots,
+        files: inv
+            .files
+            .iter()
+            .zip(&a.file_reach)
+            .map(|(f, reach)| JsonFile {
+                root: f.root,
+                path: &f.rel,
+                size: f.size,
+                kind: f.kind,
+                dist: f.dist,
+                owner: f.owner,
+                reach: *reach,
+                asset: f.asset,
+            })
+            .collect(),
+        modules: inv
+            .modules
+            .iter()
+            .enumerate()
+            .map(|(id, m)| JsonModule {
+                name: &m.name,
+                kind: m.kind,
+                file: m.file,
+                is_package: m.is_package,
+                reach: a.module_reach(id),
+                bytes: module_bytes[id],
+            })
+            .collect(),
+        distributions: inv
+            .dists
+            .iter()
+            .map(|d| JsonDist {
+                name: &d.name,
+                version: &d.version,
+                dist_info: &d.dist_info,
+                root: d.root,
+                top_level: &d.top_level,
+            })
+            .collect(),
+        pth_files: &inv.pth,
+        nodes: g
+            .node_weights()
+            .map(|n| match n {
+                Node::Module(m) => JsonNode::Module(*m),
+                Node::Library(f) => JsonNode::Library(*f),
+            })
+            .collect(),
+        edges: g
+            .edge_references()
+            .map(|e| {
+                let w = e.weight();
+                JsonEdge {
+                    from: e.source().index(),
+                    to: e.target().index(),
+                    kind: edge_label(w.kind),
+                    init: w.init,
+                    guarded: w.guarded,
+                    conditional: w.conditional,
+                    type_checking: w.type_checking,
+                    line: w.line,
+                }
+            })
+            .collect(),
+        unresolved: a
+            .graph
+            .unresolved
+            .iter()
+            .map(|u| JsonUnresolved {
+                importer: &inv.modules[u.importer].name,
+                target: &u.target,
+                line: u.line,
+                guarded: u.guarded,
+                init: u.init,
+                stdlib: crate::stdlib::is_stdlib(&u.target),
+            })
+            .collect(),
+        problems: inv
+            .problems
+            .iter()
+            .chain(a.imports.problems.iter())
+            .collect(),
+    };
+    serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+/// Graphviz of the cold graph: cold nodes and the init edges between them.
+pub fn dot(a: &Analysis) -> String {
+    let g = &a.graph.graph;
+    let mut out = String::from("digraph cold {\n  rankdir=LR;\n  node [shape=box, fontsize=10];\n");
+    for node in g.node_indices() {
+        if a.graph.reach[node.index()] != Reach::Cold {
+            continue;
+        }
+        let shape = match g[node] {
+            Node::Library(_) => ", shape=ellipse",
+            Node::Module(_) => "",
+        };
+        let _ = writeln!(
+            out,
+            "  n{} [label=\"{}\"{}];",
+            node.index(),
+            a.node_name(node),
+            shape
+        );
+    }
+    for e in g.edge_references() {
+        let cold = |n: petgraph::graph::NodeIndex| a.graph.reach[n.index()] == Reach::Cold;
+        let w = e.weight();
+        if cold(e.source()) && cold(e.target()) && w.init && !w.type_checking {
+            let style = match w.kind {
+                EdgeKind::Parent => " [style=dotted]",
+                EdgeKind::Library => " [style=dashed]",
+                EdgeKind::Import(SiteKind::Native) => " [color=blue]",
+                EdgeKind::Import(_) => "",
+            };
+            let _ = writeln!(
+                out,
+                "  n{} -> n{}{};",
+                e.source().index(),
+                e.target().index(),
+                style
+            );
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// `--why MODULE`: the import chain from the handler, or why there is none.
+pub fn why(a: &Analysis, name: &str) -> Result<String, crate::error::Error> {
+    let inv = &a.inventory;
+    let node = match inv.module(name) {
+        Some(id) => petgraph::graph::NodeIndex::new(id),
+        None => {
+            let lib = inv
+                .files
+                .iter()
+                .position(|f| f.rel == name || f.rel.ends_with(&format!("/{name}")));
+            match lib.and_then(|f| a.graph.library_nodes.get(&f)) {
+                Some(node) => *node,
+                None => {
+                    return Err(crate::error::Error::input(format!(
+                        "--why {name}: no module or shared library of that name in the unit"
+                    )))
+                }
+            }
+        }
+    };
+    let mut out = String::new();
+    let reach = a.graph.reach[node.index()];
+    let _ = writeln!(out, "{} is {}", name, reach_label(reach));
+    match crate::graph::why(&a.graph, node) {
+        Some(steps) if steps.is_empty() => {
+            let _ = writeln!(out, "  it is the handler module");
+        }
+        Some(steps) => {
+            let _ = writeln!(out, "  {}", a.node_name(a.graph.handler));
+            for step in steps {
+                let when = if step.edge.init { "at init" } else { "later" };
+                let mut notes = vec![edge_label(step.edge.kind).to_string(), when.to_string()];
+                if step.edge.guarded {
+                    notes.push("guarded by try/except ImportError".into());
+                }
+                if step.edge.conditional {
+                    notes.push("conditional".into());
+                }
+                let _ = writeln!(
+                    out,
+                    "  → {}   ({}; {})",
+                    a.node_name(step.to),
+                    a.site_location(step.from, step.edge.line),
+                    notes.join(", ")
+                );
+            }
+        }
+        None => {
+            let _ = writeln!(out, "  no import chain from the handler reaches it");
+            let importers: Vec<_> = a
+                .graph
+                .graph
+                .edges_directed(node, petgraph::Direction::Incoming)
+                .filter(|e| !matches!(e.weight().kind, EdgeKind::Parent))
+                .collect();
+            if importers.is_empty() {
+                let _ = writeln!(out, "  nothing in the unit imports it");
+            }
+            for e in importers.iter().take(20) {
+                let w = e.weight();
+                let reason = if w.type_checking {
+                    "only under TYPE_CHECKING".to_string()
+                } else {
+                    format!(
+                        "by {} which is {}",
+                        a.node_name(e.source()),
+                        reach_label(a.graph.reach[e.source().index()])
+                    )
+                };
+                let _ = writeln!(
+                    out,
+                    "  imported {} ({})",
+                    reason,
+                    a.site_location(e.source(), w.line)
+                );
+            }
+        }
+    }
+    Ok(out)
+}

@@ -151,7 +151,7 @@ fn parse_imports(
     if coverage == Coverage::Full {
         progress.set_length(inv.modules.len() as u64);
         let all: Vec<ModuleId> = (0..inv.modules.len()).collect();
-        crate::imports::collect(inv, &all, &mut table, progress);
+        crate::imports::collect(inv, &all, Some(handler), &mut table, progress);
         return table;
     }
     let pth_sites = crate::imports::pth_sites(inv);
@@ -160,7 +160,7 @@ fn parse_imports(
     let mut wave = vec![handler];
     let mut total = 1;
     while !wave.is_empty() {
-        crate::imports::collect(inv, &wave, &mut table, progress);
+        crate::imports::collect(inv, &wave, Some(handler), &mut table, progress);
         let mut next = Vec::new();
         for &module in &wave {
             let extra = if module == handler {

@@ -72,6 +72,12 @@ pub struct Unresolved {
 
 pub struct ImportGraph {
     pub graph: DiGraph<Node, Edge>,
+    /// Top-level packages whose code the handler runs during init (it calls
+    /// into them at module level), and those their function-level imports
+    /// reach: their function-level imports may run at init too.
+    pub init_called: Vec<String>,
+    /// Per node: whether it belongs to an `init_called` package.
+    pub runs_at_init: Vec<bool>,
     /// Node of module `i` is `NodeIndex::new(i)`; libraries follow.
     pub library_nodes: HashMap<FileId, NodeIndex>,
     pub handler: NodeIndex,
@@ -309,9 +315,19 @@ pub fn build(inv: &Inventory, imports: &ImportTable, handler_id: ModuleId) -> Im
     }
     add_library_edges(inv, &mut graph, &library_nodes);
     let handler = NodeIndex::new(handler_id);
-    let reach = split(&graph, handler);
+    let top_level: Vec<Option<&str>> = graph
+        .node_weights()
+        .map(|n| match n {
+            Node::Module(m) => inv.modules[*m].name.split('.').next(),
+            Node::Library(_) => None,
+        })
+        .collect();
+    let seeds = packages_called_at_init(inv, imports, handler_id);
+    let (reach, runs_at_init, init_called) = split(&graph, handler, &top_level, seeds);
     ImportGraph {
         graph,
+        init_called,
+        runs_at_init,
         library_nodes,
         handler,
         reach,
@@ -383,26 +399,93 @@ fn add_library_edges(
     }
 }
 
-/// Cold: reached from the handler over init edges. Deferred: reached from
-/// the cold set over any runtime edge. TYPE_CHECKING edges never count.
-pub fn split(graph: &DiGraph<Node, Edge>, handler: NodeIndex) -> Vec<Reach> {
+/// Cold: reached from the handler over edges that run at init — module-level
+/// imports, plus function-level imports inside packages whose code init runs.
+/// Deferred: reached from the cold set over any runtime edge. TYPE_CHECKING
+/// edges never count. Returns the reach per node, which nodes' function-level
+/// imports count as init, and the packages init runs code of.
+pub fn split(
+    graph: &DiGraph<Node, Edge>,
+    handler: NodeIndex,
+    top_level: &[Option<&str>],
+    seeds: Vec<String>,
+) -> (Vec<Reach>, Vec<bool>, Vec<String>) {
+    let mut called: std::collections::BTreeSet<String> = seeds.into_iter().collect();
+    // Calling into a package can run any of its code, and that code's
+    // function-level imports pull in more packages whose code then runs:
+    // grow the set until it is stable (a handful of rounds).
+    let (cold, runs) = loop {
+        let runs: Vec<bool> = top_level
+            .iter()
+            .map(|t| t.is_some_and(|t| called.contains(t)))
+            .collect();
+        let cold = bfs(graph, &[handler], |from, e| !e.type_checking && (e.init || runs[from.index()]));
+        let before = called.len();
+        for node in &cold {
+            if let Some(top) = top_level[node.index()] {
+                // Code that runs calls into what it imports, at any level.
+                let via_call = graph
+                    .edges_directed(*node, petgraph::Direction::Incoming)
+                    .any(|e| !e.weight().type_checking && runs[e.source().index()]);
+                if via_call {
+                    called.insert(top.to_string());
+                }
+            }
+        }
+        if called.len() == before {
+            break (cold, runs);
+        }
+    };
     let mut reach = vec![Reach::Unreachable; graph.node_count()];
-    let cold = bfs(graph, &[handler], |e| e.init && !e.type_checking);
     for node in &cold {
         reach[node.index()] = Reach::Cold;
     }
-    for node in bfs(graph, &cold, |e| !e.type_checking) {
+    for node in bfs(graph, &cold, |_, e| !e.type_checking) {
         if reach[node.index()] == Reach::Unreachable {
             reach[node.index()] = Reach::Deferred;
         }
     }
-    reach
+    (reach, runs, called.into_iter().collect())
+}
+
+/// Top-level packages the handler's module body calls into, through the
+/// names its imports bind (`pd.DataFrame(...)` → `pandas`). A call to a
+/// name the handler defines itself runs the handler's own functions.
+fn packages_called_at_init(inv: &Inventory, imports: &ImportTable, handler: ModuleId) -> Vec<String> {
+    let module = &inv.modules[handler];
+    let own = &imports.modules[handler];
+    let mut out = Vec::new();
+    for call in &own.init_calls {
+        let Some(binding) = own.bindings.iter().rev().find(|b| &b.local == call) else {
+            if !is_builtin(call) {
+                out.push(module.name.split('.').next().unwrap_or(&module.name).to_string());
+            }
+            continue;
+        };
+        let Some(base) = absolute_name(&module.name, module.is_package, binding.level, &binding.target) else {
+            continue;
+        };
+        out.push(base.split('.').next().unwrap_or(&base).to_string());
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn is_builtin(name: &str) -> bool {
+    const BUILTINS: &[&str] = &[
+        "abs", "all", "any", "bool", "bytes", "callable", "dict", "dir", "enumerate", "filter", "float",
+        "format", "frozenset", "getattr", "hasattr", "hash", "id", "int", "isinstance", "issubclass",
+        "iter", "len", "list", "map", "max", "min", "next", "object", "open", "print", "range", "repr",
+        "reversed", "round", "set", "setattr", "sorted", "str", "sum", "super", "tuple", "type", "zip",
+    ];
+    BUILTINS.contains(&name)
 }
 
 fn bfs(
     graph: &DiGraph<Node, Edge>,
     starts: &[NodeIndex],
-    follow: impl Fn(&Edge) -> bool,
+    follow: impl Fn(NodeIndex, &Edge) -> bool,
 ) -> Vec<NodeIndex> {
     let mut seen = vec![false; graph.node_count()];
     let mut queue: VecDeque<NodeIndex> = starts.iter().copied().collect();
@@ -413,7 +496,7 @@ fn bfs(
     while let Some(node) = queue.pop_front() {
         order.push(node);
         for edge in graph.edges(node) {
-            if follow(edge.weight()) && !seen[edge.target().index()] {
+            if follow(node, edge.weight()) && !seen[edge.target().index()] {
                 seen[edge.target().index()] = true;
                 queue.push_back(edge.target());
             }
@@ -433,14 +516,14 @@ pub struct Step {
 /// The shortest chain from the handler to `target`, preferring one made of
 /// init edges (which explains why it is cold).
 pub fn why(g: &ImportGraph, target: NodeIndex) -> Option<Vec<Step>> {
-    shortest_path(g, target, |e| e.init && !e.type_checking)
-        .or_else(|| shortest_path(g, target, |e| !e.type_checking))
+    shortest_path(g, target, |from, e| !e.type_checking && (e.init || g.runs_at_init[from.index()]))
+        .or_else(|| shortest_path(g, target, |_, e| !e.type_checking))
 }
 
 fn shortest_path(
     g: &ImportGraph,
     target: NodeIndex,
-    follow: impl Fn(&Edge) -> bool,
+    follow: impl Fn(NodeIndex, &Edge) -> bool,
 ) -> Option<Vec<Step>> {
     let mut previous: Vec<Option<(NodeIndex, petgraph::graph::EdgeIndex)>> =
         vec![None; g.graph.node_count()];
@@ -464,7 +547,7 @@ fn shortest_path(
         }
         for edge in g.graph.edges(node) {
             let next = edge.target();
-            if follow(edge.weight()) && !seen[next.index()] {
+            if follow(node, edge.weight()) && !seen[next.index()] {
                 seen[next.index()] = true;
                 previous[next.index()] = Some((node, edge.id()));
                 queue.push_back(next);

@@ -95,6 +95,22 @@ pub struct ModuleImports {
     pub sites: Vec<Site>,
     /// A literal `__all__`, for star imports.
     pub all: Option<Vec<String>>,
+    /// Names bound by imports at module level (recorded for the handler).
+    pub bindings: Vec<Binding>,
+    /// First names of calls made while the module is imported (module or
+    /// class body), e.g. `pd` for `pd.DataFrame(...)` (recorded for the handler).
+    pub init_calls: Vec<String>,
+}
+
+/// `import numpy as np` binds `np` to `numpy`; `from a import b` binds `b`
+/// to `a.b` (a submodule) or to `a` (an attribute of it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Binding {
+    pub local: String,
+    pub target: String,
+    pub level: u32,
+    /// The imported name, for `from … import name`.
+    pub name: Option<String>,
 }
 
 /// The import sites of every module, indexed by [`ModuleId`].
@@ -124,17 +140,19 @@ impl ImportTable {
 }
 
 /// Parses the given modules (in parallel) into `table`: source modules by
-/// their AST, extension modules by the names in their data.
+/// their AST, extension modules by the names in their data. `entry` is the
+/// handler's module, whose bindings and init-time calls are recorded too.
 pub fn collect(
     inv: &Inventory,
     ids: &[ModuleId],
+    entry: Option<ModuleId>,
     table: &mut ImportTable,
     progress: &crate::progress::Progress,
 ) {
     let results: Vec<(ModuleId, ModuleImports, Vec<Problem>, bool)> = ids
         .par_iter()
         .map(|&id| {
-            let (imports, problems, fallback) = module_imports(inv, id);
+            let (imports, problems, fallback) = module_imports(inv, id, Some(id) == entry);
             progress.inc(1);
             (id, imports, problems, fallback)
         })
@@ -147,19 +165,21 @@ pub fn collect(
     }
 }
 
-fn module_imports(inv: &Inventory, id: ModuleId) -> (ModuleImports, Vec<Problem>, bool) {
+fn module_imports(inv: &Inventory, id: ModuleId, is_entry: bool) -> (ModuleImports, Vec<Problem>, bool) {
     let Some(file) = inv.module_file(id) else {
         return (ModuleImports::default(), Vec::new(), false);
     };
     match file.kind {
-        FileKind::Python => parse_file(&file.path),
+        FileKind::Python => parse_file(&file.path, is_entry),
         FileKind::Extension => (native_imports(inv, id), Vec::new(), false),
         _ => (ModuleImports::default(), Vec::new(), false),
     }
 }
 
 /// Reads, decodes and parses one source file.
-pub fn parse_file(path: &std::path::Path) -> (ModuleImports, Vec<Problem>, bool) {
+/// Reads, decodes and parses one source file; `record_calls` also records
+/// bindings and init-time calls.
+pub fn parse_file(path: &std::path::Path, record_calls: bool) -> (ModuleImports, Vec<Problem>, bool) {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(err) => {
@@ -180,7 +200,7 @@ pub fn parse_file(path: &std::path::Path) -> (ModuleImports, Vec<Problem>, bool)
             message,
         })
         .collect();
-    match parse_source(&text) {
+    match parse_source(&text, record_calls) {
         Ok(imports) => (imports, problems, false),
         Err((line, reason)) => {
             problems.push(Problem {
@@ -189,15 +209,19 @@ pub fn parse_file(path: &std::path::Path) -> (ModuleImports, Vec<Problem>, bool)
                 message: format!("syntax error: {reason}; imports read line by line instead"),
             });
             let sites = fallback::scan_lines(&text);
-            (ModuleImports { sites, all: None }, problems, true)
+            let imports = ModuleImports {
+                sites,
+                ..ModuleImports::default()
+            };
+            (imports, problems, true)
         }
     }
 }
 
 /// Parses source text. On a syntax error returns its line and reason.
-pub fn parse_source(text: &str) -> Result<ModuleImports, (u32, String)> {
+pub fn parse_source(text: &str, record_calls: bool) -> Result<ModuleImports, (u32, String)> {
     match rustpython_ruff_python_parser::parse_module(text) {
-        Ok(parsed) => Ok(visitor::visit_module(parsed.syntax(), text)),
+        Ok(parsed) => Ok(visitor::visit_module(parsed.syntax(), text, record_calls)),
         Err(err) => {
             let lines = visitor::LineIndex::new(text);
             Err((
@@ -230,7 +254,10 @@ fn native_imports(inv: &Inventory, id: ModuleId) -> ModuleImports {
             conditional: false,
         })
         .collect();
-    ModuleImports { sites, all: None }
+    ModuleImports {
+        sites,
+        ..ModuleImports::default()
+    }
 }
 
 /// Sites for the `import` lines of `.pth` files (run by `site` at startup).

@@ -4,7 +4,7 @@
 //!
 //! Input: a parsed module and its text (for line numbers). Output: [`ModuleImports`].
 
-use super::{ModuleImports, Scope, Site, SiteKind};
+use super::{Binding, ModuleImports, Scope, Site, SiteKind};
 use rustpython_ruff_python_ast::visitor::{self, Visitor};
 use rustpython_ruff_python_ast::{
     self as ast, CmpOp, ExceptHandler, Expr, InterpolatedStringElement, ModModule, Stmt,
@@ -55,9 +55,13 @@ struct ImportVisitor<'a> {
     /// Whether expressions can hold an import at all; most files have no
     /// dynamic import, and skipping their expression trees halves the walk.
     scan_expressions: bool,
+    /// Record bindings and init-time calls (for the handler module).
+    record_calls: bool,
+    bindings: Vec<Binding>,
+    init_calls: Vec<String>,
 }
 
-pub fn visit_module(module: &ModModule, text: &str) -> ModuleImports {
+pub fn visit_module(module: &ModModule, text: &str, record_calls: bool) -> ModuleImports {
     let mut visitor = ImportVisitor {
         lines: LineIndex::new(text),
         context: Context {
@@ -74,9 +78,13 @@ pub fn visit_module(module: &ModModule, text: &str) -> ModuleImports {
         import_structure_used: false,
         getattr_names: Vec::new(),
         getattr_prefixes: Vec::new(),
-        scan_expressions: ["import_module", "__import__", "attach", "LazyModule"]
-            .iter()
-            .any(|needle| text.contains(needle)),
+        scan_expressions: record_calls
+            || ["import_module", "__import__", "attach", "LazyModule"]
+                .iter()
+                .any(|needle| text.contains(needle)),
+        record_calls,
+        bindings: Vec::new(),
+        init_calls: Vec::new(),
     };
     visitor.collect_string_lists(&module.body);
     visitor.visit_body(&module.body);
@@ -101,6 +109,11 @@ impl<'a> ImportVisitor<'a> {
             type_checking: c.type_checking,
             conditional: c.conditional,
         });
+    }
+
+    /// Whether a binding or call here happens while the module is imported.
+    fn records_at_init(&self) -> bool {
+        self.record_calls && self.context.scope != Scope::Function && !self.context.type_checking
     }
 
     fn with_context(&mut self, context: Context, body: &'a [Stmt]) {
@@ -158,6 +171,8 @@ impl<'a> ImportVisitor<'a> {
         ModuleImports {
             sites: self.sites,
             all: self.all,
+            bindings: self.bindings,
+            init_calls: self.init_calls,
         }
     }
 
@@ -267,6 +282,11 @@ impl<'a> ImportVisitor<'a> {
     fn visit_call(&mut self, call: &'a ast::ExprCall) {
         let line = self.line_of(call.range);
         let callee = dotted(&call.func);
+        if self.records_at_init() {
+            if let Some(root) = callee.as_deref().and_then(|c| c.split('.').next()) {
+                self.init_calls.push(root.to_string());
+            }
+        }
         let args = &call.arguments;
         match callee.as_deref() {
             Some("importlib.import_module" | "import_module" | "_importlib.import_module") => {
@@ -327,6 +347,10 @@ impl<'a> ImportVisitor<'a> {
                 }
                 _ => {}
             }
+            return;
+        }
+        if let Some(relative) = own_package_plus_literal(name) {
+            self.push(relative, 1, Vec::new(), line, SiteKind::Dynamic);
             return;
         }
         if self.context.in_module_getattr {
@@ -412,6 +436,16 @@ impl<'a> Visitor<'a> for ImportVisitor<'a> {
                     .map(|m| m.to_string())
                     .unwrap_or_default();
                 let names = import.names.iter().map(|a| a.name.to_string()).collect();
+                if self.records_at_init() {
+                    for alias in &import.names {
+                        self.bindings.push(Binding {
+                            local: alias.asname.as_ref().unwrap_or(&alias.name).to_string(),
+                            target: target.clone(),
+                            level: import.level,
+                            name: Some(alias.name.to_string()),
+                        });
+                    }
+                }
                 self.push(target, import.level, names, line, SiteKind::From);
             }
             Stmt::FunctionDef(def) => self.visit_function(def),
@@ -540,6 +574,31 @@ fn package_argument(expr: &Expr) -> PackageArg {
             None => PackageArg::Current,
         },
     }
+}
+
+/// `__package__ + ".sub"`, `__spec__.parent + ".sub"`, `__name__ + ".sub"` or `f"{__name__}.sub"` (in a
+/// package `__init__`): `sub`, relative to the module's own package.
+fn own_package_plus_literal(expr: &Expr) -> Option<String> {
+    let is_own_name = |e: &Expr| {
+        dotted(e).is_some_and(|n| matches!(n.as_str(), "__name__" | "__package__" | "__spec__.parent" | "__spec__.name"))
+    };
+    let suffix = match expr {
+        Expr::BinOp(b) if b.op == ast::Operator::Add && is_own_name(&b.left) => string_literal(&b.right)?.to_string(),
+        Expr::FString(f) => {
+            let mut elements = f.value.elements();
+            match (elements.next(), elements.next(), elements.next()) {
+                (Some(InterpolatedStringElement::Interpolation(i)), Some(InterpolatedStringElement::Literal(lit)), None)
+                    if is_own_name(&i.expression) =>
+                {
+                    lit.value.to_string()
+                }
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    let sub = suffix.strip_prefix('.')?;
+    (!sub.is_empty() && sub.split('.').all(crate::scan::is_identifier)).then(|| sub.to_string())
 }
 
 /// `f"pkg.{name}"` → `pkg.`; `f".{name}"` → `.`; `"." + name` → `.`.

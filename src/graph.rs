@@ -118,7 +118,10 @@ pub fn resolve_site(
             return out;
         }
     };
-    let from_like = matches!(site.kind, SiteKind::From) || site.is_lazy();
+    // Lazy idioms name submodules of a package (`names`), or, written as a
+    // full name (`import_module(f"pkg.{name}")`), the module itself.
+    let from_like =
+        matches!(site.kind, SiteKind::From) || (site.is_lazy() && !site.names.is_empty());
     if !from_like {
         // `import a.b.c`: the deepest existing prefix (parents follow by
         // parent edges); the rest is missing.
@@ -419,7 +422,9 @@ pub fn split(
             .iter()
             .map(|t| t.is_some_and(|t| called.contains(t)))
             .collect();
-        let cold = bfs(graph, &[handler], |from, e| !e.type_checking && (e.init || runs[from.index()]));
+        let cold = bfs(graph, &[handler], |from, e| {
+            !e.type_checking && (e.init || runs[from.index()])
+        });
         let before = called.len();
         for node in &cold {
             if let Some(top) = top_level[node.index()] {
@@ -451,18 +456,34 @@ pub fn split(
 /// Top-level packages the handler's module body calls into, through the
 /// names its imports bind (`pd.DataFrame(...)` → `pandas`). A call to a
 /// name the handler defines itself runs the handler's own functions.
-fn packages_called_at_init(inv: &Inventory, imports: &ImportTable, handler: ModuleId) -> Vec<String> {
+fn packages_called_at_init(
+    inv: &Inventory,
+    imports: &ImportTable,
+    handler: ModuleId,
+) -> Vec<String> {
     let module = &inv.modules[handler];
     let own = &imports.modules[handler];
     let mut out = Vec::new();
     for call in &own.init_calls {
         let Some(binding) = own.bindings.iter().rev().find(|b| &b.local == call) else {
             if !is_builtin(call) {
-                out.push(module.name.split('.').next().unwrap_or(&module.name).to_string());
+                out.push(
+                    module
+                        .name
+                        .split('.')
+                        .next()
+                        .unwrap_or(&module.name)
+                        .to_string(),
+                );
             }
             continue;
         };
-        let Some(base) = absolute_name(&module.name, module.is_package, binding.level, &binding.target) else {
+        let Some(base) = absolute_name(
+            &module.name,
+            module.is_package,
+            binding.level,
+            &binding.target,
+        ) else {
             continue;
         };
         out.push(base.split('.').next().unwrap_or(&base).to_string());
@@ -474,10 +495,49 @@ fn packages_called_at_init(inv: &Inventory, imports: &ImportTable, handler: Modu
 
 fn is_builtin(name: &str) -> bool {
     const BUILTINS: &[&str] = &[
-        "abs", "all", "any", "bool", "bytes", "callable", "dict", "dir", "enumerate", "filter", "float",
-        "format", "frozenset", "getattr", "hasattr", "hash", "id", "int", "isinstance", "issubclass",
-        "iter", "len", "list", "map", "max", "min", "next", "object", "open", "print", "range", "repr",
-        "reversed", "round", "set", "setattr", "sorted", "str", "sum", "super", "tuple", "type", "zip",
+        "abs",
+        "all",
+        "any",
+        "bool",
+        "bytes",
+        "callable",
+        "dict",
+        "dir",
+        "enumerate",
+        "filter",
+        "float",
+        "format",
+        "frozenset",
+        "getattr",
+        "hasattr",
+        "hash",
+        "id",
+        "int",
+        "isinstance",
+        "issubclass",
+        "iter",
+        "len",
+        "list",
+        "map",
+        "max",
+        "min",
+        "next",
+        "object",
+        "open",
+        "print",
+        "range",
+        "repr",
+        "reversed",
+        "round",
+        "set",
+        "setattr",
+        "sorted",
+        "str",
+        "sum",
+        "super",
+        "tuple",
+        "type",
+        "zip",
     ];
     BUILTINS.contains(&name)
 }
@@ -516,8 +576,10 @@ pub struct Step {
 /// The shortest chain from the handler to `target`, preferring one made of
 /// init edges (which explains why it is cold).
 pub fn why(g: &ImportGraph, target: NodeIndex) -> Option<Vec<Step>> {
-    shortest_path(g, target, |from, e| !e.type_checking && (e.init || g.runs_at_init[from.index()]))
-        .or_else(|| shortest_path(g, target, |_, e| !e.type_checking))
+    shortest_path(g, target, |from, e| {
+        !e.type_checking && (e.init || g.runs_at_init[from.index()])
+    })
+    .or_else(|| shortest_path(g, target, |_, e| !e.type_checking))
 }
 
 fn shortest_path(
@@ -556,3 +618,6 @@ fn shortest_path(
     }
     None
 }
+
+#[cfg(test)]
+mod tests;

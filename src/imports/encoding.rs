@@ -18,7 +18,7 @@ pub fn decode_source(bytes: &[u8]) -> (String, Option<String>) {
     }
     // encoding_rs follows the WHATWG labels, where latin-1 names windows-1252:
     // a superset for printable text, which is all an import scan needs.
-    match encoding_rs::Encoding::for_label(normalized.as_bytes()) {
+    match whatwg_encoding(&normalized) {
         Some(encoding) => {
             let (text, _, had_errors) = encoding.decode(bytes);
             let warning =
@@ -33,6 +33,27 @@ pub fn decode_source(bytes: &[u8]) -> (String, Option<String>) {
             )
         }
     }
+}
+
+/// Python's codec names (`latin-1`, `iso8859_15`, `cp1252`) mapped onto the
+/// WHATWG labels encoding_rs knows.
+fn whatwg_encoding(python_name: &str) -> Option<&'static encoding_rs::Encoding> {
+    let compact = python_name.replace('-', "");
+    let candidates = [
+        python_name.to_string(),
+        compact.clone(),
+        compact.replace("iso8859", "iso-8859-"),
+        compact.replace("cp", "windows-"),
+    ];
+    let alias = match compact.as_str() {
+        "latin1" | "l1" | "iso88591" | "8859" | "cp819" => Some("iso-8859-1"),
+        _ => None,
+    };
+    alias
+        .into_iter()
+        .map(String::from)
+        .chain(candidates)
+        .find_map(|label| encoding_rs::Encoding::for_label(label.as_bytes()))
 }
 
 fn decode_utf8(bytes: &[u8]) -> (String, Option<String>) {
@@ -55,11 +76,14 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
         if !trimmed.starts_with('#') {
             continue;
         }
-        let at = trimmed.find("coding")?;
+        let Some(at) = trimmed.find("coding") else {
+            continue;
+        };
         let rest = &trimmed[at + "coding".len()..];
-        let rest = rest
-            .strip_prefix([':', '='])?
-            .trim_start_matches([' ', '\t']);
+        let Some(rest) = rest.strip_prefix([':', '=']) else {
+            continue;
+        };
+        let rest = rest.trim_start_matches([' ', '\t']);
         let label: String = rest
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))

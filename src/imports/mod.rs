@@ -165,7 +165,11 @@ pub fn collect(
     }
 }
 
-fn module_imports(inv: &Inventory, id: ModuleId, is_entry: bool) -> (ModuleImports, Vec<Problem>, bool) {
+fn module_imports(
+    inv: &Inventory,
+    id: ModuleId,
+    is_entry: bool,
+) -> (ModuleImports, Vec<Problem>, bool) {
     let Some(file) = inv.module_file(id) else {
         return (ModuleImports::default(), Vec::new(), false);
     };
@@ -179,7 +183,10 @@ fn module_imports(inv: &Inventory, id: ModuleId, is_entry: bool) -> (ModuleImpor
 /// Reads, decodes and parses one source file.
 /// Reads, decodes and parses one source file; `record_calls` also records
 /// bindings and init-time calls.
-pub fn parse_file(path: &std::path::Path, record_calls: bool) -> (ModuleImports, Vec<Problem>, bool) {
+pub fn parse_file(
+    path: &std::path::Path,
+    record_calls: bool,
+) -> (ModuleImports, Vec<Problem>, bool) {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(err) => {
@@ -275,3 +282,6 @@ pub fn pth_sites(inv: &Inventory) -> Vec<Site> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

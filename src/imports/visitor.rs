@@ -190,7 +190,9 @@ impl<'a> ImportVisitor<'a> {
         };
         self.with_context(context, &def.body);
         if is_module_getattr {
+            let saved = std::mem::replace(&mut self.context, context);
             self.emit_getattr_sites();
+            self.context = saved;
         }
     }
 
@@ -419,13 +421,24 @@ impl<'a> Visitor<'a> for ImportVisitor<'a> {
             Stmt::Import(import) => {
                 let line = self.line_of(import.range);
                 for alias in &import.names {
-                    self.push(
-                        alias.name.to_string(),
-                        0,
-                        Vec::new(),
-                        line,
-                        SiteKind::Import,
-                    );
+                    let full = alias.name.to_string();
+                    self.push(full.clone(), 0, Vec::new(), line, SiteKind::Import);
+                    if self.records_at_init() {
+                        // `import a.b` binds `a`; `import a.b as c` binds `c` to `a.b`.
+                        let (local, target) = match &alias.asname {
+                            Some(asname) => (asname.to_string(), full),
+                            None => {
+                                let first = full.split('.').next().unwrap_or(&full).to_string();
+                                (first.clone(), first)
+                            }
+                        };
+                        self.bindings.push(Binding {
+                            local,
+                            target,
+                            level: 0,
+                            name: None,
+                        });
+                    }
                 }
             }
             Stmt::ImportFrom(import) => {
@@ -580,18 +593,25 @@ fn package_argument(expr: &Expr) -> PackageArg {
 /// package `__init__`): `sub`, relative to the module's own package.
 fn own_package_plus_literal(expr: &Expr) -> Option<String> {
     let is_own_name = |e: &Expr| {
-        dotted(e).is_some_and(|n| matches!(n.as_str(), "__name__" | "__package__" | "__spec__.parent" | "__spec__.name"))
+        dotted(e).is_some_and(|n| {
+            matches!(
+                n.as_str(),
+                "__name__" | "__package__" | "__spec__.parent" | "__spec__.name"
+            )
+        })
     };
     let suffix = match expr {
-        Expr::BinOp(b) if b.op == ast::Operator::Add && is_own_name(&b.left) => string_literal(&b.right)?.to_string(),
+        Expr::BinOp(b) if b.op == ast::Operator::Add && is_own_name(&b.left) => {
+            string_literal(&b.right)?.to_string()
+        }
         Expr::FString(f) => {
             let mut elements = f.value.elements();
             match (elements.next(), elements.next(), elements.next()) {
-                (Some(InterpolatedStringElement::Interpolation(i)), Some(InterpolatedStringElement::Literal(lit)), None)
-                    if is_own_name(&i.expression) =>
-                {
-                    lit.value.to_string()
-                }
+                (
+                    Some(InterpolatedStringElement::Interpolation(i)),
+                    Some(InterpolatedStringElement::Literal(lit)),
+                    None,
+                ) if is_own_name(&i.expression) => lit.value.to_string(),
                 _ => return None,
             }
         }

@@ -1,0 +1,218 @@
+//! Table-driven tests of resolution: `(importer, is_package, site) → targets`.
+
+use super::*;
+use crate::imports::Scope;
+use std::collections::{HashMap, HashSet};
+
+struct Names {
+    modules: HashSet<&'static str>,
+    all: HashMap<&'static str, Vec<String>>,
+}
+
+impl ModuleNamespace for Names {
+    fn exists(&self, name: &str) -> bool {
+        self.modules.contains(name)
+    }
+    fn all_of(&self, name: &str) -> Option<&[String]> {
+        self.all.get(name).map(|v| v.as_slice())
+    }
+}
+
+fn names() -> Names {
+    Names {
+        modules: [
+            "pkg",
+            "pkg.sub",
+            "pkg.sub.deep",
+            "pkg.sub.deep.leaf",
+            "pkg.util",
+            "pkg.star",
+            "pkg.star.one",
+            "pkg.star.two",
+            "os",
+            "a",
+            "a.b",
+        ]
+        .into_iter()
+        .collect(),
+        all: HashMap::from([("pkg.star", vec!["one".to_string(), "helper".to_string()])]),
+    }
+}
+
+fn site(kind: SiteKind, target: &str, level: u32, names: &[&str]) -> Site {
+    Site {
+        target: target.to_string(),
+        level,
+        names: names.iter().map(|n| n.to_string()).collect(),
+        line: 1,
+        kind,
+        scope: Scope::Module,
+        guarded: false,
+        type_checking: false,
+        conditional: false,
+    }
+}
+
+#[test]
+fn resolution_table() {
+    use SiteKind::*;
+    // (importer, importer is a package, site, targets, missing)
+    let cases: &[(&str, bool, Site, &[&str], &[&str])] = &[
+        ("m", false, site(Import, "a.b", 0, &[]), &["a.b"], &[]),
+        (
+            "m",
+            false,
+            site(Import, "a.b.c", 0, &[]),
+            &["a.b"],
+            &["a.b.c"],
+        ),
+        ("m", false, site(Import, "nope", 0, &[]), &[], &["nope"]),
+        (
+            "m",
+            false,
+            site(From, "pkg", 0, &["sub", "attr"]),
+            &["pkg", "pkg.sub"],
+            &[],
+        ),
+        (
+            "m",
+            false,
+            site(From, "pkg.star", 0, &["*"]),
+            &["pkg.star", "pkg.star.one"],
+            &[],
+        ),
+        (
+            "m",
+            false,
+            site(From, "pkg.sub", 0, &["*"]),
+            &["pkg.sub"],
+            &[],
+        ),
+        // relative imports of every level, from a module and from a package
+        (
+            "pkg.sub.deep.leaf",
+            false,
+            site(From, "", 1, &["leaf"]),
+            &["pkg.sub.deep", "pkg.sub.deep.leaf"],
+            &[],
+        ),
+        (
+            "pkg.sub.deep.leaf",
+            false,
+            site(From, "", 2, &["deep"]),
+            &["pkg.sub", "pkg.sub.deep"],
+            &[],
+        ),
+        (
+            "pkg.sub.deep.leaf",
+            false,
+            site(From, "util", 3, &["x"]),
+            &["pkg.util"],
+            &[],
+        ),
+        (
+            "pkg.sub.deep",
+            true,
+            site(From, "", 1, &["leaf"]),
+            &["pkg.sub.deep", "pkg.sub.deep.leaf"],
+            &[],
+        ),
+        (
+            "pkg.sub.deep",
+            true,
+            site(From, "", 3, &["util"]),
+            &["pkg", "pkg.util"],
+            &[],
+        ),
+        ("pkg.sub", true, site(From, "", 4, &["x"]), &[], &["...."]),
+        (
+            "pkg",
+            true,
+            site(Dynamic, "util", 1, &[]),
+            &["pkg.util"],
+            &[],
+        ),
+        // lazy idioms name submodules of the importing package
+        (
+            "pkg",
+            true,
+            site(LazyAttach, "", 1, &["sub", "util", "gone"]),
+            &["pkg.sub", "pkg.util"],
+            &["pkg.gone"],
+        ),
+        (
+            "pkg",
+            true,
+            site(LazyGetattr, "pkg.sub", 0, &[]),
+            &["pkg.sub"],
+            &[],
+        ),
+        ("m", false, site(Native, "os", 0, &[]), &["os"], &[]),
+    ];
+    let ns = names();
+    for (importer, is_package, site, targets, missing) in cases {
+        let got = resolve_site(&ns, importer, *is_package, site);
+        let want = Resolution {
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+            missing: missing.iter().map(|t| t.to_string()).collect(),
+        };
+        assert_eq!(got, want, "{importer} {site:?}");
+    }
+}
+
+#[test]
+fn absolute_names() {
+    let cases = [
+        (("a.b.c", false, 1, "x"), Some("a.b.x")),
+        (("a.b.c", true, 1, "x"), Some("a.b.c.x")),
+        (("a.b.c", false, 2, ""), Some("a")),
+        (("a", false, 1, "x"), None),
+        (("a", true, 1, ""), Some("a")),
+    ];
+    for ((importer, is_package, level, target), want) in cases {
+        assert_eq!(
+            absolute_name(importer, is_package, level, target).as_deref(),
+            want
+        );
+    }
+}
+
+/// A small graph: handler → a (init) → b (function-level) → c (init);
+/// handler → t (TYPE_CHECKING only); d unreachable.
+#[test]
+fn cold_deferred_unreachable_split() {
+    let mut g: DiGraph<Node, Edge> = DiGraph::new();
+    let n: Vec<NodeIndex> = (0..6).map(|i| g.add_node(Node::Module(i))).collect();
+    let edge = |init: bool, type_checking: bool| Edge {
+        kind: EdgeKind::Import(SiteKind::Import),
+        init,
+        type_checking,
+        guarded: false,
+        conditional: false,
+        line: 1,
+    };
+    g.add_edge(n[0], n[1], edge(true, false));
+    g.add_edge(n[1], n[2], edge(false, false));
+    g.add_edge(n[2], n[3], edge(true, false));
+    g.add_edge(n[0], n[4], edge(true, true));
+    let tops: Vec<Option<&str>> = vec![
+        Some("handler"),
+        Some("a"),
+        Some("b"),
+        Some("c"),
+        Some("t"),
+        Some("d"),
+    ];
+    let (reach, _, called) = split(&g, n[0], &tops, Vec::new());
+    use Reach::*;
+    assert_eq!(
+        reach,
+        [Cold, Cold, Deferred, Deferred, Unreachable, Unreachable]
+    );
+    assert!(called.is_empty());
+    // When init calls into `a`, a's function-level import of b runs at init,
+    // and b's code (called by a) makes its imports cold as well.
+    let (reach, _, called) = split(&g, n[0], &tops, vec!["a".to_string()]);
+    assert_eq!(reach, [Cold, Cold, Cold, Cold, Unreachable, Unreachable]);
+    assert_eq!(called, ["a", "b", "c"]);
+}

@@ -183,6 +183,7 @@ fn parse_imports(
 }
 
 /// A file is as reachable as the module that owns it; a library as its node;
+/// a declared asset counts as cold;
 /// a distribution's metadata as the most reachable module it installed
 /// (`importlib.metadata` must find it); anything else is unreachable.
 fn file_reach(inv: &Inventory, graph: &ImportGraph) -> Vec<Reach> {
@@ -198,6 +199,11 @@ fn file_reach(inv: &Inventory, graph: &ImportGraph) -> Vec<Reach> {
         .map(|(id, file)| {
             if let Some(node) = graph.library_nodes.get(&id) {
                 return graph.reach[node.index()];
+            }
+            // Declared assets (models, data) are usually loaded at init; usage
+            // statistics refine this later.
+            if file.asset {
+                return Reach::Cold;
             }
             match (file.owner, file.kind, file.dist) {
                 (Some(owner), _, _) => graph.reach[owner],

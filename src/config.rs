@@ -64,7 +64,8 @@ impl Unit {
             "pass the folder that holds caios-pack.yaml",
         )?;
         let config_path = root.join(CONFIG_FILE);
-        let raw = if config_path.exists() {
+        // `symlink_metadata`, so that a dangling link is reported, not ignored.
+        let raw = if config_path.symlink_metadata().is_ok() {
             let text = std::fs::read_to_string(&config_path).map_err(|e| {
                 Error::input(format!("{}: cannot read: {e}", config_path.display()))
             })?;
@@ -138,7 +139,9 @@ pub fn parse_config(text: &str, path: &Path) -> Result<RawConfig> {
         };
         // serde_yaml appends " at line N column M"; the prefix already says it.
         let message = e.to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message);
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(m, _)| m);
         Error::input(format!(
             "{place}: {message} (see docs/config.md for the keys caios-pack.yaml accepts)"
         ))

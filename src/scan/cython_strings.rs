@@ -79,9 +79,28 @@ const SIGNATURES: &[&[u8]] = &[
 pub fn decompress_candidates(section: &[u8]) -> Vec<Vec<u8>> {
     let mut found = Vec::new();
     let mut work = WORK_BUDGET;
-    lzss_scan(section, &mut found, &mut work);
+    // The LZSS decompressor is only linked in when the table is LZSS
+    // compressed, and its error message ("LZSS string data decompression
+    // failed") then sits in the same .rodata: skip the costly search otherwise.
+    if find(section, b"LZSS").is_some() {
+        lzss_scan(section, &mut found, &mut work);
+    }
     zlib_scan(section, &mut found, &mut work);
     found
+}
+
+/// First occurrence of `needle` (non-empty) in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, rest) = needle.split_first()?;
+    let mut i = 0;
+    while let Some(k) = hay.get(i..)?.iter().position(|&b| b == first) {
+        let at = i + k;
+        if hay[at + 1..].starts_with(rest) {
+            return Some(at);
+        }
+        i = at + 1;
+    }
+    None
 }
 
 fn looks_like_cython_table(out: &[u8]) -> bool {
@@ -110,8 +129,8 @@ fn lzss_scan(src: &[u8], found: &mut Vec<Vec<u8>>, work: &mut usize) {
         if *work == 0 {
             break;
         }
-        if src[s] & 7 != 7 {
-            continue; // the first three items must be literals
+        if src[s] & 7 != 7 || !lzss_first_group_ok(src, s) {
+            continue;
         }
         let Some(end) = lzss_try(src, s, &mut out, work) else {
             continue;
@@ -126,6 +145,33 @@ fn lzss_scan(src: &[u8], found: &mut Vec<Vec<u8>>, work: &mut usize) {
         }
     }
     found.extend(best.into_iter().map(|b| b.2));
+}
+
+/// Cheap pre-check: can the first group decode at all? (Rejects almost all
+/// offsets before the real trial allocates or copies anything.)
+fn lzss_first_group_ok(src: &[u8], start: usize) -> bool {
+    let flags = src[start];
+    let (mut pos, mut produced) = (start + 1, 0usize);
+    for k in 0..8 {
+        if (flags >> k) & 1 == 1 {
+            pos += 1;
+            produced += 1;
+        } else {
+            let (Some(&lo), Some(&hi)) = (src.get(pos), src.get(pos + 1)) else {
+                return true; // let the trial handle the buffer end
+            };
+            if lo & 0x80 != 0 {
+                return false; // distance >= 0x80 cannot fit in <= 7 bytes of output
+            }
+            let need = lo as usize + hi as usize + 3;
+            if need > produced {
+                return false;
+            }
+            pos += 2;
+            produced += need - lo as usize;
+        }
+    }
+    pos <= src.len()
 }
 
 fn align_score(offset: usize) -> u32 {
@@ -245,6 +291,10 @@ fn zlib_scan(src: &[u8], found: &mut Vec<Vec<u8>>, work: &mut usize) {
     let n = src.len();
     let mut i = 0;
     while i + 2 < n && *work > 0 {
+        match src[i..n - 2].iter().position(|&b| b == 0x78) {
+            Some(k) => i += k,
+            None => break,
+        }
         let (cmf, flg) = (src[i], src[i + 1]);
         // deflate, 32 KiB window, no preset dictionary, valid header check.
         if cmf != 0x78 || flg & 0x20 != 0 || !((cmf as u32) << 8 | flg as u32).is_multiple_of(31) {

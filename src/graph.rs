@@ -120,6 +120,17 @@ pub fn resolve_site(
     };
     // Lazy idioms name submodules of a package (`names`), or, written as a
     // full name (`import_module(f"pkg.{name}")`), the module itself.
+    if site.kind == SiteKind::Attribute {
+        // Only a submodule deeper than the imported module is news; the rest
+        // of the chain is attributes.
+        let root = absolute_name(importer, is_package, site.level, &site.names[0]);
+        if let (Some(root), Some(found)) = (root, deepest_existing(ns, &base)) {
+            if found.len() > root.len() && found.starts_with(&root) {
+                out.targets.push(found);
+            }
+        }
+        return out;
+    }
     let from_like =
         matches!(site.kind, SiteKind::From) || (site.is_lazy() && !site.names.is_empty());
     if !from_like {

@@ -49,6 +49,10 @@ pub enum SiteKind {
     Native,
     /// An `import` line of a `.pth` file.
     Pth,
+    /// `np.random.x` at init, where `np` is an imported package: touching
+    /// a submodule attribute loads it (lazy packages) or needs it loaded.
+    /// `names[0]` holds the imported module the chain starts from.
+    Attribute,
 }
 
 /// One import site.

@@ -59,6 +59,12 @@ struct ImportVisitor<'a> {
     record_calls: bool,
     bindings: Vec<Binding>,
     init_calls: Vec<String>,
+    /// Module-level import bindings by local name, for attribute chains.
+    bound: HashMap<String, usize>,
+    /// Attribute chains already recorded.
+    chains: std::collections::HashSet<String>,
+    /// `for name in ("a", "b"):` loop variables and their literal values.
+    loop_strings: HashMap<&'a str, Vec<String>>,
 }
 
 pub fn visit_module(module: &ModModule, text: &str, record_calls: bool) -> ModuleImports {
@@ -85,6 +91,9 @@ pub fn visit_module(module: &ModModule, text: &str, record_calls: bool) -> Modul
         record_calls,
         bindings: Vec::new(),
         init_calls: Vec::new(),
+        bound: HashMap::new(),
+        chains: std::collections::HashSet::new(),
+        loop_strings: HashMap::new(),
     };
     visitor.collect_string_lists(&module.body);
     visitor.visit_body(&module.body);
@@ -113,7 +122,39 @@ impl<'a> ImportVisitor<'a> {
 
     /// Whether a binding or call here happens while the module is imported.
     fn records_at_init(&self) -> bool {
-        self.record_calls && self.context.scope != Scope::Function && !self.context.type_checking
+        self.context.scope != Scope::Function && !self.context.type_checking
+    }
+
+    fn bind(&mut self, binding: Binding) {
+        self.bound
+            .insert(binding.local.clone(), self.bindings.len());
+        self.bindings.push(binding);
+    }
+
+    /// `np.random.RandomState` at init, with `np` bound by an import.
+    fn attribute_chain(&mut self, expr: &'a Expr) -> bool {
+        let Some(chain) = dotted(expr) else {
+            return false;
+        };
+        let Some((root, rest)) = chain.split_once('.') else {
+            return false;
+        };
+        let Some(&index) = self.bound.get(root) else {
+            return false;
+        };
+        if !self.chains.insert(chain.clone()) {
+            return true;
+        }
+        let binding = &self.bindings[index];
+        let base = match &binding.name {
+            Some(name) if binding.target.is_empty() => name.clone(),
+            Some(name) => format!("{}.{name}", binding.target),
+            None => binding.target.clone(),
+        };
+        let (level, target) = (binding.level, format!("{base}.{rest}"));
+        let line = self.line_of(rustpython_ruff_text_size::Ranged::range(expr));
+        self.push(target, level, vec![base], line, SiteKind::Attribute);
+        true
     }
 
     fn with_context(&mut self, context: Context, body: &'a [Stmt]) {
@@ -284,7 +325,7 @@ impl<'a> ImportVisitor<'a> {
     fn visit_call(&mut self, call: &'a ast::ExprCall) {
         let line = self.line_of(call.range);
         let callee = dotted(&call.func);
-        if self.records_at_init() {
+        if self.record_calls && self.records_at_init() {
             if let Some(root) = callee.as_deref().and_then(|c| c.split('.').next()) {
                 self.init_calls.push(root.to_string());
             }
@@ -351,6 +392,14 @@ impl<'a> ImportVisitor<'a> {
             }
             return;
         }
+        if let Expr::Name(var) = name {
+            if let Some(values) = self.loop_strings.get(var.id.as_str()).cloned() {
+                for value in values {
+                    self.push(value, 0, Vec::new(), line, SiteKind::Dynamic);
+                }
+                return;
+            }
+        }
         if let Some(relative) = own_package_plus_literal(name) {
             self.push(relative, 1, Vec::new(), line, SiteKind::Dynamic);
             return;
@@ -360,6 +409,14 @@ impl<'a> ImportVisitor<'a> {
                 self.getattr_prefixes.push((prefix, line));
             }
         }
+    }
+
+    /// The literal strings a `for` loop iterates over, if that is what it does.
+    fn loop_values(&self, iter: &Expr) -> Option<Vec<String>> {
+        string_collection(iter).or_else(|| match iter {
+            Expr::Name(n) => self.string_lists.get(n.id.as_str()).cloned(),
+            _ => None,
+        })
     }
 
     fn lazy_attach(&mut self, args: &'a ast::Arguments, line: u32) {
@@ -432,7 +489,7 @@ impl<'a> Visitor<'a> for ImportVisitor<'a> {
                                 (first.clone(), first)
                             }
                         };
-                        self.bindings.push(Binding {
+                        self.bind(Binding {
                             local,
                             target,
                             level: 0,
@@ -451,7 +508,7 @@ impl<'a> Visitor<'a> for ImportVisitor<'a> {
                 let names = import.names.iter().map(|a| a.name.to_string()).collect();
                 if self.records_at_init() {
                     for alias in &import.names {
-                        self.bindings.push(Binding {
+                        self.bind(Binding {
                             local: alias.asname.as_ref().unwrap_or(&alias.name).to_string(),
                             target: target.clone(),
                             level: import.level,
@@ -465,6 +522,20 @@ impl<'a> Visitor<'a> for ImportVisitor<'a> {
             Stmt::ClassDef(class) => self.visit_class(class),
             Stmt::Try(t) => self.visit_try(t),
             Stmt::If(i) => self.visit_if(i),
+            Stmt::For(for_) if self.loop_values(&for_.iter).is_some() => {
+                let values = self.loop_values(&for_.iter).unwrap_or_default();
+                let Expr::Name(var) = &*for_.target else {
+                    return visitor::walk_stmt(self, stmt);
+                };
+                self.loop_strings.insert(var.id.as_str(), values);
+                let context = Context {
+                    conditional: true,
+                    ..self.context
+                };
+                self.with_context(context, &for_.body);
+                self.loop_strings.remove(var.id.as_str());
+                self.visit_body(&for_.orelse);
+            }
             Stmt::For(_) | Stmt::While(_) | Stmt::Match(_) => {
                 let context = Context {
                     conditional: true,
@@ -483,11 +554,15 @@ impl<'a> Visitor<'a> for ImportVisitor<'a> {
     }
 
     fn visit_expr(&mut self, expr: &'a Expr) {
-        if !self.scan_expressions {
+        // Expressions at init are few and may touch submodules; those in
+        // function bodies matter only when the file has dynamic imports.
+        let at_init = self.records_at_init();
+        if !self.scan_expressions && !at_init {
             return;
         }
         match expr {
-            Expr::Call(call) => self.visit_call(call),
+            Expr::Attribute(_) if at_init && self.attribute_chain(expr) => return,
+            Expr::Call(call) if self.scan_expressions => self.visit_call(call),
             Expr::Compare(cmp) if self.context.in_module_getattr => {
                 for (op, right) in cmp.ops.iter().zip(cmp.comparators.iter()) {
                     if matches!(op, CmpOp::In) {

@@ -280,6 +280,7 @@ pub fn edge_label(kind: EdgeKind) -> &'static str {
             SiteKind::ImportStructure => "import-structure",
             SiteKind::Native => "native",
             SiteKind::Pth => "pth",
+            SiteKind::Attribute => "attribute",
         },
     }
 }

@@ -1,0 +1,62 @@
+//! Recall against real Python: every module CPython loads while importing a
+//! handler must be in caios-pack's cold set (0 missed). Extras are printed.
+//! These tests install real packages from PyPI (cached under target/test-envs).
+
+mod support;
+
+use std::path::Path;
+
+fn check_recall(name: &str, handler_source: &str, env: &Path) -> (usize, Vec<String>) {
+    let unit = tempfile::tempdir().unwrap();
+    std::fs::create_dir(unit.path().join("src")).unwrap();
+    std::fs::write(unit.path().join("src/handler.py"), handler_source).unwrap();
+    std::fs::write(
+        unit.path().join("caios-pack.yaml"),
+        "handler: handler.handler\nsource: src\n",
+    )
+    .unwrap();
+    let loaded = support::loaded_modules("handler", &[&unit.path().join("src"), env]);
+    let analysis = support::analyze(unit.path(), vec![env.to_path_buf()]);
+    let (missed, extras) = support::compare(&analysis, &loaded);
+    println!(
+        "{name}: python loaded {} modules from the unit; caios-pack cold set has {} modules; missed {}; extras {}",
+        loaded.len(),
+        (0..analysis.inventory.modules.len())
+            .filter(|&m| analysis.module_reach(m) == caios_pack::graph::Reach::Cold)
+            .count(),
+        missed.len(),
+        extras.len()
+    );
+    println!("{name} extras: {extras:?}");
+    assert!(
+        missed.is_empty(),
+        "{name}: loaded by Python but not in the cold set:\n{}",
+        missed.join("\n")
+    );
+    (loaded.len(), extras)
+}
+
+#[test]
+fn requests_numpy_pandas_from_pypi() {
+    let env = support::pip_env(
+        "requests-numpy-pandas",
+        &["requests==2.32.5", "numpy==2.4.6", "pandas==3.1.1"],
+    );
+    let handler = "import json\nimport requests\nimport numpy as np\nimport pandas as pd\n\n\
+                   def handler(event, context):\n    return pd.DataFrame(np.ones((2, 2))).to_json()\n";
+    let (loaded, _) = check_recall("requests+numpy+pandas", handler, &env);
+    assert!(
+        loaded > 500,
+        "the handler really imported the packages ({loaded})"
+    );
+}
+
+#[test]
+fn reference_unit() {
+    let env = support::reference_env();
+    let handler =
+        std::fs::read_to_string(support::repo().join("fixtures/reference-unit/src/handler.py"))
+            .unwrap();
+    let (loaded, _) = check_recall("reference unit", &handler, &env);
+    assert!(loaded > 1000, "{loaded}");
+}

@@ -58,7 +58,7 @@ fn check(source: &str, expected: &[Row]) {
 }
 
 use Scope::{Class, Function, Module};
-use SiteKind::{Dynamic, From, Import, ImportStructure, LazyAttach, LazyGetattr};
+use SiteKind::{Attribute, Dynamic, From, Import, ImportStructure, LazyAttach, LazyGetattr};
 
 #[test]
 fn import_statements() {
@@ -118,6 +118,7 @@ fn contexts() {
         ]),
         ("import typing\nif typing.TYPE_CHECKING:\n    from x import Y", &[
             ("typing", 0, &[], 1, Import, Module, ""),
+            ("typing.TYPE_CHECKING", 0, &["typing"], 2, Attribute, Module, ""),
             ("x", 0, &["Y"], 3, From, Module, "t"),
         ]),
         ("if sys.version_info >= (3, 11):\n    import tomllib\nelif x:\n    import tomli", &[
@@ -142,6 +143,15 @@ fn dynamic_imports() {
             &[
                 ("importlib", 0, &[], 1, Import, Module, ""),
                 ("a.b", 0, &[], 2, Dynamic, Module, ""),
+                (
+                    "importlib.import_module",
+                    0,
+                    &["importlib"],
+                    2,
+                    Attribute,
+                    Module,
+                    "",
+                ),
             ],
         ),
         (
@@ -190,6 +200,15 @@ fn lazy_module_idioms() {
             &[
                 ("lazy_loader", 0, &[], 1, Import, Module, ""),
                 ("", 1, &["io", "filters", "util"], 2, LazyAttach, Module, ""),
+                (
+                    "lazy_loader.attach",
+                    0,
+                    &["lazy_loader"],
+                    2,
+                    Attribute,
+                    Module,
+                    "",
+                ),
             ],
         ),
         (
@@ -233,6 +252,27 @@ fn literal_all_and_handler_bindings() {
         [("np", "numpy", 0), ("os", "os", 0), ("z", "x", 1)]
     );
     assert_eq!(imports.init_calls, ["np", "z"]);
+}
+
+#[test]
+fn attribute_chains_and_loop_imports() {
+    let cases: &[(&str, &[Row])] = &[
+        ("import numpy as np\nR = np.random.RandomState\nS = np.random.RandomState\ndef f():\n    np.linalg.norm", &[
+            ("numpy", 0, &[], 1, Import, Module, ""),
+            ("numpy.random.RandomState", 0, &["numpy"], 2, Attribute, Module, ""),
+        ]),
+        ("from . import sub\nclass C:\n    x = sub.inner.X", &[
+            ("", 1, &["sub"], 1, From, Module, ""),
+            ("sub.inner.X", 1, &["sub"], 3, Attribute, Class, ""),
+        ]),
+        ("for package in ('urllib3', 'idna'):\n    locals()[package] = __import__(package)", &[
+            ("urllib3", 0, &[], 2, Dynamic, Module, "c"),
+            ("idna", 0, &[], 2, Dynamic, Module, "c"),
+        ]),
+    ];
+    for (source, expected) in cases {
+        check(source, expected);
+    }
 }
 
 #[test]

@@ -249,12 +249,29 @@ fn native_imports(inv: &Inventory, id: ModuleId) -> ModuleImports {
     let Some(info) = inv.modules[id].file.and_then(|f| inv.elf.get(&f)) else {
         return ModuleImports::default();
     };
-    let sites = info
+    // A packed run names a module by its longest prefix that is one.
+    let from_runs = info.packed_runs.iter().filter_map(|run| {
+        let boundaries = run
+            .char_indices()
+            .map(|(i, _)| i)
+            .skip(1)
+            .chain([run.len()]);
+        let prefixes: Vec<&str> = boundaries.map(|end| &run[..end]).collect();
+        prefixes.into_iter().rev().find(|p| inv.module(p).is_some())
+    });
+    let mut names: Vec<&str> = info
         .tokens
         .iter()
-        .filter(|token| *token != own && inv.module(token).is_some())
+        .map(String::as_str)
+        .chain(from_runs)
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let sites = names
+        .into_iter()
+        .filter(|token| token != own && inv.module(token).is_some())
         .map(|token| Site {
-            target: token.clone(),
+            target: token.to_string(),
             level: 0,
             names: Vec::new(),
             line: 0,

@@ -6,7 +6,7 @@
 //! library), and the dotted-name tokens of its read-only data, from which the
 //! imports stage finds imports made by compiled code (Cython, pybind11).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 /// What caios-pack needs to know about one ELF shared object.
@@ -18,19 +18,27 @@ pub struct ElfInfo {
     pub search_dirs: Vec<PathBuf>,
     /// Names after `PyInit_` of exported entry points.
     pub py_init: Vec<String>,
-    /// Identifier-like tokens from the data sections (`a`, `a.b.c`), filtered
-    /// by the caller; only collected for candidate extension modules.
+    /// Identifier-like tokens from the data sections (`a`, `a.b.c`) whose
+    /// first part is a top-level name of the unit; only collected for
+    /// candidate extension modules.
     #[serde(skip)]
     pub tokens: Vec<String>,
+    /// Runs of name characters starting at a top-level name inside Cython's
+    /// decompressed string tables, where constants sit back to back with no
+    /// separator (`dateutil.parserdateutil.tzday…`): the imports stage keeps
+    /// the longest prefix that is a module.
+    #[serde(skip)]
+    pub packed_runs: Vec<String>,
 }
 
 /// Parses `bytes` of the file at `path`. Errors are returned as text so the
 /// caller can report a malformed ELF as a warning.
+/// `top_level`: the unit's top-level module names, when tokens should be
+/// collected (candidate extension modules only).
 pub fn read_elf(
     bytes: &[u8],
     path: &Path,
-    collect_tokens: bool,
-    keep_token: &dyn Fn(&str) -> bool,
+    top_level: Option<&HashSet<String>>,
 ) -> Result<ElfInfo, String> {
     let elf = goblin::elf::Elf::parse(bytes).map_err(|e| format!("not a valid ELF file: {e}"))?;
     let origin = path.parent().unwrap_or(Path::new("/"));
@@ -63,8 +71,10 @@ pub fn read_elf(
             }
         }
     }
-    if collect_tokens {
+    if let Some(top_level) = top_level {
+        let keep_token = |t: &str| top_level.contains(t.split('.').next().unwrap_or(t));
         let mut tokens = BTreeSet::new();
+        let mut runs = BTreeSet::new();
         for section in &elf.section_headers {
             let name = elf.shdr_strtab.get_at(section.sh_name).unwrap_or("");
             if !matches!(name, ".rodata" | ".data" | ".data.rel.ro") {
@@ -77,9 +87,14 @@ pub fn read_elf(
             if section.sh_type == goblin::elf::section_header::SHT_NOBITS || start >= end {
                 continue;
             }
-            collect_name_tokens(&bytes[start..end], keep_token, &mut tokens);
+            let data = &bytes[start..end];
+            collect_name_tokens(data, &keep_token, &mut tokens);
+            for table in super::cython_strings::decompress_candidates(data) {
+                collect_packed_runs(&table, top_level, &mut runs);
+            }
         }
         info.tokens = tokens.into_iter().collect();
+        info.packed_runs = runs.into_iter().collect();
     }
     Ok(info)
 }
@@ -112,6 +127,31 @@ pub fn collect_name_tokens(data: &[u8], keep: &dyn Fn(&str) -> bool, out: &mut B
         let text = text.trim_matches('.');
         if is_dotted_name(text) && keep(text) {
             out.insert(text.to_string());
+        }
+    }
+}
+
+/// Every run of name bytes (capped) that starts where a top-level name
+/// occurs in `table`.
+fn collect_packed_runs(table: &[u8], top_level: &HashSet<String>, out: &mut BTreeSet<String>) {
+    const MAX_RUN: usize = 256;
+    let is_name_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'.';
+    for name in top_level {
+        let needle = name.as_bytes();
+        if needle.len() < 2 {
+            continue;
+        }
+        let mut at = 0;
+        while let Some(found) = table[at..].windows(needle.len()).position(|w| w == needle) {
+            let start = at + found;
+            let mut end = start;
+            while end < table.len() && end - start < MAX_RUN && is_name_byte(table[end]) {
+                end += 1;
+            }
+            if let Ok(run) = std::str::from_utf8(&table[start..end]) {
+                out.insert(run.trim_end_matches('.').to_string());
+            }
+            at = start + 1;
         }
     }
 }
@@ -165,6 +205,22 @@ mod tests {
             .is_err()
         );
         assert!(read_elf(b"", Path::new("x.so"), true, &|_| true).is_err());
+    }
+
+    #[test]
+    fn packed_runs_start_at_top_level_names() {
+        let top = HashSet::from(["dateutil".to_string(), "numpy".to_string()]);
+        let mut out = BTreeSet::new();
+        collect_packed_runs(
+            b"formatdateutil.parserdateutil.tzday\0xnumpy.",
+            &top,
+            &mut out,
+        );
+        let got: Vec<_> = out.into_iter().collect();
+        assert_eq!(
+            got,
+            ["dateutil.parserdateutil.tzday", "dateutil.tzday", "numpy"]
+        );
     }
 
     #[test]

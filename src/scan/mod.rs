@@ -8,6 +8,7 @@
 //! files, and ELF facts for every shared object. Unreadable entries and
 //! symlink loops are [`Problem`]s, not failures.
 
+mod cython_strings;
 mod dist;
 pub mod elf;
 
@@ -454,7 +455,6 @@ fn read_shared_objects(
             is_identifier(first).then(|| first.to_string())
         })
         .collect();
-    let keep = |token: &str| top_level.contains(token.split('.').next().unwrap_or(token));
     let candidates: Vec<FileId> = (0..inv.files.len())
         .filter(|&id| inv.files[id].kind == FileKind::SharedLib)
         .collect();
@@ -465,8 +465,9 @@ fn read_shared_objects(
             let file = &inv.files[id];
             let name = file.rel.rsplit('/').next().unwrap_or(&file.rel);
             let may_be_module = module_file_name(name, python).is_some();
-            let result = map_file(&file.path)
-                .and_then(|bytes| elf::read_elf(&bytes, &file.path, may_be_module, &keep));
+            let collect = may_be_module.then_some(&top_level);
+            let result =
+                map_file(&file.path).and_then(|bytes| elf::read_elf(&bytes, &file.path, collect));
             progress.inc(1);
             (id, result)
         })

@@ -6,11 +6,14 @@
 
 use crate::config::Unit;
 use crate::error::Result;
+use crate::graph::ModuleNamespace;
 use crate::graph::{ImportGraph, Node, Reach};
-use crate::imports::ImportTable;
+use crate::imports::{ImportTable, ModuleImports};
 use crate::progress::Progress;
 use crate::scan::{FileKind, Inventory, ModuleId};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 /// Lambda's limit on the unzipped deployment package (function + layers).
 pub const LAMBDA_UNZIPPED_LIMIT: u64 = 262_144_000;
@@ -138,8 +141,10 @@ pub struct DistRow {
     pub unreachable: u64,
 }
 
-/// Parses modules breadth-first from the handler, one wave at a time (each
-/// wave in parallel), until nothing new is reachable; or every module.
+/// Parses what the handler can reach: each parsed module's targets are
+/// queued as soon as it is parsed (work stealing, no barrier between BFS
+/// levels), then a check pass with the complete table catches targets that
+/// depended on a `__all__` not parsed yet. `Coverage::Full` parses everything.
 fn parse_imports(
     inv: &Inventory,
     handler: ModuleId,
@@ -155,31 +160,106 @@ fn parse_imports(
         return table;
     }
     let pth_sites = crate::imports::pth_sites(inv);
-    let mut queued = vec![false; inv.modules.len()];
-    queued[handler] = true;
-    let mut wave = vec![handler];
-    let mut total = 1;
-    while !wave.is_empty() {
-        crate::imports::collect(inv, &wave, Some(handler), &mut table, progress);
-        let mut next = Vec::new();
-        for &module in &wave {
-            let extra = if module == handler {
-                pth_sites.as_slice()
-            } else {
-                &[]
-            };
-            for target in crate::graph::runtime_targets(inv, &table, module, extra) {
-                if !queued[target] {
-                    queued[target] = true;
-                    next.push(target);
-                }
-            }
+    let queued: Vec<AtomicBool> = (0..inv.modules.len())
+        .map(|_| AtomicBool::new(false))
+        .collect();
+    let slots: Vec<OnceLock<Parsed>> = (0..inv.modules.len()).map(|_| OnceLock::new()).collect();
+    let walk = ParallelWalk {
+        inv,
+        handler,
+        pth_sites: &pth_sites,
+        queued: &queued,
+        slots: &slots,
+        progress,
+    };
+    let mut roots = vec![handler];
+    while !roots.is_empty() {
+        for &root in &roots {
+            queued[root].store(true, Ordering::Relaxed);
         }
-        total += next.len();
-        progress.set_length(total as u64);
-        wave = next;
+        rayon::scope(|scope| {
+            for root in roots.drain(..) {
+                scope.spawn(move |scope| walk.visit(scope, root));
+            }
+        });
+        roots = walk.missed_targets();
+    }
+    for (id, slot) in slots.into_iter().enumerate() {
+        if let Some((imports, problems, fallback)) = slot.into_inner() {
+            table.modules[id] = imports;
+            table.parsed[id] = true;
+            table.problems.extend(problems);
+            table.fallback_files += usize::from(fallback);
+        }
     }
     table
+        .problems
+        .sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
+    table
+}
+
+type Parsed = (ModuleImports, Vec<crate::scan::Problem>, bool);
+
+#[derive(Clone, Copy)]
+struct ParallelWalk<'a> {
+    inv: &'a Inventory,
+    handler: ModuleId,
+    pth_sites: &'a [crate::imports::Site],
+    queued: &'a [AtomicBool],
+    slots: &'a [OnceLock<Parsed>],
+    progress: &'a Progress,
+}
+
+impl<'a> ParallelWalk<'a> {
+    fn visit<'s>(self, scope: &rayon::Scope<'s>, module: ModuleId)
+    where
+        'a: 's,
+    {
+        let parsed = crate::imports::module_imports(self.inv, module, module == self.handler);
+        let _ = self.slots[module].set(parsed);
+        self.progress.inc(1);
+        for target in self.targets(module) {
+            if !self.queued[target].swap(true, Ordering::Relaxed) {
+                self.progress.set_length(self.inv.modules.len() as u64);
+                scope.spawn(move |scope| self.visit(scope, target));
+            }
+        }
+    }
+
+    fn targets(&self, module: ModuleId) -> Vec<ModuleId> {
+        let Some((imports, _, _)) = self.slots[module].get() else {
+            return Vec::new();
+        };
+        let extra = if module == self.handler {
+            self.pth_sites
+        } else {
+            &[]
+        };
+        crate::graph::runtime_targets(self.inv, self, module, imports.sites.iter().chain(extra))
+    }
+
+    /// Targets of parsed modules that were never queued (possible when a star
+    /// import's `__all__` was parsed after its importer).
+    fn missed_targets(&self) -> Vec<ModuleId> {
+        let mut missed: Vec<ModuleId> = (0..self.slots.len())
+            .filter(|&m| self.slots[m].get().is_some())
+            .flat_map(|m| self.targets(m))
+            .filter(|&t| !self.queued[t].load(Ordering::Relaxed))
+            .collect();
+        missed.sort_unstable();
+        missed.dedup();
+        missed
+    }
+}
+
+impl ModuleNamespace for ParallelWalk<'_> {
+    fn exists(&self, name: &str) -> bool {
+        self.inv.module(name).is_some()
+    }
+    fn all_of(&self, name: &str) -> Option<&[String]> {
+        let id = self.inv.module(name)?;
+        self.slots[id].get()?.0.all.as_deref()
+    }
 }
 
 /// A file is as reachable as the module that owns it; a library as its node;

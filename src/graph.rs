@@ -214,11 +214,6 @@ fn deepest_existing(ns: &dyn ModuleNamespace, name: &str) -> Option<String> {
     }
 }
 
-struct InventoryNamespace<'a> {
-    inv: &'a Inventory,
-    imports: &'a ImportTable,
-}
-
 impl ModuleNamespace for InventoryNamespace<'_> {
     fn exists(&self, name: &str) -> bool {
         self.inv.module(name).is_some()
@@ -244,14 +239,14 @@ pub fn handler_module(inv: &Inventory, handler_module: &str) -> Result<ModuleId>
 
 /// Modules that `module` may import at run time (any scope, not under
 /// TYPE_CHECKING), plus its parent package: what must be parsed next to
-/// know everything the handler can reach.
-pub fn runtime_targets(
+/// know everything the handler can reach. `ns` answers `__all__` lookups
+/// with what has been parsed so far.
+pub fn runtime_targets<'s>(
     inv: &Inventory,
-    imports: &ImportTable,
+    ns: &dyn ModuleNamespace,
     module: ModuleId,
-    extra: &[Site],
+    sites: impl Iterator<Item = &'s Site>,
 ) -> Vec<ModuleId> {
-    let ns = InventoryNamespace { inv, imports };
     let m = &inv.modules[module];
     let mut out: Vec<ModuleId> = m
         .name
@@ -259,14 +254,17 @@ pub fn runtime_targets(
         .and_then(|(p, _)| inv.module(p))
         .into_iter()
         .collect();
-    for site in imports.modules[module].sites.iter().chain(extra) {
-        if site.type_checking {
-            continue;
-        }
-        let resolution = resolve_site(&ns, &m.name, m.is_package, site);
+    for site in sites.filter(|s| !s.type_checking) {
+        let resolution = resolve_site(ns, &m.name, m.is_package, site);
         out.extend(resolution.targets.iter().filter_map(|t| inv.module(t)));
     }
     out
+}
+
+/// The module namespace of a unit, with `__all__` from a parse table.
+pub struct InventoryNamespace<'a> {
+    pub inv: &'a Inventory,
+    pub imports: &'a ImportTable,
 }
 
 /// Builds the graph and splits it from the handler module.

@@ -169,7 +169,9 @@ pub fn collect(
     }
 }
 
-fn module_imports(
+/// One module's imports: parsed source, or names in an extension's data.
+/// Also returns the problems found and whether the line fallback was used.
+pub fn module_imports(
     inv: &Inventory,
     id: ModuleId,
     is_entry: bool,

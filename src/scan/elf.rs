@@ -136,22 +136,22 @@ pub fn collect_name_tokens(data: &[u8], keep: &dyn Fn(&str) -> bool, out: &mut B
 fn collect_packed_runs(table: &[u8], top_level: &HashSet<String>, out: &mut BTreeSet<String>) {
     const MAX_RUN: usize = 256;
     let is_name_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'.';
-    for name in top_level {
-        let needle = name.as_bytes();
-        if needle.len() < 2 {
+    // Names by first byte, so one pass over the table finds every occurrence.
+    let mut by_first: Vec<Vec<&[u8]>> = vec![Vec::new(); 256];
+    for name in top_level.iter().filter(|n| n.len() >= 2) {
+        by_first[name.as_bytes()[0] as usize].push(name.as_bytes());
+    }
+    for start in 0..table.len() {
+        let candidates = &by_first[table[start] as usize];
+        if candidates.is_empty() || !candidates.iter().any(|n| table[start..].starts_with(n)) {
             continue;
         }
-        let mut at = 0;
-        while let Some(found) = table[at..].windows(needle.len()).position(|w| w == needle) {
-            let start = at + found;
-            let mut end = start;
-            while end < table.len() && end - start < MAX_RUN && is_name_byte(table[end]) {
-                end += 1;
-            }
-            if let Ok(run) = std::str::from_utf8(&table[start..end]) {
-                out.insert(run.trim_end_matches('.').to_string());
-            }
-            at = start + 1;
+        let mut end = start;
+        while end < table.len() && end - start < MAX_RUN && is_name_byte(table[end]) {
+            end += 1;
+        }
+        if let Ok(run) = std::str::from_utf8(&table[start..end]) {
+            out.insert(run.trim_end_matches('.').to_string());
         }
     }
 }

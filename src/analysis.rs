@@ -103,7 +103,7 @@ impl Analysis {
             }
         }
         let mut rows: Vec<DistRow> = rows.into_values().collect();
-        rows.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+        rows.sort_by_key(|row| std::cmp::Reverse(row.bytes));
         rows
     }
 

@@ -60,3 +60,55 @@ fn reference_unit() {
     let (loaded, _) = check_recall("reference unit", &handler, &env);
     assert!(loaded > 1000, "{loaded}");
 }
+
+/// ELF edges: numpy's core extension needs the OpenBLAS that auditwheel put
+/// in `numpy.libs/`, found through its `$ORIGIN` RUNPATH.
+#[test]
+fn extension_modules_link_their_shared_libraries() {
+    use caios_pack::graph::{EdgeKind, Node};
+    use petgraph::visit::EdgeRef;
+    let env = support::pip_env(
+        "requests-numpy-pandas",
+        &["requests==2.32.5", "numpy==2.4.6", "pandas==3.1.1"],
+    );
+    let unit = tempfile::tempdir().unwrap();
+    std::fs::write(
+        unit.path().join("handler.py"),
+        "import numpy\ndef handler(e, c):\n    return 1\n",
+    )
+    .unwrap();
+    std::fs::write(
+        unit.path().join("caios-pack.yaml"),
+        "handler: handler.handler\n",
+    )
+    .unwrap();
+    let a = support::analyze(unit.path(), vec![env]);
+    let g = &a.graph.graph;
+    let core = a.inventory.module("numpy._core._multiarray_umath").unwrap();
+    let libs: Vec<String> = g
+        .edges(petgraph::graph::NodeIndex::new(core))
+        .filter(|e| e.weight().kind == EdgeKind::Library)
+        .filter_map(|e| match g[e.target()] {
+            Node::Library(f) => Some(a.inventory.files[f].rel.clone()),
+            Node::Module(_) => None,
+        })
+        .collect();
+    assert!(
+        libs.iter()
+            .any(|l| l.starts_with("numpy.libs/libscipy_openblas")),
+        "{libs:?}"
+    );
+    for lib in &libs {
+        let file = a
+            .inventory
+            .files
+            .iter()
+            .position(|f| &f.rel == lib)
+            .unwrap();
+        assert_eq!(
+            a.file_reach[file],
+            caios_pack::graph::Reach::Cold,
+            "{lib} loads with numpy"
+        );
+    }
+}

@@ -52,7 +52,7 @@ fn parse_statement(statement: &str) -> Vec<Parsed> {
     let module = module.trim();
     let level = module.chars().take_while(|&c| c == '.').count() as u32;
     let target = module.trim_start_matches('.').trim();
-    if !(target.is_empty() && level > 0) && !is_dotted(target) {
+    if !(is_dotted(target) || (target.is_empty() && level > 0)) {
         return Vec::new();
     }
     let names = names

@@ -442,32 +442,31 @@ impl<'a> ImportVisitor<'a> {
         }
     }
 
-    fn import_structure_keys(&mut self, stmt: &'a Stmt) {
+    /// `_import_structure = {...}` and `_import_structure["k"] = ...` at
+    /// module level (the transformers idiom).
+    fn import_structure_keys(&mut self, assign: &'a ast::StmtAssign) {
         if self.context.scope != Scope::Module {
             return;
         }
-        let line = self.line_of(stmt_range(stmt));
-        match stmt {
-            Stmt::Assign(a) => {
-                for target in &a.targets {
-                    match target {
-                        Expr::Name(n) if n.id.as_str() == "_import_structure" => {
-                            if let Expr::Dict(dict) = &*a.value {
-                                let keys = dict.iter_keys().flatten().filter_map(string_literal);
-                                self.import_structure
-                                    .extend(keys.map(|k| (k.to_string(), line)));
-                            }
-                        }
-                        Expr::Subscript(s) if matches!(&*s.value, Expr::Name(n) if n.id.as_str() == "_import_structure") => {
-                            if let Some(key) = string_literal(&s.slice) {
-                                self.import_structure.push((key.to_string(), line));
-                            }
-                        }
-                        _ => {}
+        let line = self.line_of(assign.range);
+        let is_structure =
+            |e: &Expr| matches!(e, Expr::Name(n) if n.id.as_str() == "_import_structure");
+        for target in &assign.targets {
+            match target {
+                Expr::Name(_) if is_structure(target) => {
+                    if let Expr::Dict(dict) = &*assign.value {
+                        let keys = dict.iter_keys().flatten().filter_map(string_literal);
+                        self.import_structure
+                            .extend(keys.map(|k| (k.to_string(), line)));
                     }
                 }
+                Expr::Subscript(s) if is_structure(&s.value) => {
+                    if let Some(key) = string_literal(&s.slice) {
+                        self.import_structure.push((key.to_string(), line));
+                    }
+                }
+                _ => {}
             }
-            _ => {}
         }
     }
 }
@@ -545,8 +544,8 @@ impl<'a> Visitor<'a> for ImportVisitor<'a> {
                 visitor::walk_stmt(self, stmt);
                 self.context = saved;
             }
-            Stmt::Assign(_) => {
-                self.import_structure_keys(stmt);
+            Stmt::Assign(assign) => {
+                self.import_structure_keys(assign);
                 visitor::walk_stmt(self, stmt);
             }
             _ => visitor::walk_stmt(self, stmt),
@@ -578,11 +577,6 @@ impl<'a> Visitor<'a> for ImportVisitor<'a> {
         }
         visitor::walk_expr(self, expr);
     }
-}
-
-fn stmt_range(stmt: &Stmt) -> rustpython_ruff_text_size::TextRange {
-    use rustpython_ruff_text_size::Ranged;
-    stmt.range()
 }
 
 /// `except ImportError`, `except (ModuleNotFoundError, X)`, `except Exception`,

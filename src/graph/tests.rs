@@ -53,11 +53,20 @@ fn site(kind: SiteKind, target: &str, level: u32, names: &[&str]) -> Site {
     }
 }
 
+/// (importer, importer is a package, site, targets, missing)
+type ResolutionCase = (
+    &'static str,
+    bool,
+    Site,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
 #[test]
 fn resolution_table() {
     use SiteKind::*;
     // (importer, importer is a package, site, targets, missing)
-    let cases: &[(&str, bool, Site, &[&str], &[&str])] = &[
+    let cases: &[ResolutionCase] = &[
         ("m", false, site(Import, "a.b", 0, &[]), &["a.b"], &[]),
         (
             "m",

@@ -865,7 +865,12 @@ mod tests {
 
     #[test]
     fn module_file_names() {
-        let cases: &[(&str, Option<(u32, u32)>, Option<(&str, ModuleKind, u8)>)] = &[
+        type Case = (
+            &'static str,
+            Option<(u32, u32)>,
+            Option<(&'static str, ModuleKind, u8)>,
+        );
+        let cases: &[Case] = &[
             ("a.py", None, Some(("a", ModuleKind::Source, 3))),
             ("a.pyc", None, Some(("a", ModuleKind::Bytecode, 4))),
             (

@@ -8,8 +8,8 @@
 #   CAIOS_REF_ENV     reference site-packages folder, built by build-env.sh if missing
 #                     (default ~/.cache/caios-pack/ref-env)
 #   CAIOS_BENCH_VENV  virtualenv holding grimp (default ~/.cache/caios-pack/bench-venv)
-#   CAIOS_REF_UNIT    folder with handler.py and build-env.sh
-#                     (default ../shared/reference-unit beside the repo)
+#   CAIOS_REF_UNIT    folder with (src/)handler.py and build-env.sh
+#                     (default fixtures/reference-unit)
 #   CAIOS_PACK_BIN    caios-pack binary to time (default target/release/caios-pack,
 #                     built with `cargo build --release`; setting it skips the build)
 #   GRIMP_VERSION     pip requirement for grimp, e.g. grimp==3.20 (default: whatever is
@@ -47,11 +47,13 @@ done
 
 ref_unit=${CAIOS_REF_UNIT:-}
 if [[ -z $ref_unit ]]; then
-  for d in "$repo/../shared/reference-unit" /work/shared/reference-unit; do
+  for d in "$repo/fixtures/reference-unit" "$repo/../shared/reference-unit"; do
     [[ -f $d/build-env.sh ]] && { ref_unit=$(cd "$d" && pwd); break; }
   done
 fi
-[[ -n $ref_unit && -f $ref_unit/build-env.sh && -f $ref_unit/handler.py ]] \
+handler_py=$ref_unit/src/handler.py
+[[ -f $handler_py ]] || handler_py=$ref_unit/handler.py
+[[ -n $ref_unit && -f $ref_unit/build-env.sh && -f $handler_py ]] \
   || die "reference unit not found; set CAIOS_REF_UNIT to the folder with build-env.sh and handler.py"
 
 REF_ENV=${CAIOS_REF_ENV:-$HOME/.cache/caios-pack/ref-env}
@@ -71,7 +73,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/caios-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 unit=$work/unit-template
 mkdir -p "$unit/src"
-cp "$ref_unit/handler.py" "$unit/src/handler.py"
+cp "$handler_py" "$unit/src/handler.py"
 cat >"$unit/caios-pack.yaml" <<EOF
 handler: handler.handler
 source: src

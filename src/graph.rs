@@ -465,7 +465,7 @@ pub fn split(
 /// Top-level packages the handler's module body calls into, through the
 /// names its imports bind (`pd.DataFrame(...)` → `pandas`). A call to a
 /// name the handler defines itself runs the handler's own functions.
-fn packages_called_at_init(
+pub fn packages_called_at_init(
     inv: &Inventory,
     imports: &ImportTable,
     handler: ModuleId,

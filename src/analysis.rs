@@ -75,11 +75,15 @@ impl Analysis {
     }
 
     /// Bytes of the files each module owns (its file, caches, data files).
+    /// Shared libraries are nodes of their own, so they are not counted in
+    /// the package folder that holds them.
     pub fn module_bytes(&self) -> Vec<u64> {
         let mut bytes = vec![0; self.inventory.modules.len()];
-        for file in &self.inventory.files {
+        for (id, file) in self.inventory.files.iter().enumerate() {
             if let Some(owner) = file.owner {
-                bytes[owner] += file.size;
+                if !self.graph.library_nodes.contains_key(&id) {
+                    bytes[owner] += file.size;
+                }
             }
         }
         bytes

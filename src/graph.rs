@@ -67,6 +67,7 @@ pub struct Unresolved {
     pub target: String,
     pub line: u32,
     pub guarded: bool,
+    pub conditional: bool,
     pub init: bool,
 }
 
@@ -78,6 +79,9 @@ pub struct ImportGraph {
     pub init_called: Vec<String>,
     /// Per node: whether it belongs to an `init_called` package.
     pub runs_at_init: Vec<bool>,
+    /// Per node: cold through module-level edges alone, the strict reading
+    /// of "executed during init" (a subset of `Reach::Cold`).
+    pub module_level_cold: Vec<bool>,
     /// Node of module `i` is `NodeIndex::new(i)`; libraries follow.
     pub library_nodes: HashMap<FileId, NodeIndex>,
     pub handler: NodeIndex,
@@ -319,6 +323,7 @@ pub fn build(inv: &Inventory, imports: &ImportTable, handler_id: ModuleId) -> Im
                         target,
                         line: site.line,
                         guarded: site.guarded,
+                        conditional: site.conditional,
                         init: site.runs_at_init(),
                     });
                 }
@@ -336,10 +341,13 @@ pub fn build(inv: &Inventory, imports: &ImportTable, handler_id: ModuleId) -> Im
         .collect();
     let seeds = packages_called_at_init(inv, imports, handler_id);
     let (reach, runs_at_init, init_called) = split(&graph, handler, &top_level, seeds);
+    let (strict, _, _) = split(&graph, handler, &top_level, Vec::new());
+    let module_level_cold = strict.iter().map(|r| *r == Reach::Cold).collect();
     ImportGraph {
         graph,
         init_called,
         runs_at_init,
+        module_level_cold,
         library_nodes,
         handler,
         reach,

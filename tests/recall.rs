@@ -6,7 +6,11 @@ mod support;
 
 use std::path::Path;
 
-fn check_recall(name: &str, handler_source: &str, env: &Path) -> (usize, Vec<String>, NativeFigures) {
+fn check_recall(
+    name: &str,
+    handler_source: &str,
+    env: &Path,
+) -> (usize, Vec<String>, NativeFigures) {
     let unit = tempfile::tempdir().unwrap();
     std::fs::create_dir(unit.path().join("src")).unwrap();
     std::fs::write(unit.path().join("src/handler.py"), handler_source).unwrap();
@@ -67,7 +71,10 @@ fn native_figures(
         Node::Library(_) => None,
     };
     let is_native = |k: EdgeKind| k == EdgeKind::Import(SiteKind::Native);
-    let native: Vec<_> = g.edge_references().filter(|e| is_native(e.weight().kind)).collect();
+    let native: Vec<_> = g
+        .edge_references()
+        .filter(|e| is_native(e.weight().kind))
+        .collect();
     let from_loaded: Vec<_> = native
         .iter()
         .filter(|e| name(e.source()).is_some_and(|n| loaded.contains_key(n)))
@@ -110,7 +117,10 @@ fn requests_numpy_pandas_from_pypi() {
     let handler = "import json\nimport requests\nimport numpy as np\nimport pandas as pd\n\n\
                    def handler(event, context):\n    return pd.DataFrame(np.ones((2, 2))).to_json()\n";
     let (loaded, _, native) = check_recall("requests+numpy+pandas", handler, &env);
-    assert!(native.missed_without > 0, "pandas imports dateutil from Cython: {native:?}");
+    assert!(
+        native.missed_without > 0,
+        "pandas imports dateutil from Cython: {native:?}"
+    );
     assert!(
         loaded > 500,
         "the handler really imported the packages ({loaded})"

@@ -271,7 +271,14 @@ fn native_imports(inv: &Inventory, id: ModuleId) -> ModuleImports {
     names.dedup();
     let sites = names
         .into_iter()
-        .filter(|token| token != own && inv.module(token).is_some())
+        // A bare folder (namespace package) such as `bin/` matches common
+        // words in binaries; compiled code importing one is rare.
+        .filter(|token| {
+            token != own
+                && inv
+                    .module(token)
+                    .is_some_and(|m| inv.modules[m].kind != crate::scan::ModuleKind::Namespace)
+        })
         .map(|token| Site {
             target: token.to_string(),
             level: 0,

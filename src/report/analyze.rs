@@ -65,12 +65,25 @@ pub fn text(a: &Analysis) -> String {
             .filter(|&m| a.module_reach(m) == r)
             .count()
     };
+    let by_calls = (0..inv.modules.len())
+        .filter(|&m| a.module_reach(m) == Reach::Cold && !a.graph.module_level_cold[m])
+        .count();
     let _ = writeln!(
         out,
-        "modules: {} cold, {} deferred, {} unreachable",
+        "modules: {} cold ({} through module-level imports, {} because init calls into {}), {} deferred, {} unreachable",
         modules_in(Reach::Cold),
+        modules_in(Reach::Cold) - by_calls,
+        by_calls,
+        if a.graph.init_called.is_empty() { "nothing".to_string() } else { a.graph.init_called.join(", ") },
         modules_in(Reach::Deferred),
         modules_in(Reach::Unreachable)
+    );
+    let _ = writeln!(
+        out,
+        "parsed {} of {} modules ({} read line by line after a syntax error)",
+        a.imports.parsed_count(),
+        inv.modules.len(),
+        a.imports.fallback_files
     );
     let _ = writeln!(out);
     let _ = writeln!(
@@ -119,6 +132,7 @@ pub fn text(a: &Analysis) -> String {
         .filter(|u| {
             u.init
                 && !u.guarded
+                && !u.conditional
                 && a.module_reach(u.importer) == Reach::Cold
                 && !crate::stdlib::is_stdlib(&u.target)
         })
@@ -226,6 +240,9 @@ struct JsonModule<'a> {
     file: Option<usize>,
     is_package: bool,
     reach: Reach,
+    /// Cold through module-level imports alone (not only because init calls
+    /// into a package whose function-level imports then run).
+    module_level: bool,
     bytes: u64,
 }
 
@@ -340,6 +357,7 @@ pub fn json(a: &Analysis) -> String {
                 file: m.file,
                 is_package: m.is_package,
                 reach: a.module_reach(id),
+                module_level: a.graph.module_level_cold[id],
                 bytes: module_bytes[id],
             })
             .collect(),
@@ -473,8 +491,17 @@ pub fn why(a: &Analysis, name: &str) -> Result<String, crate::error::Error> {
         Some(steps) => {
             let _ = writeln!(out, "  {}", a.node_name(a.graph.handler));
             for step in steps {
-                let when = if step.edge.init { "at init" } else { "later" };
-                let mut notes = vec![edge_label(step.edge.kind).to_string(), when.to_string()];
+                let runs = a.graph.runs_at_init[step.from.index()];
+                let when = match (step.edge.init, runs) {
+                    (true, _) => "at init".to_string(),
+                    (false, true) => {
+                        let from = a.node_name(step.from);
+                        let top = from.split('.').next().unwrap_or(&from);
+                        format!("in a function; runs at init because init calls into `{top}`")
+                    }
+                    (false, false) => "later".to_string(),
+                };
+                let mut notes = vec![edge_label(step.edge.kind).to_string(), when];
                 if step.edge.guarded {
                     notes.push("guarded by try/except ImportError".into());
                 }

@@ -11,4 +11,5 @@ pub mod imports;
 pub mod progress;
 pub mod report;
 pub mod scan;
+pub mod stats;
 pub mod stdlib;

@@ -215,6 +215,7 @@ fn lazy_module_idioms() {
             structure,
             &[
                 ("sys", 0, &[], 3, Import, Module, ""),
+                ("sys.modules", 0, &["sys"], 4, Attribute, Module, ""),
                 (
                     "",
                     1,

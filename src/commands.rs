@@ -43,6 +43,8 @@ pub struct AnalyzeArgs {
     pub why: Option<String>,
     /// Parse every module, not only those the handler reaches.
     pub full: bool,
+    /// Observed statistics files (`--stats`).
+    pub stats: Vec<PathBuf>,
 }
 
 pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
@@ -54,15 +56,33 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
     } else {
         Coverage::Reachable
     };
+    // Statistics are read first: a bad file should fail before the scan.
+    let stats = if args.stats.is_empty() {
+        None
+    } else {
+        Some(crate::stats::Stats::load(&args.stats)?)
+    };
+    if let Some(stats) = &stats {
+        for problem in &stats.problems {
+            eprintln!("caios-pack: warning: {problem}");
+        }
+        if stats.skipped_lines > stats.problems.len() as u64 {
+            eprintln!(
+                "caios-pack: warning: {} malformed statistics lines skipped in all",
+                stats.skipped_lines
+            );
+        }
+    }
     let analysis = Analysis::run(unit, coverage, &Progress::for_stderr())?;
+    let usage = crate::usage::classify(&analysis, stats.as_ref());
     if let Some(path) = &args.dot {
         std::fs::write(path, crate::report::analyze::dot(&analysis))
             .map_err(|e| Error::io(path, e))?;
     }
     let output = match (&args.why, args.format) {
-        (Some(module), _) => crate::report::analyze::why(&analysis, module)?,
-        (None, Format::Text) => crate::report::analyze::text(&analysis),
-        (None, Format::Json) => crate::report::analyze::json(&analysis),
+        (Some(module), _) => crate::report::analyze::why(&analysis, &usage, module)?,
+        (None, Format::Text) => crate::report::analyze::text(&analysis, &usage),
+        (None, Format::Json) => crate::report::analyze::json(&analysis, &usage),
     };
     write_stdout(&output)
 }

@@ -13,3 +13,4 @@ pub mod report;
 pub mod scan;
 pub mod stats;
 pub mod stdlib;
+pub mod usage;

@@ -41,6 +41,11 @@ enum Command {
         /// that the JSON graph also holds their imports (slower).
         #[arg(long)]
         full: bool,
+        /// Observed statistics: `caios-pack trace` output, `python -X
+        /// importtime` output, importer EMF log lines or their aggregate CSV
+        /// (repeatable; merged).
+        #[arg(long, value_name = "FILE", num_args = 1..)]
+        stats: Vec<PathBuf>,
     },
 }
 
@@ -80,12 +85,14 @@ fn main() -> ExitCode {
             dot,
             why,
             full,
+            stats,
         } => commands::analyze(&AnalyzeArgs {
             unit: unit.into(),
             format,
             dot,
             why,
             full,
+            stats,
         }),
     };
     match result {

@@ -104,6 +104,17 @@ pub struct ModuleImports {
     /// First names of calls made while the module is imported (module or
     /// class body), e.g. `pd` for `pd.DataFrame(...)` (recorded for the handler).
     pub init_calls: Vec<String>,
+    /// Names read while the module is imported (module and class bodies,
+    /// decorators, defaults), sorted: a binding never read here is only
+    /// bound or re-exported at init.
+    pub init_names: Vec<String>,
+    /// The module replaces its own `sys.modules` entry or assigns
+    /// `__class__`: `importlib.util.LazyLoader` cannot handle it.
+    pub replaces_itself: bool,
+    /// Calls at import time that change state elsewhere (`codecs.register`,
+    /// `atexit.register`, `copyreg.pickle`, …), as `name (line N)`: deferring
+    /// such a module would defer the side effect.
+    pub side_effects: Vec<String>,
 }
 
 /// `import numpy as np` binds `np` to `numpy`; `from a import b` binds `b`

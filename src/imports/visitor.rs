@@ -65,6 +65,9 @@ struct ImportVisitor<'a> {
     chains: std::collections::HashSet<String>,
     /// `for name in ("a", "b"):` loop variables and their literal values.
     loop_strings: HashMap<&'a str, Vec<String>>,
+    init_names: std::collections::HashSet<&'a str>,
+    replaces_itself: bool,
+    side_effects: Vec<String>,
 }
 
 pub fn visit_module(module: &ModModule, text: &str, record_calls: bool) -> ModuleImports {
@@ -94,6 +97,9 @@ pub fn visit_module(module: &ModModule, text: &str, record_calls: bool) -> Modul
         bound: HashMap::new(),
         chains: std::collections::HashSet::new(),
         loop_strings: HashMap::new(),
+        init_names: std::collections::HashSet::new(),
+        replaces_itself: false,
+        side_effects: Vec::new(),
     };
     visitor.collect_string_lists(&module.body);
     visitor.visit_body(&module.body);
@@ -129,6 +135,62 @@ impl<'a> ImportVisitor<'a> {
         self.bound
             .insert(binding.local.clone(), self.bindings.len());
         self.bindings.push(binding);
+    }
+
+    /// Records names read at init and calls with side effects elsewhere.
+    fn note_init_use(&mut self, expr: &'a Expr) {
+        match expr {
+            Expr::Name(n) if n.ctx == ast::ExprContext::Load => {
+                self.init_names.insert(n.id.as_str());
+            }
+            Expr::Attribute(a) => {
+                // The root of a chain (`np` in `np.random.x`) is read.
+                let mut root = &*a.value;
+                while let Expr::Attribute(inner) = root {
+                    root = &inner.value;
+                }
+                if let Expr::Name(n) = root {
+                    self.init_names.insert(n.id.as_str());
+                }
+            }
+            Expr::Call(call) => {
+                let Some(callee) = dotted(&call.func) else {
+                    return;
+                };
+                let last = callee.rsplit('.').next().unwrap_or(&callee);
+                let side_effect = last.contains("register")
+                    || matches!(
+                        callee.as_str(),
+                        "copyreg.pickle"
+                            | "setattr"
+                            | "sys.setrecursionlimit"
+                            | "signal.signal"
+                            | "warnings.filterwarnings"
+                            | "warnings.simplefilter"
+                            | "mimetypes.add_type"
+                            | "logging.basicConfig"
+                            | "sys.settrace"
+                            | "sys.setprofile"
+                    );
+                if side_effect && self.side_effects.len() < 3 {
+                    let line = self.line_of(call.range);
+                    self.side_effects.push(format!("{callee} (line {line})"));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `sys.modules[__name__] = …` or `… .__class__ = …` at module level.
+    fn note_self_replacement(&mut self, assign: &'a ast::StmtAssign) {
+        for target in &assign.targets {
+            let replaces = match target {
+                Expr::Subscript(s) => dotted(&s.value).is_some_and(|d| d == "sys.modules"),
+                Expr::Attribute(a) => a.attr.as_str() == "__class__",
+                _ => false,
+            };
+            self.replaces_itself |= replaces && self.context.scope == Scope::Module;
+        }
     }
 
     /// `np.random.RandomState` at init, with `np` bound by an import.
@@ -209,11 +271,16 @@ impl<'a> ImportVisitor<'a> {
                 });
             }
         }
+        let mut init_names: Vec<String> = self.init_names.iter().map(|n| n.to_string()).collect();
+        init_names.sort_unstable();
         ModuleImports {
             sites: self.sites,
             all: self.all,
             bindings: self.bindings,
             init_calls: self.init_calls,
+            init_names,
+            replaces_itself: self.replaces_itself,
+            side_effects: self.side_effects,
         }
     }
 
@@ -546,6 +613,7 @@ impl<'a> Visitor<'a> for ImportVisitor<'a> {
             }
             Stmt::Assign(assign) => {
                 self.import_structure_keys(assign);
+                self.note_self_replacement(assign);
                 visitor::walk_stmt(self, stmt);
             }
             _ => visitor::walk_stmt(self, stmt),
@@ -558,6 +626,9 @@ impl<'a> Visitor<'a> for ImportVisitor<'a> {
         let at_init = self.records_at_init();
         if !self.scan_expressions && !at_init {
             return;
+        }
+        if at_init {
+            self.note_init_use(expr);
         }
         match expr {
             Expr::Attribute(_) if at_init && self.attribute_chain(expr) => return,

@@ -7,13 +7,14 @@ use crate::analysis::{Analysis, LAMBDA_UNZIPPED_LIMIT};
 use crate::graph::{EdgeKind, Node, Reach};
 use crate::imports::SiteKind;
 use crate::scan::FileKind;
+use crate::usage::{Usage, UsageTable};
 use petgraph::visit::EdgeRef;
 use serde::Serialize;
 use std::fmt::Write;
 
 pub const JSON_SCHEMA_VERSION: u32 = 1;
 
-pub fn text(a: &Analysis) -> String {
+pub fn text(a: &Analysis, usage: &UsageTable) -> String {
     let mut out = String::new();
     let inv = &a.inventory;
     let total = inv.total_bytes();
@@ -107,6 +108,7 @@ pub fn text(a: &Analysis) -> String {
             human_bytes(row.unreachable)
         );
     }
+    usage_section(a, usage, &mut out);
     let _ = writeln!(out);
     let _ = writeln!(
         out,
@@ -169,6 +171,48 @@ pub fn text(a: &Analysis) -> String {
         }
     }
     out
+}
+
+/// Usage counts and bytes, and the biggest lazy candidates.
+fn usage_section(a: &Analysis, usage: &UsageTable, out: &mut String) {
+    let bytes = a.module_bytes();
+    let _ = writeln!(out);
+    let source = if usage.observed {
+        "observed statistics over static analysis"
+    } else {
+        "static analysis"
+    };
+    let _ = writeln!(out, "usage ({source}):");
+    for kind in [Usage::Hot, Usage::Lazy, Usage::Deferred, Usage::Unreachable] {
+        let members: Vec<usize> = (0..usage.modules.len())
+            .filter(|&m| usage.of(m).usage == kind)
+            .collect();
+        let total: u64 = members.iter().map(|&m| bytes[m]).sum();
+        let _ = writeln!(
+            out,
+            "  {:<12}{:>6} modules {:>11}",
+            kind.label(),
+            members.len(),
+            human_bytes(total)
+        );
+    }
+    let (lazy_bytes, top) = crate::usage::lazy_summary(a, usage, 10);
+    if !top.is_empty() {
+        let _ = writeln!(
+            out,
+            "  {} of the cold set can be imported lazily; 10 biggest lazy candidates:",
+            human_bytes(lazy_bytes)
+        );
+        for (m, b) in top {
+            let _ = writeln!(
+                out,
+                "    {:>10}  {}  ({})",
+                human_bytes(b),
+                a.inventory.modules[m].name,
+                usage.of(m).reason
+            );
+        }
+    }
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -243,6 +287,10 @@ struct JsonModule<'a> {
     /// Cold through module-level imports alone (not only because init calls
     /// into a package whose function-level imports then run).
     module_level: bool,
+    usage: crate::usage::Usage,
+    reason: &'a str,
+    init_probability: f64,
+    invocation_probability: f64,
     bytes: u64,
 }
 
@@ -302,7 +350,7 @@ pub fn edge_label(kind: EdgeKind) -> &'static str {
     }
 }
 
-pub fn json(a: &Analysis) -> String {
+pub fn json(a: &Analysis, usage: &UsageTable) -> String {
     let inv = &a.inventory;
     let module_bytes = a.module_bytes();
     let by_reach = a
@@ -358,6 +406,10 @@ pub fn json(a: &Analysis) -> String {
                 is_package: m.is_package,
                 reach: a.module_reach(id),
                 module_level: a.graph.module_level_cold[id],
+                usage: usage.of(id).usage,
+                reason: &usage.of(id).reason,
+                init_probability: usage.of(id).init_probability,
+                invocation_probability: usage.of(id).invocation_probability,
                 bytes: module_bytes[id],
             })
             .collect(),
@@ -462,7 +514,7 @@ pub fn dot(a: &Analysis) -> String {
 }
 
 /// `--why MODULE`: the import chain from the handler, or why there is none.
-pub fn why(a: &Analysis, name: &str) -> Result<String, crate::error::Error> {
+pub fn why(a: &Analysis, usage: &UsageTable, name: &str) -> Result<String, crate::error::Error> {
     let inv = &a.inventory;
     let node = match inv.module(name) {
         Some(id) => petgraph::graph::NodeIndex::new(id),
@@ -484,6 +536,10 @@ pub fn why(a: &Analysis, name: &str) -> Result<String, crate::error::Error> {
     let mut out = String::new();
     let reach = a.graph.reach[node.index()];
     let _ = writeln!(out, "{} is {}", name, reach_label(reach));
+    if let Some(module) = inv.module(name) {
+        let u = usage.of(module);
+        let _ = writeln!(out, "  usage: {} — {}", u.usage.label(), u.reason);
+    }
     match crate::graph::why(&a.graph, node) {
         Some(steps) if steps.is_empty() => {
             let _ = writeln!(out, "  it is the handler module");

@@ -1,0 +1,371 @@
+//! usage: what each module is used for, with the reason.
+//!
+//! Input: an [`Analysis`] (inventory, import sites, graph) and, optionally,
+//! observed [`Stats`]. Output: a [`UsageTable`] — every cold module is `hot`
+//! or `lazy` (it may be imported through `importlib.util.LazyLoader` because
+//! nothing at init uses it beyond binding or re-exporting it, or because
+//! statistics saw it loaded while none of its functions ran); every other
+//! module is `deferred` or `unreachable`. Observed statistics override static
+//! guesses: a module init never loaded in practice becomes deferred, one it
+//! loaded that analysis missed becomes hot. Modules LazyLoader cannot handle
+//! are never lazy: extension modules, namespace packages, modules that replace
+//! their own `sys.modules` entry or assign `__class__`, and modules with
+//! detectable side effects at import (registering codecs, atexit hooks, …).
+
+use crate::analysis::Analysis;
+use crate::graph::{absolute_name, EdgeKind, Reach};
+use crate::imports::SiteKind;
+use crate::scan::{ModuleId, ModuleKind};
+use crate::stats::Stats;
+use petgraph::graph::NodeIndex;
+use petgraph::visit::EdgeRef;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Usage {
+    /// Loaded during init and used there.
+    Hot,
+    /// Loaded during init but not used there: can be imported lazily.
+    Lazy,
+    /// Needed only after init (in an invocation), if at all.
+    Deferred,
+    Unreachable,
+}
+
+impl Usage {
+    pub fn label(self) -> &'static str {
+        match self {
+            Usage::Hot => "hot",
+            Usage::Lazy => "lazy",
+            Usage::Deferred => "deferred",
+            Usage::Unreachable => "unreachable",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModuleUsage {
+    pub usage: Usage,
+    pub reason: String,
+    /// Probability that init loads the module (observed, else 1 for cold and
+    /// 0 otherwise).
+    pub init_probability: f64,
+    /// Probability that an invocation first loads it (observed, else 0).
+    pub invocation_probability: f64,
+    /// Median self import time in µs, when observed.
+    pub self_us: Option<u64>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct UsageTable {
+    pub modules: Vec<ModuleUsage>,
+    pub observed: bool,
+}
+
+impl UsageTable {
+    pub fn of(&self, module: ModuleId) -> &ModuleUsage {
+        &self.modules[module]
+    }
+}
+
+/// Classifies every module of the analysis.
+pub fn classify(a: &Analysis, stats: Option<&Stats>) -> UsageTable {
+    let n = a.inventory.modules.len();
+    let mut modules: Vec<ModuleUsage> = (0..n).map(|m| static_usage(a, m)).collect();
+    if let Some(stats) = stats {
+        for (m, usage) in modules.iter_mut().enumerate() {
+            apply_observations(a, stats, m, usage);
+        }
+    }
+    demote_parents_of_hot_children(a, &mut modules);
+    if stats.is_none() {
+        mark_loaded_only_by_lazy(a, &mut modules);
+    }
+    UsageTable {
+        modules,
+        observed: stats.is_some(),
+    }
+}
+
+fn static_usage(a: &Analysis, m: ModuleId) -> ModuleUsage {
+    let reach = a.module_reach(m);
+    let (usage, reason) = match reach {
+        Reach::Unreachable => (Usage::Unreachable, unreachable_reason(a, m)),
+        Reach::Deferred => (
+            Usage::Deferred,
+            "reached only through imports inside functions or lazy-module idioms".into(),
+        ),
+        Reach::Cold => cold_usage(a, m),
+    };
+    ModuleUsage {
+        usage,
+        reason,
+        init_probability: if reach == Reach::Cold { 1.0 } else { 0.0 },
+        invocation_probability: 0.0,
+        self_us: None,
+    }
+}
+
+fn unreachable_reason(a: &Analysis, m: ModuleId) -> String {
+    let node = NodeIndex::new(m);
+    let type_only = a
+        .graph
+        .graph
+        .edges_directed(node, petgraph::Direction::Incoming)
+        .any(|e| e.weight().type_checking);
+    if type_only {
+        "imported only under `if TYPE_CHECKING:`".into()
+    } else {
+        "no import chain from the handler reaches it".into()
+    }
+}
+
+/// Hot or lazy for a module that init loads.
+fn cold_usage(a: &Analysis, m: ModuleId) -> (Usage, String) {
+    if m == a.graph.handler.index() {
+        return (Usage::Hot, "the handler module".into());
+    }
+    if let Some(why) = lazy_loader_cannot(a, m) {
+        return (Usage::Hot, why);
+    }
+    if !a.graph.module_level_cold[m] {
+        // Loaded because init runs library code that imports it in a
+        // function: that code uses it.
+        return (
+            Usage::Hot,
+            "imported inside a function that init runs".into(),
+        );
+    }
+    match first_use_at_init(a, m) {
+        Some(use_) => (Usage::Hot, use_),
+        None => (Usage::Lazy, lazy_reason(a, m)),
+    }
+}
+
+/// Why `importlib.util.LazyLoader` cannot take this module, if it cannot.
+fn lazy_loader_cannot(a: &Analysis, m: ModuleId) -> Option<String> {
+    let module = &a.inventory.modules[m];
+    match module.kind {
+        ModuleKind::Extension => {
+            return Some("extension module: LazyLoader needs a Python loader".into())
+        }
+        ModuleKind::Namespace => return Some("namespace package: nothing to defer".into()),
+        _ => {}
+    }
+    let imports = &a.imports.modules[m];
+    if imports.replaces_itself {
+        return Some(
+            "replaces its own sys.modules entry or __class__: LazyLoader cannot handle it".into(),
+        );
+    }
+    if let Some(effect) = imports.side_effects.first() {
+        return Some(format!(
+            "side effect at import: {effect}; deferring it would change behaviour"
+        ));
+    }
+    None
+}
+
+/// The first thing at init that uses `m`, described; `None` when every
+/// importer only binds or re-exports it.
+fn first_use_at_init(a: &Analysis, m: ModuleId) -> Option<String> {
+    let g = &a.graph.graph;
+    let target = &a.inventory.modules[m].name;
+    for edge in g.edges_directed(NodeIndex::new(m), petgraph::Direction::Incoming) {
+        let w = edge.weight();
+        let importer = edge.source();
+        if a.graph.reach[importer.index()] != Reach::Cold || w.type_checking || !w.init {
+            continue;
+        }
+        let place = a.site_location(importer, w.line);
+        let by = a.node_name(importer);
+        let used = match w.kind {
+            EdgeKind::Parent => None, // a loaded child runs its parent; see demote_parents_of_hot_children
+            EdgeKind::Library => Some(format!("shared library needed by {by}")),
+            EdgeKind::Import(SiteKind::Native) => {
+                Some(format!("imported by compiled code of {by}"))
+            }
+            EdgeKind::Import(SiteKind::Dynamic) => {
+                Some(format!("loaded with importlib at init by {by} ({place})"))
+            }
+            EdgeKind::Import(SiteKind::Attribute) => {
+                Some(format!("attribute of it read at init by {by} ({place})"))
+            }
+            EdgeKind::Import(SiteKind::Pth) => Some("imported by a .pth file at startup".into()),
+            EdgeKind::Import(_) => binding_used(a, importer.index(), target)
+                .map(|how| format!("{how} by {by} ({place})")),
+        };
+        if used.is_some() {
+            return used;
+        }
+    }
+    None
+}
+
+/// How `importer` uses the module `target` at init through the names its
+/// imports bind, if it does.
+fn binding_used(a: &Analysis, importer: ModuleId, target: &str) -> Option<String> {
+    let module = &a.inventory.modules[importer];
+    let imports = &a.imports.modules[importer];
+    for binding in &imports.bindings {
+        let Some(base) = absolute_name(
+            &module.name,
+            module.is_package,
+            binding.level,
+            &binding.target,
+        ) else {
+            continue;
+        };
+        let bound_to = match &binding.name {
+            None => base.clone(),
+            Some(name) => {
+                let sub = if base.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{base}.{name}")
+                };
+                if a.inventory.module(&sub).is_some() {
+                    sub
+                } else {
+                    // `from target import attr` reads an attribute at import
+                    // time, which would load a lazy module at once.
+                    if base == target {
+                        return Some(format!("`from {target} import {name}` reads it at import"));
+                    }
+                    continue;
+                }
+            }
+        };
+        if bound_to == target && imports.init_names.binary_search(&binding.local).is_ok() {
+            return Some(format!("`{}` is used at module level", binding.local));
+        }
+    }
+    // An import the visitor saw without a binding (the handler's own or a
+    // line-scanned file): assume it is used.
+    if imports.bindings.is_empty() && !imports.sites.is_empty() {
+        return Some("imported by a module whose bindings are unknown".into());
+    }
+    None
+}
+
+fn lazy_reason(a: &Analysis, m: ModuleId) -> String {
+    let importers: Vec<String> = a
+        .graph
+        .graph
+        .edges_directed(NodeIndex::new(m), petgraph::Direction::Incoming)
+        .filter(|e| e.weight().init && !matches!(e.weight().kind, EdgeKind::Parent))
+        .filter(|e| a.graph.reach[e.source().index()] == Reach::Cold)
+        .map(|e| a.site_location(e.source(), e.weight().line))
+        .take(3)
+        .collect();
+    format!(
+        "imported at init but only bound or re-exported, never used at module level (imported at {})",
+        importers.join(", ")
+    )
+}
+
+/// Observed statistics override the static guess.
+fn apply_observations(a: &Analysis, stats: &Stats, m: ModuleId, usage: &mut ModuleUsage) {
+    let name = &a.inventory.modules[m].name;
+    let Some(p_init) = stats.init_probability(name) else {
+        return;
+    };
+    let observed = stats.modules.get(name);
+    usage.init_probability = p_init;
+    usage.invocation_probability = stats.invocation_probability(name).unwrap_or(0.0);
+    usage.self_us = observed.and_then(|o| o.self_us);
+    let cold_starts = stats.cold_starts;
+    let init_loads = observed.map_or(0, |o| o.init_loads);
+    if p_init > 0.0 {
+        let seen = format!("observed at init in {init_loads}/{cold_starts} cold starts");
+        match usage.usage {
+            Usage::Deferred | Usage::Unreachable => {
+                usage.reason = format!("{seen}; static analysis placed it {}", usage.usage.label());
+                usage.usage = Usage::Hot;
+            }
+            Usage::Hot
+                if observed.and_then(|o| o.functions_ran) == Some(false)
+                    && lazy_loader_cannot(a, m).is_none() =>
+            {
+                usage.usage = Usage::Lazy;
+                usage.reason = format!("{seen}, but none of its functions ran");
+            }
+            _ => {}
+        }
+    } else if matches!(usage.usage, Usage::Hot | Usage::Lazy) && m != a.graph.handler.index() {
+        usage.usage = Usage::Deferred;
+        usage.reason = format!(
+            "never loaded during init in {cold_starts} observed cold starts (first loaded by {:.1}% of invocations)",
+            100.0 * usage.invocation_probability
+        );
+    }
+}
+
+/// A cold module that only lazy modules import is not loaded at init either:
+/// it loads when the lazy module first runs.
+fn mark_loaded_only_by_lazy(a: &Analysis, modules: &mut [ModuleUsage]) {
+    let g = &a.graph.graph;
+    let mut loaded = vec![false; g.node_count()];
+    let mut queue = std::collections::VecDeque::from([a.graph.handler]);
+    loaded[a.graph.handler.index()] = true;
+    let is_lazy = |n: NodeIndex, modules: &[ModuleUsage]| {
+        n.index() < modules.len() && modules[n.index()].usage == Usage::Lazy
+    };
+    while let Some(node) = queue.pop_front() {
+        if is_lazy(node, modules) {
+            continue; // its imports wait until it runs
+        }
+        for e in g.edges(node) {
+            let w = e.weight();
+            let runs = !w.type_checking && (w.init || a.graph.runs_at_init[node.index()]);
+            if runs && !loaded[e.target().index()] {
+                loaded[e.target().index()] = true;
+                queue.push_back(e.target());
+            }
+        }
+    }
+    for (m, usage) in modules.iter_mut().enumerate() {
+        if usage.usage == Usage::Hot && !loaded[m] {
+            usage.usage = Usage::Lazy;
+            usage.reason =
+                "imported at init only by lazy modules: it loads when they first run".into();
+        }
+    }
+}
+
+/// Importing any submodule runs its package's `__init__`, so a package with
+/// a hot child is hot too.
+fn demote_parents_of_hot_children(a: &Analysis, modules: &mut [ModuleUsage]) {
+    let mut by_depth: Vec<ModuleId> = (0..modules.len()).collect();
+    by_depth.sort_by_key(|&m| std::cmp::Reverse(a.inventory.modules[m].name.matches('.').count()));
+    for m in by_depth {
+        if modules[m].usage != Usage::Hot {
+            continue;
+        }
+        let name = &a.inventory.modules[m].name;
+        if let Some(parent) = name
+            .rsplit_once('.')
+            .and_then(|(p, _)| a.inventory.module(p))
+        {
+            if modules[parent].usage == Usage::Lazy {
+                modules[parent].usage = Usage::Hot;
+                modules[parent].reason =
+                    format!("its submodule {name} is hot, and importing it runs this package");
+            }
+        }
+    }
+}
+
+/// Bytes of the files owned by lazy modules, and the biggest lazy modules.
+pub fn lazy_summary(a: &Analysis, table: &UsageTable, top: usize) -> (u64, Vec<(ModuleId, u64)>) {
+    let bytes = a.module_bytes();
+    let mut lazy: Vec<(ModuleId, u64)> = (0..table.modules.len())
+        .filter(|&m| table.modules[m].usage == Usage::Lazy)
+        .map(|m| (m, bytes[m]))
+        .collect();
+    let total = lazy.iter().map(|(_, b)| b).sum();
+    lazy.sort_by_key(|(m, b)| (std::cmp::Reverse(*b), *m));
+    lazy.truncate(top);
+    (total, lazy)
+}

@@ -3,7 +3,7 @@
 //! Input: failures from any stage. Output: one message that names the file (and
 //! line, where there is one) and says what to do, plus the process exit code:
 //! 2 for bad input (usage, config, unreadable unit), 1 when constraints cannot
-//! be met, 3 for I/O and internal failures.
+//! be met or the user's code fails when run, 3 for I/O and internal failures.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +17,10 @@ pub enum Error {
     /// The input is fine but the requested constraints cannot be satisfied.
     #[error("{0}")]
     Infeasible(String),
+    /// The user's code failed when run (a handler that raised, an
+    /// interpreter that crashed).
+    #[error("{0}")]
+    Failed(String),
     /// Reading or writing failed for a reason outside the user's input.
     #[error("{path}: {source}")]
     Io {
@@ -42,7 +46,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Input(_) => 2,
-            Error::Infeasible(_) => 1,
+            Error::Infeasible(_) | Error::Failed(_) => 1,
             Error::Io { .. } => 3,
         }
     }

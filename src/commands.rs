@@ -98,3 +98,40 @@ fn write_stdout(text: &str) -> Result<()> {
         other => other.map_err(|e| Error::io(std::path::Path::new("<stdout>"), e)),
     }
 }
+
+pub struct TraceArgs {
+    pub unit: UnitArgs,
+    pub events: PathBuf,
+    pub out: PathBuf,
+    pub python: String,
+    pub fork: bool,
+    pub track_calls: bool,
+    pub format: Format,
+}
+
+/// `caios-pack trace`: writes the statistics file, prints a summary (or the
+/// statistics document with `--format json`), and fails with exit 1 and the
+/// tracebacks when an event raised.
+pub fn trace(args: &TraceArgs) -> Result<()> {
+    let unit = args.unit.load()?;
+    let events = crate::trace::load_events(&args.events)?;
+    let options = crate::trace::TraceOptions {
+        python: args.python.clone(),
+        fork: args.fork,
+        track_calls: args.track_calls,
+    };
+    let run = crate::trace::run(&unit, &events, &options)?;
+    std::fs::write(&args.out, &run.document).map_err(|e| Error::io(&args.out, e))?;
+    let output = match args.format {
+        Format::Text => crate::trace::summary(&run, &unit, &args.out),
+        Format::Json => run.document.clone(),
+    };
+    write_stdout(&output)?;
+    match crate::trace::failures(&run) {
+        Some(failures) => Err(Error::Failed(format!(
+            "the handler failed on some events (statistics were still written to {}):\n{failures}",
+            args.out.display()
+        ))),
+        None => Ok(()),
+    }
+}

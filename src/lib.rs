@@ -13,4 +13,5 @@ pub mod report;
 pub mod scan;
 pub mod stats;
 pub mod stdlib;
+pub mod trace;
 pub mod usage;

@@ -2,7 +2,7 @@
 //! errors to exit codes (0 ok, 1 constraints cannot be met, 2 bad input,
 //! 3 I/O or internal failure).
 
-use caios_pack::commands::{self, AnalyzeArgs, Format, UnitArgs};
+use caios_pack::commands::{self, AnalyzeArgs, Format, TraceArgs, UnitArgs};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +24,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the handler on sample events and record what each phase imports.
+    Trace(TraceFlags),
     /// Import graph, sizes, what runs at cold start, later, or never.
     Analyze {
         #[command(flatten)]
@@ -47,6 +49,31 @@ enum Command {
         #[arg(long, value_name = "FILE", num_args = 1..)]
         stats: Vec<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct TraceFlags {
+    #[command(flatten)]
+    unit: UnitFlags,
+    /// Sample events: {"tests": [{"name", "event", "context"}]} or a JSON list.
+    #[arg(long, value_name = "FILE")]
+    events: PathBuf,
+    /// Where to write the statistics (the input of --stats).
+    #[arg(long, value_name = "FILE", default_value = "caios-trace.json")]
+    out: PathBuf,
+    /// The interpreter to run the handler with (the Lambda runtime's version).
+    #[arg(long, default_value = "python3")]
+    python: String,
+    /// Run the events one after another in the init process instead of each
+    /// in its own process forked after init.
+    #[arg(long)]
+    no_fork: bool,
+    /// Do not record which modules' functions ran (lower overhead).
+    #[arg(long)]
+    no_calls: bool,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 #[derive(clap::Args)]
@@ -93,6 +120,15 @@ fn main() -> ExitCode {
             why,
             full,
             stats,
+        }),
+        Command::Trace(t) => commands::trace(&TraceArgs {
+            unit: t.unit.into(),
+            events: t.events,
+            out: t.out,
+            python: t.python,
+            fork: !t.no_fork,
+            track_calls: !t.no_calls,
+            format: t.format,
         }),
     };
     match result {

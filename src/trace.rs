@@ -1,0 +1,383 @@
+//! trace: runs the handler on sample events under a small Python tracer and
+//! records what each phase really loads.
+//!
+//! Input: a [`Unit`], an events file and the interpreter to use. Output: the
+//! tracer's statistics document (schema in docs/stats.md), parsed into a
+//! [`TraceReport`] for the summary, and written where the user asked. The
+//! tracer (`src/runtime/tracer.py`, embedded at build time) runs in a fresh
+//! `python3 -I -S` with only the unit's source and site-packages folders on
+//! `sys.path`, so nothing from the host leaks in.
+
+use crate::config::Unit;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The tracer, shipped inside the binary.
+pub const TRACER: &str = include_str!("runtime/tracer.py");
+
+/// One sample event: `{"name", "event", "context"}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventCase {
+    pub name: String,
+    pub event: serde_json::Value,
+    #[serde(default)]
+    pub context: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum EventsFile {
+    Tests { tests: Vec<EventCase> },
+    List(Vec<serde_json::Value>),
+}
+
+/// Reads `{"tests": [{"name", "event", "context"}]}` or a plain JSON list of
+/// events (named `event-0`, `event-1`, …). Not JSON → exit 2 with the position.
+pub fn load_events(path: &Path) -> Result<Vec<EventCase>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::input(format!("{}: cannot read events: {e}", path.display())))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Error::input(format!(
+            "{}:{}:{}: events file is not JSON: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let events = match serde_json::from_value::<EventsFile>(value) {
+        Ok(EventsFile::Tests { tests }) => tests,
+        Ok(EventsFile::List(list)) => list
+            .into_iter()
+            .enumerate()
+            .map(|(i, event)| EventCase {
+                name: format!("event-{i}"),
+                event,
+                context: serde_json::Value::Null,
+            })
+            .collect(),
+        Err(_) => {
+            return Err(Error::input(format!(
+                "{}: expected {{\"tests\": [{{\"name\", \"event\", \"context\"}}]}} or a JSON list of events",
+                path.display()
+            )))
+        }
+    };
+    if events.is_empty() {
+        return Err(Error::input(format!(
+            "{}: no events to run",
+            path.display()
+        )));
+    }
+    Ok(events)
+}
+
+pub struct TraceOptions {
+    pub python: String,
+    /// Run each event in a process forked after init.
+    pub fork: bool,
+    /// Record whether each module's functions ran.
+    pub track_calls: bool,
+}
+
+/// What the summary needs from the tracer's output.
+#[derive(Debug, Deserialize)]
+pub struct TraceReport {
+    pub python: String,
+    pub tracking: String,
+    pub init_ms: f64,
+    #[serde(default)]
+    pub init_error: Option<TraceError>,
+    #[serde(default)]
+    pub events: Vec<TraceEvent>,
+    #[serde(default)]
+    pub modules: Vec<TraceModule>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TraceError {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+    pub traceback: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TraceEvent {
+    pub name: String,
+    pub ok: bool,
+    #[serde(default)]
+    pub ms: f64,
+    pub error: Option<serde_json::Value>,
+    pub traceback: Option<String>,
+    #[serde(default)]
+    pub crashed: bool,
+    pub exit_status: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TraceModule {
+    pub name: String,
+    pub phase: String,
+    pub file: Option<String>,
+    #[serde(default)]
+    pub self_us: u64,
+    #[serde(default)]
+    pub cumulative_us: u64,
+    pub functions_ran: Option<bool>,
+}
+
+/// A finished trace: the raw document (to write out) and its parsed form.
+pub struct TraceRun {
+    pub document: String,
+    pub report: TraceReport,
+    /// What the handler and tracer printed (stdout and stderr).
+    pub output: String,
+}
+
+/// Runs the tracer. Errors: a handler module or function that does not exist
+/// (exit 2), a handler that raises or an interpreter that crashes (exit 1,
+/// with the traceback or the signal).
+pub fn run(unit: &Unit, events: &[EventCase], options: &TraceOptions) -> Result<TraceRun> {
+    check_handler_module(unit)?;
+    let work = tempfile::tempdir().map_err(|e| Error::io(Path::new("<tempdir>"), e))?;
+    let tracer = work.path().join("caios_tracer.py");
+    let config = work.path().join("config.json");
+    let out = work.path().join("stats.json");
+    std::fs::write(&tracer, TRACER).map_err(|e| Error::io(&tracer, e))?;
+    let mut paths: Vec<&Path> = vec![&unit.source];
+    paths.extend(unit.site_packages.iter().map(PathBuf::as_path));
+    let config_doc = serde_json::json!({
+        "paths": paths,
+        "handler_module": unit.handler_module,
+        "handler_function": unit.handler_function,
+        "events": events,
+        "fork": options.fork,
+        "track_calls": options.track_calls,
+    });
+    std::fs::write(&config, config_doc.to_string()).map_err(|e| Error::io(&config, e))?;
+    let result = Command::new(&options.python)
+        .args(["-I", "-S"])
+        .arg(&tracer)
+        .arg("--config")
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .current_dir(&unit.source)
+        .output()
+        .map_err(|e| {
+            Error::input(format!(
+                "cannot run `{}`: {e}; pass --python PATH",
+                options.python
+            ))
+        })?;
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let document = std::fs::read_to_string(&out).ok();
+    let handler = format!("{}.{}", unit.handler_module, unit.handler_function);
+    match (result.status.code(), document) {
+        (Some(4), _) => Err(Error::input(format!(
+            "handler `{handler}`: module `{}` has no function `{}`; fix `handler:` in caios-pack.yaml or --handler",
+            unit.handler_module, unit.handler_function
+        ))),
+        (Some(code @ (0 | 1 | 3)), Some(document)) => {
+            let report: TraceReport = serde_json::from_str(&document)
+                .map_err(|e| Error::Failed(format!("the tracer wrote an unreadable report ({e})\n{output}")))?;
+            if code == 3 {
+                let err = report.init_error.as_ref();
+                return Err(Error::Failed(format!(
+                    "importing `{}` raised {}: {}\n{}",
+                    unit.handler_module,
+                    err.map_or("an exception", |e| e.kind.as_str()),
+                    err.map_or("", |e| e.message.as_str()),
+                    err.and_then(|e| e.traceback.as_deref()).unwrap_or(&output)
+                )));
+            }
+            Ok(TraceRun { document, report, output })
+        }
+        (code, _) => Err(Error::Failed(format!(
+            "{} crashed while tracing `{handler}` ({}); its output:\n{output}",
+            options.python,
+            match code {
+                Some(code) => format!("exit status {code}"),
+                None => describe_signal(&result.status),
+            }
+        ))),
+    }
+}
+
+fn describe_signal(status: &std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status.signal() {
+        Some(signal) => format!("killed by signal {signal}"),
+        None => "no exit status".into(),
+    }
+}
+
+/// The handler's module must exist in one of the unit's folders.
+fn check_handler_module(unit: &Unit) -> Result<()> {
+    let rel = unit.handler_module.replace('.', "/");
+    let roots = std::iter::once(&unit.source).chain(&unit.site_packages);
+    for root in roots {
+        let base = root.join(&rel);
+        if base.with_extension("py").is_file() || base.join("__init__.py").is_file() {
+            return Ok(());
+        }
+        let (dir, stem) = match rel.rsplit_once('/') {
+            Some((dir, stem)) => (root.join(dir), stem),
+            None => (root.clone(), rel.as_str()),
+        };
+        let extension = std::fs::read_dir(&dir)
+            .ok()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with(&format!("{stem}."))
+                    && (name.ends_with(".so") || name.ends_with(".pyc"))
+            });
+        if extension {
+            return Ok(());
+        }
+    }
+    Err(Error::input(format!(
+        "{}: handler module `{}` not found (looked for {rel}.py or {rel}/__init__.py); fix `handler:` in caios-pack.yaml or --handler",
+        unit.source.display(),
+        unit.handler_module
+    )))
+}
+
+/// The text summary of a trace.
+pub fn summary(run: &TraceRun, unit: &Unit, out: &Path) -> String {
+    use std::fmt::Write;
+    let r = &run.report;
+    let mut s = String::new();
+    let init: Vec<&TraceModule> = r.modules.iter().filter(|m| m.phase == "init").collect();
+    let in_unit = |m: &&TraceModule| {
+        m.file.as_deref().is_some_and(|f| {
+            std::iter::once(&unit.source)
+                .chain(&unit.site_packages)
+                .any(|root| Path::new(f).starts_with(root))
+        })
+    };
+    let self_ms: f64 = init.iter().map(|m| m.self_us as f64).sum::<f64>() / 1000.0;
+    let _ = writeln!(
+        s,
+        "traced {}.{} with Python {} (function tracking: {})",
+        unit.handler_module, unit.handler_function, r.python, r.tracking
+    );
+    let _ = writeln!(
+        s,
+        "init: {:.0} ms, {} modules loaded ({} from the unit), {:.0} ms of import self time",
+        r.init_ms,
+        init.len(),
+        init.iter().filter(|m| in_unit(m)).count(),
+        self_ms
+    );
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "{:<24}{:>8}{:>10}{:>14}  first new modules",
+        "event", "result", "ms", "new modules"
+    );
+    for event in &r.events {
+        let new: Vec<&str> = r
+            .modules
+            .iter()
+            .filter(|m| m.phase == event.name)
+            .map(|m| m.name.as_str())
+            .collect();
+        let result = if event.crashed {
+            "crashed"
+        } else if event.ok {
+            "ok"
+        } else {
+            "raised"
+        };
+        let preview: Vec<&str> = new.iter().take(3).copied().collect();
+        let _ = writeln!(
+            s,
+            "{:<24}{:>8}{:>10.1}{:>14}  {}",
+            event.name,
+            result,
+            event.ms,
+            new.len(),
+            preview.join(", ")
+        );
+    }
+    let mut slow = init.clone();
+    slow.sort_by_key(|m| std::cmp::Reverse(m.self_us));
+    let _ = writeln!(s);
+    let _ = writeln!(s, "10 slowest imports at init (self time):");
+    for m in slow.iter().take(10) {
+        let _ = writeln!(s, "  {:>9.1} ms  {}", m.self_us as f64 / 1000.0, m.name);
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "statistics written to {} (pass it to --stats)",
+        out.display()
+    );
+    s
+}
+
+/// Failed events with their tracebacks, for the error message.
+pub fn failures(run: &TraceRun) -> Option<String> {
+    let failed: Vec<String> = run
+        .report
+        .events
+        .iter()
+        .filter(|e| !e.ok || e.crashed)
+        .map(|e| {
+            if e.crashed {
+                format!(
+                    "event `{}`: the interpreter crashed ({:?})",
+                    e.name, e.exit_status
+                )
+            } else {
+                format!(
+                    "event `{}` raised {}\n{}",
+                    e.name,
+                    e.error.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+                    e.traceback.as_deref().unwrap_or("")
+                )
+            }
+        })
+        .collect();
+    (!failed.is_empty()).then(|| failed.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(text: &str) -> Result<Vec<EventCase>> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.json");
+        std::fs::write(&path, text).unwrap();
+        load_events(&path)
+    }
+
+    #[test]
+    fn events_files() {
+        let named =
+            events(r#"{"tests": [{"name": "a", "event": {"x": 1}, "context": {}}]}"#).unwrap();
+        assert_eq!(named[0].name, "a");
+        let list = events(r#"[{"x": 1}, {"x": 2}]"#).unwrap();
+        assert_eq!(
+            list.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            ["event-0", "event-1"]
+        );
+        let err = events("{\"tests\": [\n  {\"name\": }").unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("events.json:2:"), "{err}");
+        assert_eq!(events("[]").unwrap_err().exit_code(), 2);
+        assert_eq!(events(r#"{"other": 1}"#).unwrap_err().exit_code(), 2);
+    }
+}

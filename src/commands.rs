@@ -57,22 +57,7 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
         Coverage::Reachable
     };
     // Statistics are read first: a bad file should fail before the scan.
-    let stats = if args.stats.is_empty() {
-        None
-    } else {
-        Some(crate::stats::Stats::load(&args.stats)?)
-    };
-    if let Some(stats) = &stats {
-        for problem in &stats.problems {
-            eprintln!("caios-pack: warning: {problem}");
-        }
-        if stats.skipped_lines > stats.problems.len() as u64 {
-            eprintln!(
-                "caios-pack: warning: {} malformed statistics lines skipped in all",
-                stats.skipped_lines
-            );
-        }
-    }
+    let stats = load_stats(&args.stats)?;
     let analysis = Analysis::run(unit, coverage, &Progress::for_stderr())?;
     let usage = crate::usage::classify(&analysis, stats.as_ref());
     if let Some(path) = &args.dot {
@@ -134,4 +119,72 @@ pub fn trace(args: &TraceArgs) -> Result<()> {
         ))),
         None => Ok(()),
     }
+}
+
+pub struct OptimizeArgs {
+    pub unit: UnitArgs,
+    pub max_latency: Option<String>,
+    pub stats: Vec<PathBuf>,
+    pub time_limit: std::time::Duration,
+    pub format: Format,
+}
+
+/// Bytes the package needs besides the unit's own files: the runtime
+/// importer, the entry module and the catalogue.
+pub const RESERVED_PACKAGE_BYTES: u64 = 2_000_000;
+
+/// `caios-pack optimize`: solve the placement and explain it; exit 1 with
+/// the binding limit and the smallest achievable cold start when the
+/// constraints cannot be met.
+pub fn optimize(args: &OptimizeArgs) -> Result<()> {
+    let unit = args.unit.load()?;
+    let settings = crate::plan::Settings::from_unit(
+        &unit,
+        args.max_latency.as_deref(),
+        args.time_limit,
+        RESERVED_PACKAGE_BYTES,
+    )?;
+    let stats = load_stats(&args.stats)?;
+    let analysis = Analysis::run(unit, Coverage::Reachable, &Progress::for_stderr())?;
+    let usage = crate::usage::classify(&analysis, stats.as_ref());
+    let groups = crate::plan::groups::build(&analysis, &usage, &analysis.unit.pins);
+    let handler = format!(
+        "{}.{}",
+        analysis.unit.handler_module, analysis.unit.handler_function
+    );
+    match crate::plan::optimize(&groups, &settings) {
+        Ok(plan) => {
+            let output = match args.format {
+                Format::Text => crate::report::optimize::text(&plan, &groups, &handler),
+                Format::Json => crate::report::optimize::json(&plan, &groups),
+            };
+            write_stdout(&output)
+        }
+        Err(infeasible) => {
+            if args.format == Format::Json {
+                write_stdout(&crate::report::optimize::infeasible_json(&infeasible))?;
+            }
+            Err(Error::Infeasible(
+                crate::report::optimize::infeasible_message(&infeasible),
+            ))
+        }
+    }
+}
+
+/// Reads `--stats` files, warning about skipped lines on stderr.
+fn load_stats(paths: &[PathBuf]) -> Result<Option<crate::stats::Stats>> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let stats = crate::stats::Stats::load(paths)?;
+    for problem in &stats.problems {
+        eprintln!("caios-pack: warning: {problem}");
+    }
+    if stats.skipped_lines > stats.problems.len() as u64 {
+        eprintln!(
+            "caios-pack: warning: {} malformed statistics lines skipped in all",
+            stats.skipped_lines
+        );
+    }
+    Ok(Some(stats))
 }

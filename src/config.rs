@@ -31,6 +31,18 @@ pub struct RawConfig {
     /// Target Python version, e.g. "3.11": selects which `cpython-3XY` extension
     /// modules are importable. Default: any.
     pub python: Option<String>,
+    /// Storage tiers' latency, throughput and prices (docs/model.md).
+    #[serde(default)]
+    pub tiers: crate::model::Tiers,
+    #[serde(default)]
+    pub limits: crate::model::Limits,
+    #[serde(default)]
+    pub workload: crate::model::Workload,
+    #[serde(default)]
+    pub budget: crate::model::Budget,
+    /// Modules or file globs forced onto a tier.
+    #[serde(default)]
+    pub pins: Vec<crate::model::Pin>,
 }
 
 /// Command-line values that take precedence over the YAML file.
@@ -53,6 +65,11 @@ pub struct Unit {
     pub assets: Vec<String>,
     /// `(major, minor)` of the target interpreter, when the unit pins one.
     pub python: Option<(u32, u32)>,
+    pub tiers: crate::model::Tiers,
+    pub limits: crate::model::Limits,
+    pub workload: crate::model::Workload,
+    pub budget: crate::model::Budget,
+    pub pins: Vec<crate::model::Pin>,
 }
 
 impl Unit {
@@ -123,6 +140,11 @@ impl Unit {
             site_packages,
             assets: raw.assets,
             python,
+            tiers: raw.tiers,
+            limits: raw.limits,
+            workload: raw.workload,
+            budget: raw.budget,
+            pins: raw.pins,
         })
     }
 }

@@ -8,6 +8,8 @@ pub mod config;
 pub mod error;
 pub mod graph;
 pub mod imports;
+pub mod model;
+pub mod plan;
 pub mod progress;
 pub mod report;
 pub mod scan;

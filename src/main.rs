@@ -2,7 +2,7 @@
 //! errors to exit codes (0 ok, 1 constraints cannot be met, 2 bad input,
 //! 3 I/O or internal failure).
 
-use caios_pack::commands::{self, AnalyzeArgs, Format, TraceArgs, UnitArgs};
+use caios_pack::commands::{self, AnalyzeArgs, Format, OptimizeArgs, TraceArgs, UnitArgs};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +26,8 @@ struct Cli {
 enum Command {
     /// Run the handler on sample events and record what each phase imports.
     Trace(TraceFlags),
+    /// Place every file on local, EFS or S3 under a latency budget; print the plan.
+    Optimize(OptimizeFlags),
     /// Import graph, sizes, what runs at cold start, later, or never.
     Analyze {
         #[command(flatten)]
@@ -49,6 +51,25 @@ enum Command {
         #[arg(long, value_name = "FILE", num_args = 1..)]
         stats: Vec<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct OptimizeFlags {
+    #[command(flatten)]
+    unit: UnitFlags,
+    /// Modelled cold-start budget, e.g. 800ms or 1.5s; overrides budget.max_latency.
+    #[arg(long, value_name = "DURATION")]
+    max_latency: Option<String>,
+    /// Observed statistics (see `analyze --stats`).
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    stats: Vec<PathBuf>,
+    /// Wall-clock limit for the solver, in seconds; the best plan found is
+    /// reported with its status.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    time_limit: f64,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 #[derive(clap::Args)]
@@ -120,6 +141,13 @@ fn main() -> ExitCode {
             why,
             full,
             stats,
+        }),
+        Command::Optimize(o) => commands::optimize(&OptimizeArgs {
+            unit: o.unit.into(),
+            max_latency: o.max_latency,
+            stats: o.stats,
+            time_limit: std::time::Duration::from_secs_f64(o.time_limit.clamp(0.1, 3600.0)),
+            format: o.format,
         }),
         Command::Trace(t) => commands::trace(&TraceArgs {
             unit: t.unit.into(),

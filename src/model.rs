@@ -1,0 +1,208 @@
+//! model: the cost and latency model of the storage tiers, and the unit's
+//! limits, workload and budget — the `tiers`, `limits`, `workload`, `budget`
+//! and `pins` sections of `caios-pack.yaml`, with AWS defaults.
+//!
+//! Input: those YAML sections (every field optional). Output: a [`Model`]
+//! with every figure filled in. Defaults and their sources are in
+//! docs/model.md (from aws-facts: us-east-1 prices, S3 and EFS performance).
+
+use serde::{Deserialize, Serialize};
+
+/// Lambda's limit on the unzipped package, function and layers together.
+pub const LAMBDA_UNZIPPED_LIMIT: u64 = 262_144_000;
+/// `/tmp` without extra ephemeral storage, and SnapStart's maximum.
+pub const DEFAULT_TMP_BYTES: u64 = 512 * 1024 * 1024;
+
+/// One storage tier's performance and prices.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tier {
+    /// Time to the first byte of one request (S3 GET, EFS open).
+    pub first_byte_ms: f64,
+    /// Sustained read throughput of one stream, MB/s (10^6 bytes).
+    pub throughput_mb_s: f64,
+    pub storage_usd_per_gb_month: f64,
+    pub usd_per_1000_requests: f64,
+    /// Data read charges, $/GB (EFS Elastic throughput reads).
+    pub read_usd_per_gb: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tiers {
+    pub local: Tier,
+    pub efs: Tier,
+    pub s3: Tier,
+    /// A fixed monthly cost of using EFS at all: the VPC it forces (an S3
+    /// gateway endpoint is free, a NAT gateway is not). Default 0.
+    pub efs_fixed_usd_per_month: f64,
+    /// Parallel connections the importer uses to prefetch S3 bundles.
+    pub s3_prefetch_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Bytes the package may hold for the unit (before the handler and the
+    /// importer are added). Default: Lambda's 262,144,000 minus layers.
+    pub local_bytes: Option<u64>,
+    /// Bytes already used by layers the user attaches.
+    pub layers_bytes: u64,
+    /// `/tmp` size (the function's ephemeral storage setting).
+    pub tmp_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    #[serde(rename = "x86_64")]
+    X86_64,
+    Arm64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Workload {
+    pub cold_starts_per_month: f64,
+    pub invocations_per_month: f64,
+    pub memory_mb: f64,
+    pub architecture: Architecture,
+    /// SnapStart: init runs once per published version and is restored from
+    /// a snapshot, so init-time fetches cost nothing per cold start; EFS and
+    /// `/tmp` above 512 MB are not allowed.
+    pub snapstart: bool,
+    /// $ per GB-second of Lambda compute (INIT is billed since Aug 2025);
+    /// default by architecture.
+    pub usd_per_gb_second: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Budget {
+    /// Modelled cold-start time spent importing and fetching, e.g. "800ms".
+    pub max_latency: Option<String>,
+    pub max_monthly_usd: Option<f64>,
+}
+
+/// `pins: [{module: "pyarrow", tier: local}, {glob: "models/*", tier: s3}]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pin {
+    pub module: Option<String>,
+    pub glob: Option<String>,
+    pub tier: TierName,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TierName {
+    Local,
+    Efs,
+    S3,
+}
+
+impl TierName {
+    pub const ALL: [TierName; 3] = [TierName::Local, TierName::Efs, TierName::S3];
+    pub fn label(self) -> &'static str {
+        match self {
+            TierName::Local => "local",
+            TierName::Efs => "efs",
+            TierName::S3 => "s3",
+        }
+    }
+}
+
+impl Default for Tiers {
+    fn default() -> Self {
+        Tiers {
+            // The package on the function's own disk: no request, no price.
+            local: Tier {
+                first_byte_ms: 0.0,
+                throughput_mb_s: 0.0, // 0: not modelled (reading is part of import time)
+                storage_usd_per_gb_month: 0.0,
+                usd_per_1000_requests: 0.0,
+                read_usd_per_gb: 0.0,
+            },
+            efs: Tier {
+                first_byte_ms: 1.0, // per file: open + stat round trips at ~250 µs
+                throughput_mb_s: 500.0,
+                storage_usd_per_gb_month: 0.30,
+                usd_per_1000_requests: 0.0,
+                read_usd_per_gb: 0.03,
+            },
+            s3: Tier {
+                first_byte_ms: 30.0,
+                throughput_mb_s: 85.0,
+                storage_usd_per_gb_month: 0.023,
+                usd_per_1000_requests: 0.0004,
+                read_usd_per_gb: 0.0,
+            },
+            efs_fixed_usd_per_month: 0.0,
+            s3_prefetch_connections: 4,
+        }
+    }
+}
+
+impl Default for Tier {
+    fn default() -> Self {
+        Tiers::default().s3
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            local_bytes: None,
+            layers_bytes: 0,
+            tmp_bytes: DEFAULT_TMP_BYTES,
+        }
+    }
+}
+
+impl Default for Workload {
+    fn default() -> Self {
+        Workload {
+            cold_starts_per_month: 10_000.0,
+            invocations_per_month: 1_000_000.0,
+            memory_mb: 1024.0,
+            architecture: Architecture::X86_64,
+            snapstart: false,
+            usd_per_gb_second: None,
+        }
+    }
+}
+
+impl Workload {
+    pub fn usd_per_gb_second(&self) -> f64 {
+        self.usd_per_gb_second.unwrap_or(match self.architecture {
+            Architecture::X86_64 => 0.000_016_666_7,
+            Architecture::Arm64 => 0.000_013_333_4,
+        })
+    }
+}
+
+/// Parses `800ms`, `1.5s`, `800` (milliseconds).
+pub fn parse_duration_ms(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        (text, 1.0)
+    };
+    let value: f64 = number.trim().parse().ok()?;
+    (value.is_finite() && value >= 0.0).then_some(value * scale)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations() {
+        assert_eq!(super::parse_duration_ms("800ms"), Some(800.0));
+        assert_eq!(super::parse_duration_ms("1.5s"), Some(1500.0));
+        assert_eq!(super::parse_duration_ms("250"), Some(250.0));
+        assert_eq!(super::parse_duration_ms("fast"), None);
+        assert_eq!(super::parse_duration_ms("-1ms"), None);
+    }
+}

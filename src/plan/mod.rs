@@ -1,0 +1,548 @@
+//! plan: places every group on a tier by solving a mixed-integer program.
+//!
+//! Input: the [`Group`]s and the unit's [`Model`] settings (tiers, limits,
+//! workload, budget). Output: a [`Plan`] — a tier per group, the S3 groups to
+//! prefetch, the modelled cold start and first-invocation latency, the monthly
+//! cost broken down, and the regime in words; or, when the budget cannot be
+//! met, which limit binds and the smallest achievable latency.
+//!
+//! The model (docs/model.md has the derivation):
+//!
+//! - binary `x[g,t]`, one tier per group; binary `e` = "EFS used";
+//! - local bytes ≤ `limits.local_bytes`; bytes of S3 groups that may be
+//!   fetched ≤ `limits.tmp_bytes`;
+//! - cold start `L = Σ p_g·import_g` (every loaded group is imported)
+//!   `+ Σ_{efs} p_g·(files_g·efb + bytes_g/ethr)` (EFS reads)
+//!   `+ w`, with `w ≥ D − O`, `w ≥ 0`: S3 groups needed at init are prefetched
+//!   by a background thread from the start of init over `k` connections,
+//!   `D = Σ_{s3, p>0} (sfb + bytes_g/sthr)/k`; the download overlaps with the
+//!   imports of local groups, `O = Σ_{local} p_g·import_g`; only what it does
+//!   not overlap adds to init;
+//! - `L ≤ max_latency`;
+//! - minimise storage + requests + EFS reads + `e`·EFS fixed cost + billed
+//!   INIT (cold starts × L × memory × price; zero with SnapStart).
+
+pub mod groups;
+
+pub use groups::Group;
+
+use crate::config::Unit;
+use crate::error::{Error, Result};
+use crate::model::{TierName, LAMBDA_UNZIPPED_LIMIT};
+use good_lp::{
+    constraint, variable, Expression, ProblemVariables, Solution, SolverModel, Variable,
+};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+const GB: f64 = 1e9;
+
+/// Everything the optimiser needs besides the groups.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub local_limit: u64,
+    pub tmp_limit: u64,
+    pub max_latency_ms: Option<f64>,
+    pub max_monthly_usd: Option<f64>,
+    pub tiers: crate::model::Tiers,
+    pub workload: crate::model::Workload,
+    pub time_limit: Duration,
+}
+
+impl Settings {
+    /// From the unit's YAML, with `--max-latency` taking precedence.
+    pub fn from_unit(
+        unit: &Unit,
+        max_latency: Option<&str>,
+        time_limit: Duration,
+        reserved: u64,
+    ) -> Result<Settings> {
+        let latency_text = max_latency
+            .map(String::from)
+            .or(unit.budget.max_latency.clone());
+        let max_latency_ms = match latency_text {
+            Some(text) => Some(crate::model::parse_duration_ms(&text).ok_or_else(|| {
+                Error::input(format!(
+                    "max latency `{text}` is not a duration such as 800ms or 1.5s"
+                ))
+            })?),
+            None => None,
+        };
+        let available = LAMBDA_UNZIPPED_LIMIT
+            .saturating_sub(unit.limits.layers_bytes)
+            .saturating_sub(reserved);
+        let local_limit = unit.limits.local_bytes.unwrap_or(available).min(available);
+        let mut tmp_limit = unit.limits.tmp_bytes;
+        if unit.workload.snapstart {
+            tmp_limit = tmp_limit.min(crate::model::DEFAULT_TMP_BYTES);
+        }
+        Ok(Settings {
+            local_limit,
+            tmp_limit,
+            max_latency_ms,
+            max_monthly_usd: unit.budget.max_monthly_usd,
+            tiers: unit.tiers.clone(),
+            workload: unit.workload.clone(),
+            time_limit,
+        })
+    }
+
+    fn tier_allowed(&self, group: &Group, tier: TierName) -> bool {
+        if let Some(pinned) = group.pinned {
+            return pinned == tier;
+        }
+        !(self.workload.snapstart && tier == TierName::Efs)
+    }
+}
+
+/// A group's figures on one tier, all linear in the decision variables.
+#[derive(Debug, Clone, Copy, Default)]
+struct Coefficients {
+    /// Cold-start milliseconds added directly.
+    latency_ms: f64,
+    /// Milliseconds of prefetch download (S3 at init), before overlap.
+    download_ms: f64,
+    /// Milliseconds of import that overlap a prefetch (local groups).
+    overlap_ms: f64,
+    /// Monthly $ besides billed INIT.
+    usd: f64,
+    local_bytes: f64,
+    tmp_bytes: f64,
+    /// Expected milliseconds added to the first invocation that needs it.
+    first_invocation_ms: f64,
+}
+
+fn coefficients(s: &Settings, g: &Group, tier: TierName) -> Coefficients {
+    let p = g.init_probability;
+    let bytes = g.bytes as f64;
+    let files = g.files.len() as f64;
+    let w = &s.workload;
+    // Containers that ever need the group: init, or a later invocation.
+    let per_container = (g.invocation_probability * w.invocations_per_month
+        / w.cold_starts_per_month.max(1.0))
+    .min(1.0);
+    let fetch_probability = (p * if w.snapstart { 0.0 } else { 1.0 }).max(per_container);
+    // With SnapStart, init (imports and init-time fetches into /tmp) runs
+    // once per published version and every cold start restores it.
+    let per_cold_start = if w.snapstart { 0.0 } else { 1.0 };
+    let p = p * per_cold_start;
+    let mut c = Coefficients {
+        latency_ms: p * g.import_ms,
+        ..Coefficients::default()
+    };
+    match tier {
+        TierName::Local => {
+            c.local_bytes = bytes;
+            c.overlap_ms = p * g.import_ms;
+        }
+        TierName::Efs => {
+            let t = &s.tiers.efs;
+            let read_ms = files * t.first_byte_ms + bytes / (t.throughput_mb_s.max(1e-9) * 1e3);
+            c.latency_ms += p * read_ms;
+            c.first_invocation_ms = g.invocation_probability * (read_ms + g.import_ms);
+            c.usd = bytes / GB * t.storage_usd_per_gb_month
+                + fetch_probability * w.cold_starts_per_month * bytes / GB * t.read_usd_per_gb;
+        }
+        TierName::S3 => {
+            let t = &s.tiers.s3;
+            let k = f64::from(s.tiers.s3_prefetch_connections.max(1));
+            let fetch_ms = t.first_byte_ms + bytes / (t.throughput_mb_s.max(1e-9) * 1e3);
+            if p > 0.0 {
+                c.download_ms = fetch_ms / k;
+            }
+            if g.init_probability > 0.0 {
+                c.tmp_bytes = bytes; // fetched at init (with SnapStart: into the snapshot)
+            }
+            c.first_invocation_ms = g.invocation_probability * (fetch_ms + g.import_ms);
+            if fetch_probability > 0.0 {
+                c.tmp_bytes = bytes;
+            }
+            let requests = fetch_probability * w.cold_starts_per_month;
+            c.usd = bytes / GB * t.storage_usd_per_gb_month
+                + requests / 1000.0 * t.usd_per_1000_requests;
+        }
+    }
+    c
+}
+
+/// The solved placement.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub tiers: Vec<TierName>,
+    /// Groups on S3 the importer prefetches at the start of init.
+    pub prefetch: Vec<usize>,
+    pub cold_start_ms: f64,
+    /// Expected extra milliseconds on the first invocation of a container.
+    pub first_invocation_ms: f64,
+    pub cost: Cost,
+    pub bytes: TierBytes,
+    pub regime: String,
+    /// `optimal`, `time-limit (gap …)`, or `greedy` when the solver gave
+    /// nothing usable in time.
+    pub status: String,
+    pub local_limit: u64,
+    pub tmp_limit: u64,
+    pub max_latency_ms: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Cost {
+    pub storage_usd: f64,
+    pub requests_and_reads_usd: f64,
+    pub efs_fixed_usd: f64,
+    pub billed_init_usd: f64,
+    pub total_usd: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TierBytes {
+    pub local: u64,
+    pub efs: u64,
+    pub s3: u64,
+    /// S3 bytes that may be fetched into /tmp.
+    pub tmp: u64,
+}
+
+/// Why no plan meets the constraints.
+#[derive(Debug, Clone, Serialize)]
+pub struct Infeasible {
+    pub binding: String,
+    /// The smallest cold start any placement within the size limits achieves.
+    pub min_latency_ms: Option<f64>,
+}
+
+/// Solves the placement.
+pub fn optimize(groups: &[Group], s: &Settings) -> std::result::Result<Plan, Infeasible> {
+    let billed_per_ms = if s.workload.snapstart {
+        0.0
+    } else {
+        s.workload.cold_starts_per_month * s.workload.memory_mb / 1024.0
+            * s.workload.usd_per_gb_second()
+            / 1000.0
+    };
+    let greedy = greedy(groups, s);
+    match solve(
+        groups,
+        s,
+        Objective::Cost { billed_per_ms },
+        s.max_latency_ms,
+        greedy.as_deref(),
+    ) {
+        Ok((tiers, status)) => Ok(evaluate(groups, s, tiers, status)),
+        Err(_) => Err(diagnose(groups, s)),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Objective {
+    Cost { billed_per_ms: f64 },
+    Latency,
+}
+
+/// Builds and solves the MILP; returns the tier per group.
+fn solve(
+    groups: &[Group],
+    s: &Settings,
+    objective: Objective,
+    max_latency_ms: Option<f64>,
+    start: Option<&[TierName]>,
+) -> std::result::Result<(Vec<TierName>, String), String> {
+    let mut vars = ProblemVariables::new();
+    let x: Vec<[Option<Variable>; 3]> = groups
+        .iter()
+        .map(|g| TierName::ALL.map(|t| s.tier_allowed(g, t).then(|| vars.add(variable().binary()))))
+        .collect();
+    let efs_used = vars.add(variable().binary());
+    let unhidden = vars.add(variable().min(0.0));
+    let coeff: Vec<[Coefficients; 3]> = groups
+        .iter()
+        .map(|g| TierName::ALL.map(|t| coefficients(s, g, t)))
+        .collect();
+    let sum = |f: &dyn Fn(&Coefficients) -> f64| -> Expression {
+        let mut e = Expression::from(0.0);
+        for (g, vs) in x.iter().enumerate() {
+            for (t, v) in vs.iter().enumerate() {
+                if let Some(v) = v {
+                    let value = f(&coeff[g][t]);
+                    if value != 0.0 {
+                        e += value * *v;
+                    }
+                }
+            }
+        }
+        e
+    };
+    let latency = sum(&|c| c.latency_ms) + unhidden;
+    let usd = sum(&|c| c.usd);
+    let objective_expr = match objective {
+        Objective::Cost { billed_per_ms } => {
+            usd.clone()
+                + s.tiers.efs_fixed_usd_per_month * efs_used
+                + billed_per_ms * latency.clone()
+        }
+        Objective::Latency => latency.clone(),
+    };
+    let mut model = vars
+        .minimise(objective_expr)
+        .using(good_lp::solvers::highs::highs);
+    for vs in &x {
+        let chosen: Expression = vs
+            .iter()
+            .flatten()
+            .fold(Expression::from(0.0), |e, v| e + *v);
+        model = model.with(constraint!(chosen == 1.0));
+        if let Some(v) = vs[1] {
+            model = model.with(constraint!(efs_used >= v));
+        }
+    }
+    model = model.with(constraint!(sum(&|c| c.local_bytes) <= s.local_limit as f64));
+    model = model.with(constraint!(sum(&|c| c.tmp_bytes) <= s.tmp_limit as f64));
+    model = model.with(constraint!(
+        unhidden >= sum(&|c| c.download_ms) - sum(&|c| c.overlap_ms)
+    ));
+    if let Some(max) = max_latency_ms {
+        model = model.with(constraint!(latency.clone() <= max));
+    }
+    if let (Some(max_usd), Objective::Cost { billed_per_ms }) = (s.max_monthly_usd, objective) {
+        model = model.with(constraint!(
+            usd + s.tiers.efs_fixed_usd_per_month * efs_used + billed_per_ms * latency <= max_usd
+        ));
+    }
+    if let Some(start) = start {
+        let mut initial: Vec<(Variable, f64)> = Vec::new();
+        for (g, vs) in x.iter().enumerate() {
+            for (t, v) in vs.iter().enumerate() {
+                if let Some(v) = v {
+                    initial.push((*v, f64::from(u8::from(TierName::ALL[t] == start[g]))));
+                }
+            }
+        }
+        model = good_lp::WithInitialSolution::with_initial_solution(model, initial);
+    }
+    let model = model
+        .set_time_limit(s.time_limit.as_secs_f64())
+        .set_threads(1);
+    let started = Instant::now();
+    // HiGHS can overshoot its own time limit; wait on our own clock.
+    let (send, receive) = std::sync::mpsc::channel();
+    let x_for_thread = x.clone();
+    std::thread::spawn(move || {
+        let result = model.solve().map(|solution| {
+            let status = format!("{:?}", solution.status());
+            let values: Vec<[Option<f64>; 3]> = x_for_thread
+                .iter()
+                .map(|vs| vs.map(|v| v.map(|v| solution.value(v))))
+                .collect();
+            (values, status)
+        });
+        let _ = send.send(result.map_err(|e| e.to_string()));
+    });
+    let grace = s.time_limit + Duration::from_secs(2);
+    let (values, status) = receive
+        .recv_timeout(grace)
+        .map_err(|_| format!("the solver did not return within {:.0?}", started.elapsed()))??;
+    let tiers = integral_tiers(&values).ok_or("the solver's result is not integral")?;
+    let status = match status.as_str() {
+        "Optimal" => "optimal".to_string(),
+        other => format!("stopped by the time limit ({other})"),
+    };
+    Ok((tiers, status))
+}
+
+/// The tier of each group, if every binary is within 1e-6 of 0 or 1.
+fn integral_tiers(values: &[[Option<f64>; 3]]) -> Option<Vec<TierName>> {
+    values
+        .iter()
+        .map(|vs| {
+            let mut chosen = None;
+            for (t, v) in vs.iter().enumerate() {
+                match v {
+                    Some(v) if (v - 1.0).abs() < 1e-6 => chosen = Some(TierName::ALL[t]),
+                    Some(v) if v.abs() < 1e-6 => {}
+                    Some(_) => return None,
+                    None => {}
+                }
+            }
+            chosen
+        })
+        .collect()
+}
+
+/// A feasible start: hot groups local (most init time per byte first) while
+/// they fit, everything else on S3; `None` if even that breaks a limit.
+fn greedy(groups: &[Group], s: &Settings) -> Option<Vec<TierName>> {
+    let mut tiers: Vec<TierName> = groups
+        .iter()
+        .map(|g| g.pinned.unwrap_or(TierName::S3))
+        .collect();
+    let mut local: u64 = groups
+        .iter()
+        .zip(&tiers)
+        .filter(|(_, t)| **t == TierName::Local)
+        .map(|(g, _)| g.bytes)
+        .sum();
+    let mut order: Vec<usize> = (0..groups.len())
+        .filter(|&g| groups[g].pinned.is_none())
+        .collect();
+    order.sort_by(|&a, &b| {
+        let score = |g: &Group| (g.init_probability * (1.0 + g.import_ms)) / (g.bytes as f64 + 1.0);
+        score(&groups[b]).total_cmp(&score(&groups[a]))
+    });
+    for g in order {
+        if local + groups[g].bytes <= s.local_limit {
+            tiers[g] = TierName::Local;
+            local += groups[g].bytes;
+        }
+    }
+    let plan = evaluate(groups, s, tiers.clone(), String::new());
+    let fits = plan.bytes.tmp <= s.tmp_limit
+        && s.max_latency_ms
+            .is_none_or(|m| plan.cold_start_ms <= m + 1e-6);
+    fits.then_some(tiers)
+}
+
+/// Recomputes every figure of a placement.
+pub fn evaluate(groups: &[Group], s: &Settings, tiers: Vec<TierName>, status: String) -> Plan {
+    let mut latency = 0.0;
+    let (mut download, mut overlap, mut first) = (0.0, 0.0, 0.0);
+    let mut bytes = TierBytes::default();
+    let mut cost = Cost::default();
+    let mut prefetch = Vec::new();
+    for (g, (group, tier)) in groups.iter().zip(&tiers).enumerate() {
+        let c = coefficients(s, group, *tier);
+        latency += c.latency_ms;
+        download += c.download_ms;
+        overlap += c.overlap_ms;
+        first += c.first_invocation_ms;
+        bytes.tmp += c.tmp_bytes as u64;
+        match tier {
+            TierName::Local => bytes.local += group.bytes,
+            TierName::Efs => bytes.efs += group.bytes,
+            TierName::S3 => bytes.s3 += group.bytes,
+        }
+        if *tier == TierName::S3 && c.download_ms > 0.0 {
+            prefetch.push(g);
+        }
+        let storage = match tier {
+            TierName::Local => 0.0,
+            TierName::Efs => group.bytes as f64 / GB * s.tiers.efs.storage_usd_per_gb_month,
+            TierName::S3 => group.bytes as f64 / GB * s.tiers.s3.storage_usd_per_gb_month,
+        };
+        cost.storage_usd += storage;
+        cost.requests_and_reads_usd += c.usd - storage;
+    }
+    latency += (download - overlap).max(0.0);
+    if bytes.efs > 0 {
+        cost.efs_fixed_usd = s.tiers.efs_fixed_usd_per_month;
+    }
+    if !s.workload.snapstart {
+        cost.billed_init_usd =
+            s.workload.cold_starts_per_month * latency / 1000.0 * s.workload.memory_mb / 1024.0
+                * s.workload.usd_per_gb_second();
+    }
+    cost.total_usd =
+        cost.storage_usd + cost.requests_and_reads_usd + cost.efs_fixed_usd + cost.billed_init_usd;
+    let regime = regime(groups, &tiers, &bytes, s, prefetch.len());
+    Plan {
+        tiers,
+        prefetch,
+        cold_start_ms: latency,
+        first_invocation_ms: first,
+        cost,
+        bytes,
+        regime,
+        status,
+        local_limit: s.local_limit,
+        tmp_limit: s.tmp_limit,
+        max_latency_ms: s.max_latency_ms,
+    }
+}
+
+fn regime(
+    groups: &[Group],
+    tiers: &[TierName],
+    bytes: &TierBytes,
+    s: &Settings,
+    prefetched: usize,
+) -> String {
+    let total: u64 = groups.iter().map(|g| g.bytes).sum();
+    if bytes.efs == 0 && bytes.s3 == 0 {
+        return format!(
+            "fits locally: all {} in the package (limit {})",
+            crate::report::human_bytes(total),
+            crate::report::human_bytes(s.local_limit)
+        );
+    }
+    let hot_elsewhere = groups
+        .iter()
+        .zip(tiers)
+        .any(|(g, t)| *t != TierName::Local && g.init_probability > 0.0);
+    let mut words = if hot_elsewhere {
+        format!(
+            "the unit ({}) does not fit the package ({}): part of the cold set is off the package",
+            crate::report::human_bytes(total),
+            crate::report::human_bytes(s.local_limit)
+        )
+    } else {
+        format!(
+            "hot set local, the rest ({}) off the package",
+            crate::report::human_bytes(bytes.efs + bytes.s3)
+        )
+    };
+    if bytes.s3 > 0 {
+        words.push_str(&format!(
+            "; S3 holds {} ({prefetched} groups prefetched at init)",
+            crate::report::human_bytes(bytes.s3)
+        ));
+    }
+    if bytes.efs > 0 {
+        words.push_str(&format!(
+            "; EFS needed because fetching that much from S3 at init would break the {} budget: EFS holds {}",
+            s.max_latency_ms.map_or("latency".to_string(), |m| format!("{m:.0} ms")),
+            crate::report::human_bytes(bytes.efs)
+        ));
+    }
+    words
+}
+
+/// Which limit binds, and the smallest achievable cold start.
+fn diagnose(groups: &[Group], s: &Settings) -> Infeasible {
+    let min_latency = solve(groups, s, Objective::Latency, None, None)
+        .ok()
+        .map(|(tiers, _)| evaluate(groups, s, tiers, String::new()).cold_start_ms);
+    let binding = match (min_latency, s.max_latency_ms) {
+        (None, _) => {
+            let pinned_local: u64 = groups
+                .iter()
+                .filter(|g| g.pinned == Some(TierName::Local))
+                .map(|g| g.bytes)
+                .sum();
+            if pinned_local > s.local_limit {
+                format!(
+                    "groups pinned local need {} but the package limit is {}",
+                    crate::report::human_bytes(pinned_local),
+                    crate::report::human_bytes(s.local_limit)
+                )
+            } else {
+                format!(
+                    "no placement fits the package ({}) and /tmp ({}) limits{}",
+                    crate::report::human_bytes(s.local_limit),
+                    crate::report::human_bytes(s.tmp_limit),
+                    if s.workload.snapstart {
+                        " with SnapStart (no EFS, /tmp ≤ 512 MiB)"
+                    } else {
+                        ""
+                    }
+                )
+            }
+        }
+        (Some(min), Some(max)) if min > max => {
+            format!("the latency budget: {max:.0} ms is below the smallest achievable cold start, {min:.0} ms")
+        }
+        _ => "the monthly cost budget (max_monthly_usd)".to_string(),
+    };
+    Infeasible {
+        binding,
+        min_latency_ms: min_latency,
+    }
+}

@@ -1,0 +1,182 @@
+//! `caios-pack optimize` on small fixture units whose package limit is
+//! shrunk (instead of shipping huge files): the three regimes of the design,
+//! SnapStart, and an infeasible budget.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// A unit whose handler uses `hotpkg` at init (2 MB of data), imports
+/// `coldpkg` inside the handler (1 MB) and never imports `neverpkg` (1 MB).
+fn unit(extra_yaml: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let write = |rel: &str, bytes: &[u8]| {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    };
+    write(
+        "src/handler.py",
+        b"import hotpkg\nTABLE = hotpkg.load()\n\ndef handler(event, context):\n    import coldpkg\n    return coldpkg.run(TABLE)\n",
+    );
+    write("env/hotpkg/__init__.py", b"def load():\n    return 1\n");
+    write("env/hotpkg/table.bin", &vec![1u8; 2_000_000]);
+    write("env/coldpkg/__init__.py", b"def run(t):\n    return t\n");
+    write("env/coldpkg/weights.bin", &vec![2u8; 1_000_000]);
+    write("env/neverpkg/__init__.py", b"X = 1\n");
+    write("env/neverpkg/blob.bin", &vec![3u8; 1_000_000]);
+    let yaml = format!("handler: handler.handler\nsource: src\nsite_packages: env\n{extra_yaml}");
+    write("caios-pack.yaml", yaml.as_bytes());
+    dir
+}
+
+fn optimize(dir: &Path, args: &[&str]) -> (Output, serde_json::Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
+        .arg("optimize")
+        .arg(dir)
+        .args(["--format", "json"])
+        .args(args)
+        .output()
+        .expect("binary runs");
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out, json)
+}
+
+fn tier_of<'a>(plan: &'a serde_json::Value, group: &str) -> &'a str {
+    plan["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == group)
+        .unwrap_or_else(|| panic!("no group {group} in {plan}"))["tier"]
+        .as_str()
+        .unwrap()
+}
+
+fn bytes(plan: &serde_json::Value, tier: &str) -> u64 {
+    plan["plan"]["bytes"][tier].as_u64().unwrap()
+}
+
+#[test]
+fn regime_a_everything_fits_locally() {
+    let dir = unit("");
+    let (out, plan) = optimize(dir.path(), &["--max-latency", "800ms"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!((bytes(&plan, "s3"), bytes(&plan, "efs")), (0, 0));
+    assert!(
+        plan["plan"]["regime"]
+            .as_str()
+            .unwrap()
+            .starts_with("fits locally"),
+        "{plan}"
+    );
+}
+
+#[test]
+fn regime_b_cold_groups_local_rest_on_s3() {
+    let dir = unit("limits:\n  local_bytes: 2500000\n");
+    let (out, plan) = optimize(dir.path(), &["--max-latency", "10s"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(tier_of(&plan, "hotpkg"), "local");
+    assert_eq!(tier_of(&plan, "(handler)"), "local");
+    assert_eq!(tier_of(&plan, "coldpkg"), "s3");
+    assert_eq!(tier_of(&plan, "neverpkg"), "s3");
+    assert_eq!(bytes(&plan, "efs"), 0);
+    assert!(
+        plan["plan"]["regime"]
+            .as_str()
+            .unwrap()
+            .contains("hot set local"),
+        "{plan}"
+    );
+}
+
+#[test]
+fn regime_c_efs_takes_what_s3_cannot_deliver_in_time() {
+    // hotpkg (2 MB) does not fit; from S3 it would add ~13 ms to init,
+    // from EFS ~6 ms: a 10 ms budget needs EFS.
+    let dir = unit("limits:\n  local_bytes: 1000000\n");
+    let (out, plan) = optimize(dir.path(), &["--max-latency", "10ms"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(tier_of(&plan, "hotpkg"), "efs", "{plan}");
+    assert_eq!(tier_of(&plan, "neverpkg"), "s3");
+    let regime = plan["plan"]["regime"].as_str().unwrap();
+    assert!(regime.contains("EFS needed because"), "{regime}");
+    assert!(plan["plan"]["cold_start_ms"].as_f64().unwrap() <= 10.0);
+    // With a looser budget the same unit needs no EFS.
+    let (_, loose) = optimize(dir.path(), &["--max-latency", "50ms"]);
+    assert_eq!(tier_of(&loose, "hotpkg"), "s3");
+    assert_eq!(bytes(&loose, "efs"), 0);
+}
+
+#[test]
+fn snapstart_never_uses_efs_and_moves_more_to_s3() {
+    let without = unit("limits:\n  local_bytes: 1000000\n");
+    let with = unit(
+        "limits:\n  local_bytes: 1000000\n  tmp_bytes: 2000000000\nworkload:\n  snapstart: true\n",
+    );
+    let (_, plain) = optimize(without.path(), &["--max-latency", "10ms"]);
+    let (out, snap) = optimize(with.path(), &["--max-latency", "10ms"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(bytes(&snap, "efs"), 0);
+    assert!(snap["plan"]["tmp_limit"].as_u64().unwrap() <= 512 * 1024 * 1024);
+    assert!(bytes(&snap, "tmp") <= 512 * 1024 * 1024);
+    assert!(
+        bytes(&snap, "s3") > bytes(&plain, "s3"),
+        "snapstart {snap}\nplain {plain}"
+    );
+}
+
+#[test]
+fn an_infeasible_budget_exits_1_with_the_smallest_latency() {
+    let dir = unit("limits:\n  local_bytes: 1000000\n");
+    let (out, json) = optimize(dir.path(), &["--max-latency", "1ms"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(json["feasible"], false);
+    let min = json["min_latency_ms"].as_f64().unwrap();
+    assert!(min > 1.0, "{json}");
+    assert!(
+        stderr.contains("the latency budget") && stderr.contains("smallest achievable cold start"),
+        "{stderr}"
+    );
+    // The reported minimum is achievable.
+    let (ok, _) = optimize(dir.path(), &["--max-latency", &format!("{}ms", min.ceil())]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}
+
+#[test]
+fn bad_budget_is_an_input_error() {
+    let dir = unit("");
+    let (out, _) = optimize(dir.path(), &["--max-latency", "soon"]);
+    assert_eq!(out.status.code(), Some(2));
+    let dir = unit("workload:\n  memory: 10\n");
+    let (out, _) = optimize(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `memory`"));
+}

@@ -1,0 +1,1075 @@
+"""caios-pack tracer: runs a Lambda handler on sample events and records, per
+module, when it was loaded, how long its import took and whether any of its
+functions ran.
+
+Embedded in the caios-pack binary and run as
+
+    python3 -I -S tracer.py --config CONFIG.json --out STATS.json
+
+CONFIG.json: {"paths": [...], "handler_module": "handler",
+"handler_function": "handler", "events": [{"name", "event", "context"}, ...],
+"fork": true, "track_calls": true}. STATS.json: docs/stats.md, section 1,
+plus, for people reading it: "fork", "imports_timed", "failed_imports"
+([{name, phase, self_us, cumulative_us, parent, error}]: imports that raised,
+e.g. optional dependencies), "tracer_errors" (if any); per module "via"
+("import", "sys.modules" for names that appeared without an import, e.g.
+os.path, or "preloaded"), "parent" (the import it was nested in) and "ran_in"
+(phases in which its functions were first seen running); per event
+"new_modules", "result_error", "exit_status" and "signal". functions_ran is
+null when tracking is off and for modules without Python code (extensions,
+built-ins, namespace packages): functions in compiled code are not seen.
+
+Exit status: 0 init and every event succeeded; 1 an event raised or its child
+crashed; 2 bad arguments or configuration; 3 importing the handler module
+raised; 4 the handler module has no such function. STATS.json is written in
+cases 0, 1, 3 and 4.
+
+Import timing follows `python -X importtime`: the interpreter calls
+`importlib._bootstrap._find_and_load` for every module that is not yet in
+sys.modules (import statements, __import__, importlib.import_module and C
+code all go through it), so that function is wrapped. cumulative = time
+inside that call, self = cumulative minus the cumulative time of the imports
+nested in it (successful or not). Two differences: importtime does not see
+importlib.import_module() (its time lands in the caller's self time; here it
+gets its own row), and prints a module twice when `import pkg.mod` loads pkg
+whose __init__ imports pkg.mod (here: one row, with both calls' own time).
+
+Only modules that the interpreter loads before this script runs are used
+(sys, posix, _thread, time, _frozen_importlib, io, ...): JSON, tracebacks and
+the context object are implemented here, so that the tracer itself preloads
+nothing the handler may need (json would preload re, enum, functools, ...).
+Stdlib only; Python 3.9 to 3.13.
+"""
+
+import sys
+import posix
+import _thread
+import time
+import _frozen_importlib
+
+_bootstrap = _frozen_importlib
+_ModuleType = type(sys)
+_Namespace = type(sys.implementation)  # types.SimpleNamespace
+_perf = time.perf_counter_ns
+_modules = sys.modules
+
+_SELF_FILE = globals().get("__file__") or ""
+_FORMAT = "caios-pack-stats"
+_RESERVED_PHASES = ("init", "preloaded")
+
+# ---------------------------------------------------------------------------
+# State shared by the import wrapper and the call trackers.
+
+_phase = [None]     # current phase: "init", an event's name, or None (not recording)
+_records = []       # [name, phase, self_ns, cum_ns, parent, file, keys, via]
+_recorded = {}      # name -> (its row in _records, the row's index)
+_failed = []        # {"name", "phase", "self_ns", "cum_ns", "parent", "error"}
+_finished = set()   # source file names of modules whose import has completed
+_hits = {}          # co_filename -> phase in which a function of that file first ran
+_tracer_errors = []
+_counters = {"imports": 0}
+
+def _tracer_error(where, exc):
+    """Internal bookkeeping failed: never silent, never fatal to the handler."""
+    msg = "%s: %s: %s" % (where, type(exc).__name__, exc)
+    _tracer_errors.append(msg)
+    if len(_tracer_errors) <= 5:
+        try:
+            sys.stderr.write("caios-pack tracer: internal error in %s\n" % msg)
+        except Exception:
+            pass
+
+
+def _module_file(mod):
+    """__file__ of a module, without running module-level __getattr__."""
+    if mod is None:
+        return None
+    try:
+        if isinstance(mod, _ModuleType):
+            f = mod.__dict__.get("__file__")
+        else:
+            f = getattr(mod, "__file__", None)
+    except Exception:
+        return None
+    return f if isinstance(f, str) else None
+
+
+def _module_keys(name, mod, file):
+    """The co_filename values that a module's code objects may carry."""
+    keys = []
+    if file and file == _SELF_FILE:
+        return ()  # __mp_main__ and the like: aliases of this script, not the unit's code
+    if file:
+        keys.append(file)
+        if file.endswith(".pyc"):
+            cut = max(file.rfind("/"), file.rfind("\\"))
+            folder, base = file[:cut], file[cut + 1:]
+            if folder.endswith("__pycache__"):
+                # pkg/__pycache__/mod.cpython-311.pyc -> pkg/mod.py
+                keys.append(folder[: -len("__pycache__")] + base.split(".", 1)[0] + ".py")
+            else:
+                keys.append(file[:-1])
+    try:
+        d = mod.__dict__ if isinstance(mod, _ModuleType) else {}
+        spec = d.get("__spec__")
+        origin = getattr(spec, "origin", None) if spec is not None else None
+        if isinstance(origin, str) and origin not in keys and origin not in ("built-in", "frozen"):
+            keys.append(origin)
+    except Exception as exc:
+        origin = None
+        _tracer_error("module_keys(%s)" % name, exc)
+    # Frozen modules (3.11+: os, stat, codecs, ... ) name their code "<frozen os>".
+    if origin == "frozen" or name in _FROZEN:
+        keys.append("<frozen %s>" % name)
+    return tuple(keys)
+
+
+try:
+    import _imp
+    _FROZEN = frozenset(n for n in getattr(_imp, "_frozen_module_names", lambda: ())() or ())
+except Exception:  # pragma: no cover - _imp is always there on CPython
+    _FROZEN = frozenset()
+
+
+# ---------------------------------------------------------------------------
+# Import timing: wrap importlib._bootstrap._find_and_load.
+#
+# While imports run, the wrapper only appends to a per-thread log (name,
+# phase, start; end, outcome); rows are built from the log between phases
+# (_drain_logs). Bookkeeping inline (dicts, file names, frame walks) changed
+# what it measured: with the reference unit it made the scipy.stats imports
+# 2-4x slower (same work, slower execution: CPython caches keyed by object
+# addresses are that sensitive to what else is allocated during an import).
+
+_orig_find_and_load = _bootstrap._find_and_load
+_tls = _thread._local()
+_logs = []              # [log, parse position, parse stack] per thread
+_importing_lists = []   # per thread: [[name, keys or None], ...] in progress (tracking only)
+
+
+def _new_log():
+    log = []
+    importing = []
+    _logs.append([log, 0, []])
+    _importing_lists.append(importing)
+    _tls.log = log
+    _tls.importing = importing
+    return log
+
+
+def _timed_find_and_load(name, *args, **kwargs):
+    phase = _phase[0]
+    if phase is None or name in _modules:
+        # Already loaded (importlib.import_module always comes here) or not
+        # recording: the interpreter's importtime would not time this either.
+        return _orig_find_and_load(name, *args, **kwargs)
+    try:
+        log = _tls.log
+    except AttributeError:
+        log = _new_log()
+    log.append(name)
+    log.append(phase)
+    log.append(_perf())
+    try:
+        mod = _orig_find_and_load(name, *args, **kwargs)
+    except BaseException as exc:
+        log.append(_perf())
+        log.append(type(exc))
+        raise
+    log.append(_perf())
+    log.append(True)
+    return mod
+
+
+def _tracked_find_and_load(name, *args, **kwargs):
+    """_timed_find_and_load, plus what function-run tracking needs to know
+    (which modules are importing, which have finished) at once."""
+    phase = _phase[0]
+    if phase is None or name in _modules:
+        return _orig_find_and_load(name, *args, **kwargs)
+    try:
+        log = _tls.log
+    except AttributeError:
+        log = _new_log()
+    importing = _tls.importing
+    importing.append([name, None])
+    log.append(name)
+    log.append(phase)
+    log.append(_perf())
+    try:
+        mod = _orig_find_and_load(name, *args, **kwargs)
+    except BaseException as exc:
+        log.append(_perf())
+        log.append(type(exc))
+        importing.pop()
+        raise
+    log.append(_perf())
+    log.append(True)
+    importing.pop()
+    try:
+        loaded = _modules.get(name, mod)
+        _finished.update(_module_keys(name, loaded, _module_file(loaded)))
+        if name == "threading" and _tracking[0] == "setprofile":
+            loaded.setprofile(_profile_cb)
+    except Exception as err:
+        _tracer_error("tracking %s" % name, err)
+    return mod
+
+
+def _drain_logs():
+    """Turns the import logs into rows of _records and _failed (in the order
+    the imports finished, like -X importtime). Safe to call repeatedly; an
+    import still running in another thread stays in its log for later."""
+    for state in list(_logs):
+        log, pos, stack = state
+        end = len(log)
+        while pos < end:
+            item = log[pos]
+            if isinstance(item, str):  # start: name, phase, t0
+                if pos + 3 > end:
+                    break
+                stack.append([item, log[pos + 1], log[pos + 2], 0, len(_records)])
+                pos += 3
+                continue
+            if pos + 2 > end:  # end: t1, True or the exception's type
+                break
+            t1, outcome = item, log[pos + 1]
+            pos += 2
+            if not stack:
+                _tracer_error("import log", RuntimeError("an import ended that never started"))
+                continue
+            name, phase, t0, nested, first_row = stack.pop()
+            cum = t1 - t0
+            if stack:
+                stack[-1][3] += cum
+            parent = stack[-1][0] if stack else None
+            try:
+                _add_row(name, phase, cum - nested, cum, parent, outcome, first_row)
+            except Exception as err:
+                _tracer_error("recording %s" % name, err)
+        state[1] = pos
+
+
+def _add_row(name, phase, self_ns, cum_ns, parent, outcome, first_row):
+    if outcome is not True:
+        _failed.append({"name": name, "phase": phase, "self_ns": self_ns, "cum_ns": cum_ns,
+                        "parent": parent, "error": getattr(outcome, "__name__", str(outcome))})
+        return
+    _counters["imports"] += 1
+    seen = _recorded.get(name)
+    if seen is not None and seen[1] >= first_row:
+        # `import pkg.mod` with pkg not loaded yet, and pkg/__init__ imports
+        # pkg.mod: a nested call loaded it, and this outer call only found it
+        # in sys.modules afterwards (importtime prints both lines). One row;
+        # it absorbs the outer call's own time, so that self times still add
+        # up to the handler's cumulative time.
+        seen[0][2] += self_ns
+        seen[0][3] += self_ns
+        return
+    mod = _modules.get(name)
+    file = _module_file(mod)
+    keys = _module_keys(name, mod, file)
+    _finished.update(keys)
+    row = [name, phase, self_ns, cum_ns, parent, file, keys, "import"]
+    _recorded[name] = (row, len(_records))
+    _records.append(row)
+
+
+def _diff_sys_modules(before, phase):
+    """Modules that appeared without going through _find_and_load."""
+    for name in list(_modules):
+        if name in before or name in _recorded or not isinstance(name, str):
+            continue
+        mod = _modules.get(name)
+        file = _module_file(mod)
+        keys = _module_keys(name, mod, file)
+        _finished.update(keys)
+        row = [name, phase, 0, 0, None, file, keys, "sys.modules"]
+        _recorded[name] = (row, len(_records))
+        _records.append(row)
+
+
+# ---------------------------------------------------------------------------
+# Function-run tracking.
+
+_tracking = ["off"]
+_DISABLE = None
+_tool_id = [None]
+
+
+def _is_importing(fn):
+    """True when fn is the file of a module whose import is in progress."""
+    for importing in _importing_lists:
+        for entry in importing:
+            keys = entry[1]
+            if keys is None:
+                mod = _modules.get(entry[0])
+                if mod is None:
+                    continue
+                keys = entry[1] = _module_keys(entry[0], mod, _module_file(mod))
+            if fn in keys:
+                return True
+    return False
+
+
+def _monitor_cb(code, instruction_offset):
+    fn = code.co_filename
+    if fn not in _hits:
+        phase = _phase[0]
+        if phase is None:
+            return None
+        if fn not in _finished and _is_importing(fn):
+            return None  # runs while its own module is still importing: not a use
+        _hits[fn] = phase
+    return _DISABLE
+
+
+def _profile_cb(frame, event, arg):
+    if event == "call":
+        fn = frame.f_code.co_filename
+        if fn not in _hits:
+            phase = _phase[0]
+            if phase is not None and (fn in _finished or not _is_importing(fn)):
+                _hits[fn] = phase
+
+
+def _start_tracking():
+    global _DISABLE
+    mon = getattr(sys, "monitoring", None)
+    if mon is not None:
+        for tool in (getattr(mon, "PROFILER_ID", 2), 3, 4, 5):
+            if mon.get_tool(tool) is None:
+                mon.use_tool_id(tool, "caios-pack")
+                _DISABLE = mon.DISABLE
+                mon.register_callback(tool, mon.events.PY_START, _monitor_cb)
+                mon.set_events(tool, mon.events.PY_START)
+                _tool_id[0] = tool
+                _tracking[0] = "sys.monitoring"
+                return
+        sys.stderr.write("caios-pack tracer: no free sys.monitoring tool id; using sys.setprofile\n")
+    _tracking[0] = "setprofile"
+    sys.setprofile(_profile_cb)
+    threading = _modules.get("threading")
+    if threading is not None:
+        threading.setprofile(_profile_cb)
+
+
+def _stop_tracking():
+    if _tracking[0] == "sys.monitoring":
+        mon = sys.monitoring
+        mon.set_events(_tool_id[0], 0)
+        mon.register_callback(_tool_id[0], mon.events.PY_START, None)
+        mon.free_tool_id(_tool_id[0])
+    elif _tracking[0] == "setprofile":
+        sys.setprofile(None)
+        threading = _modules.get("threading")
+        if threading is not None:
+            threading.setprofile(None)
+
+
+# ---------------------------------------------------------------------------
+# JSON without the json module (it would preload re, enum, functools, ...).
+
+class _JSONError(ValueError):
+    pass
+
+
+_JSON_ESC = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_HEX = frozenset("0123456789abcdefABCDEF")
+_NUMBER_CHARS = frozenset("+-0123456789.eE")
+
+
+def _json_loads(s):
+    n = len(s)
+
+    def fail(i, what):
+        line = s.count("\n", 0, i) + 1
+        raise _JSONError("%s at line %d column %d" % (what, line, i - (s.rfind("\n", 0, i) + 1) + 1))
+
+    def skip(i):
+        while i < n and s[i] in " \t\n\r":
+            i += 1
+        return i
+
+    def hex4(i):
+        h = s[i:i + 4]
+        if len(h) != 4 or not all(c in _HEX for c in h):
+            fail(i, "invalid \\u escape")
+        return int(h, 16)
+
+    def string(i):  # i: just after the opening quote
+        parts = []
+        while True:
+            j = s.find('"', i)
+            if j < 0:
+                fail(i, "unterminated string")
+            k = s.find("\\", i, j)
+            if k < 0:
+                parts.append(s[i:j])
+                return "".join(parts), j + 1
+            parts.append(s[i:k])
+            esc = s[k + 1:k + 2]
+            if esc == "u":
+                cp = hex4(k + 2)
+                i = k + 6
+                if 0xD800 <= cp < 0xDC00 and s[i:i + 2] == "\\u":
+                    lo = hex4(i + 2)
+                    if 0xDC00 <= lo < 0xE000:
+                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00)
+                        i += 6
+                parts.append(chr(cp))
+            elif esc in _JSON_ESC:
+                parts.append(_JSON_ESC[esc])
+                i = k + 2
+            else:
+                fail(k, "invalid escape")
+
+    def value(i):
+        i = skip(i)
+        if i >= n:
+            fail(i, "unexpected end of data")
+        c = s[i]
+        if c == '"':
+            return string(i + 1)
+        if c == "{":
+            obj = {}
+            i = skip(i + 1)
+            if s[i:i + 1] == "}":
+                return obj, i + 1
+            while True:
+                i = skip(i)
+                if s[i:i + 1] != '"':
+                    fail(i, "expected a string key")
+                key, i = string(i + 1)
+                i = skip(i)
+                if s[i:i + 1] != ":":
+                    fail(i, "expected ':'")
+                obj[key], i = value(i + 1)
+                i = skip(i)
+                c = s[i:i + 1]
+                if c == ",":
+                    i += 1
+                elif c == "}":
+                    return obj, i + 1
+                else:
+                    fail(i, "expected ',' or '}'")
+        if c == "[":
+            arr = []
+            i = skip(i + 1)
+            if s[i:i + 1] == "]":
+                return arr, i + 1
+            while True:
+                v, i = value(i)
+                arr.append(v)
+                i = skip(i)
+                c = s[i:i + 1]
+                if c == ",":
+                    i += 1
+                elif c == "]":
+                    return arr, i + 1
+                else:
+                    fail(i, "expected ',' or ']'")
+        for word, v in (("true", True), ("false", False), ("null", None),
+                        ("NaN", float("nan")), ("Infinity", float("inf")),
+                        ("-Infinity", float("-inf"))):
+            if s.startswith(word, i):
+                return v, i + len(word)
+        j = i
+        while j < n and s[j] in _NUMBER_CHARS:
+            j += 1
+        text = s[i:j]
+        if not text:
+            fail(i, "unexpected character %r" % c)
+        try:
+            if "." in text or "e" in text or "E" in text:
+                return float(text), j
+            return int(text), j
+        except ValueError:
+            fail(i, "invalid number %r" % text)
+
+    v, i = value(0)
+    if skip(i) != n:
+        fail(skip(i), "extra data")
+    return v
+
+
+_ESCAPE_TABLE = {i: "\\u%04x" % i for i in range(0x20)}
+_ESCAPE_TABLE.update({ord('"'): '\\"', ord("\\"): "\\\\", ord("\n"): "\\n", ord("\r"): "\\r",
+                      ord("\t"): "\\t", ord("\b"): "\\b", ord("\f"): "\\f"})
+
+
+def _json_float(o):
+    if o != o:
+        return '"NaN"'  # not JSON; a string keeps the information readable by serde_json
+    if o in (float("inf"), float("-inf")):
+        return '"Infinity"' if o > 0 else '"-Infinity"'
+    return float.__repr__(o)
+
+
+def _json_dumps(obj):
+    """Like json.dumps(obj, default=str), except that NaN and infinities become
+    strings and lone surrogates are replaced, so that the output is strict JSON."""
+    out = []
+    append = out.append
+    active = set()
+
+    def enc(o):
+        if o is None:
+            append("null")
+        elif o is True:
+            append("true")
+        elif o is False:
+            append("false")
+        elif isinstance(o, str):
+            append('"' + o.translate(_ESCAPE_TABLE) + '"')
+        elif isinstance(o, int):
+            append(int.__repr__(o))
+        elif isinstance(o, float):
+            append(_json_float(o))
+        elif isinstance(o, (list, tuple)):
+            if id(o) in active:
+                raise ValueError("Circular reference detected")
+            active.add(id(o))
+            append("[")
+            first = True
+            for item in o:
+                if not first:
+                    append(",")
+                first = False
+                enc(item)
+            append("]")
+            active.discard(id(o))
+        elif isinstance(o, dict):
+            if id(o) in active:
+                raise ValueError("Circular reference detected")
+            active.add(id(o))
+            append("{")
+            first = True
+            for k, v in o.items():
+                if isinstance(k, str):
+                    pass
+                elif k is True:
+                    k = "true"
+                elif k is False:
+                    k = "false"
+                elif k is None:
+                    k = "null"
+                elif isinstance(k, int):
+                    k = int.__repr__(k)
+                elif isinstance(k, float):
+                    k = _json_float(k).strip('"')
+                else:
+                    k = str(k)
+                if not first:
+                    append(",")
+                first = False
+                append('"' + k.translate(_ESCAPE_TABLE) + '":')
+                enc(v)
+            append("}")
+            active.discard(id(o))
+        else:
+            enc(str(o))  # default=str
+
+    enc(obj)
+    return "".join(out)
+
+
+def _encode(obj):
+    return _json_dumps(obj).encode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------------------
+# Tracebacks without the traceback module (it would preload linecache,
+# tokenize, re, ...).
+
+_source_cache = {}
+
+
+def _source_line(filename, lineno):
+    if not filename or filename.startswith("<") or not isinstance(lineno, int):
+        return None
+    lines = _source_cache.get(filename)
+    if lines is None:
+        try:
+            with open(filename, "rb") as fh:
+                lines = fh.read().decode("utf-8", "replace").splitlines()
+        except Exception:
+            lines = []
+        _source_cache[filename] = lines
+    if 1 <= lineno <= len(lines):
+        return lines[lineno - 1].strip()
+    return None
+
+
+def _exc_type_name(exc):
+    t = type(exc)
+    name = getattr(t, "__qualname__", t.__name__)
+    mod = getattr(t, "__module__", None)
+    if isinstance(mod, str) and mod not in ("builtins", "__main__"):
+        name = mod + "." + name
+    return name
+
+
+def _exc_message(exc):
+    try:
+        return str(exc)
+    except BaseException:
+        return "<exception str() failed>"
+
+
+def _format_exception(exc):
+    """Text like traceback.format_exception(exc), minus the tracer's and
+    importlib's own frames."""
+    out = []
+    seen = set()
+
+    def fmt(e):
+        seen.add(id(e))
+        cause = getattr(e, "__cause__", None)
+        context = getattr(e, "__context__", None)
+        if cause is not None and id(cause) not in seen:
+            fmt(cause)
+            out.append("\nThe above exception was the direct cause of the following exception:\n\n")
+        elif (context is not None and id(context) not in seen
+              and not getattr(e, "__suppress_context__", False)):
+            fmt(context)
+            out.append("\nDuring handling of the above exception, another exception occurred:\n\n")
+        frames = []
+        tb = getattr(e, "__traceback__", None)
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            fn = code.co_filename
+            if fn != _SELF_FILE and not fn.startswith("<frozen importlib._bootstrap"):
+                frames.append((fn, tb.tb_lineno, code.co_name))
+            tb = tb.tb_next
+        if frames:
+            out.append("Traceback (most recent call last):\n")
+            for fn, lineno, func in frames:
+                out.append('  File "%s", line %s, in %s\n' % (fn, "?" if lineno is None else lineno, func))
+                src = _source_line(fn, lineno)
+                if src:
+                    out.append("    %s\n" % src)
+        msg = _exc_message(e)
+        if isinstance(e, SyntaxError):
+            out.append('  File "%s", line %s\n' % (e.filename or "<string>", e.lineno))
+            if e.text:
+                text = e.text.rstrip("\n")
+                stripped = text.lstrip()
+                out.append("    %s\n" % stripped)
+                if isinstance(e.offset, int) and e.offset >= 1:
+                    col = e.offset - 1 - (len(text) - len(stripped))
+                    out.append("    %s^\n" % (" " * max(col, 0)))
+            msg = e.msg or ""
+        name = _exc_type_name(e)
+        out.append("%s: %s\n" % (name, msg) if msg else "%s\n" % name)
+        notes = getattr(e, "__notes__", None)
+        if isinstance(notes, (list, tuple)):
+            for note in notes:
+                out.append("%s\n" % (note,))
+        group = getattr(e, "exceptions", None)
+        if isinstance(group, tuple) and isinstance(e, BaseException) and type(e).__name__.endswith("ExceptionGroup"):
+            for i, sub in enumerate(group, 1):
+                if isinstance(sub, BaseException) and id(sub) not in seen:
+                    out.append("+---------------- %d ----------------\n" % i)
+                    fmt(sub)
+
+    fmt(exc)
+    return "".join(out)
+
+
+def _error_record(exc):
+    return {"type": _exc_type_name(exc), "message": _exc_message(exc)}
+
+
+# ---------------------------------------------------------------------------
+# Events.
+
+def _make_context(values, function_name):
+    values = dict(values) if isinstance(values, dict) else {}
+    budget = values.pop("timeout_ms", None)
+    if budget is None:
+        budget = values.pop("remaining_time_in_millis", None)
+    if not isinstance(budget, (int, float)) or isinstance(budget, bool):
+        budget = 900000
+    deadline = _perf() + int(budget * 1000000)
+    request_id = posix.urandom(16).hex()
+    request_id = "%s-%s-%s-%s-%s" % (request_id[:8], request_id[8:12], request_id[12:16],
+                                     request_id[16:20], request_id[20:])
+    name = values.get("function_name") or function_name
+    ctx = _Namespace(
+        function_name=name,
+        function_version="$LATEST",
+        invoked_function_arn="arn:aws:lambda:us-east-1:000000000000:function:%s" % name,
+        memory_limit_in_mb="128",
+        aws_request_id=request_id,
+        log_group_name="/aws/lambda/%s" % name,
+        log_stream_name="caios-pack/trace/[$LATEST]%s" % request_id.replace("-", ""),
+        identity=None,
+        client_context=None,
+        tenant_id=None,
+    )
+    for k, v in values.items():
+        setattr(ctx, str(k), v)
+    if not callable(getattr(ctx, "get_remaining_time_in_millis", None)):
+        ctx.get_remaining_time_in_millis = lambda: max(0, (deadline - _perf()) // 1000000)
+    return ctx
+
+
+def _run_event(fn, ev, function_name, in_child):
+    """Runs one event in this process; returns its record."""
+    name = ev["name"]
+    ctx = _make_context(ev.get("context"), function_name)
+    before = set(_modules)
+    rec = {"name": name, "ok": True, "ms": None, "result": None, "error": None,
+           "traceback": None, "crashed": False}
+    _phase[0] = name
+    t0 = _perf()
+    try:
+        result = fn(ev.get("event"), ctx)
+    except BaseException as exc:
+        rec["ms"] = (_perf() - t0) / 1e6
+        if isinstance(exc, KeyboardInterrupt) and not in_child:
+            _phase[0] = None
+            raise
+        rec["ok"] = False
+        rec["error"] = _error_record(exc)
+        rec["traceback"] = _format_exception(exc)
+    else:
+        rec["ms"] = (_perf() - t0) / 1e6
+        try:
+            # What the runtime would send back; str() of odd objects may import.
+            rec["result"] = _json_loads(_json_dumps(result))
+        except Exception as exc:
+            rec["result_error"] = "%s: %s" % (_exc_type_name(exc), _exc_message(exc))
+    _drain_logs()
+    _diff_sys_modules(before, name)
+    _phase[0] = None
+    rec["new_modules"] = sum(1 for r in _records if r[1] == name)
+    return rec
+
+
+# Forking from a frame whose module is not __main__: Python 3.12+ warns
+# (DeprecationWarning) when forking a process with threads, and the default
+# filters show that warning for __main__ only.
+_fork_ns = {"__name__": "caios_pack_tracer_fork", "posix": posix}
+exec("def fork():\n    return posix.fork()\n", _fork_ns)
+_fork = _fork_ns["fork"]
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        n = posix.write(fd, view)
+        view = view[n:]
+
+
+def _read_message(fd):
+    """Reads `LENGTH\nBODY` from the child; stops at the end of the body, so
+    that a grandchild still holding the pipe open cannot block us."""
+    data = b""
+    while True:
+        head, sep, body = data.partition(b"\n")
+        if sep and head.isdigit() and len(body) >= int(head):
+            return data
+        chunk = posix.read(fd, 1 << 16)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def _flush_stdio():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:
+            pass
+
+
+def _run_event_forked(fn, ev, function_name):
+    """Runs one event in a child forked from the initialised process; returns
+    (record, module rows, failed imports, hits) as sent back by the child."""
+    _flush_stdio()
+    rfd, wfd = posix.pipe()
+    started = _perf()
+    pid = _fork()
+    if pid == 0:  # child
+        code = 0
+        try:
+            posix.close(rfd)
+            n_records, n_failed, n_hits = len(_records), len(_failed), len(_hits)
+            n_errors = len(_tracer_errors)
+            rec = _run_event(fn, ev, function_name, True)
+            _stop_tracking()
+            payload = {"event": rec,
+                       "records": _records[n_records:],
+                       "failed": _failed[n_failed:],
+                       "hits": list(_hits.items())[n_hits:],
+                       "tracer_errors": _tracer_errors[n_errors:]}
+            try:
+                data = _encode(payload)
+            except Exception as exc:
+                rec["result"] = None
+                rec["result_error"] = "%s: %s" % (_exc_type_name(exc), _exc_message(exc))
+                data = _encode(payload)
+            _write_all(wfd, b"%d\n" % len(data) + data)
+        except BaseException as exc:
+            code = 70
+            try:
+                sys.stderr.write("caios-pack tracer: event %r: child failed:\n%s"
+                                 % (ev.get("name"), _format_exception(exc)))
+            except BaseException:
+                pass
+        finally:
+            _flush_stdio()
+            posix._exit(code)
+    posix.close(wfd)
+    try:
+        data = _read_message(rfd)
+    finally:
+        posix.close(rfd)
+    _, status = posix.waitpid(pid, 0)
+    elapsed_ms = (_perf() - started) / 1e6
+    signal = None
+    if posix.WIFSIGNALED(status):
+        signal = posix.WTERMSIG(status)
+        exit_status = -signal
+    elif posix.WIFEXITED(status):
+        exit_status = posix.WEXITSTATUS(status)
+    else:
+        exit_status = status
+    payload = None
+    head, sep, body = data.partition(b"\n")
+    if sep and head.isdigit() and len(body) == int(head):
+        try:
+            payload = _json_loads(body.decode("utf-8"))
+        except Exception as exc:
+            _tracer_error("reading the child's record", exc)
+    if payload is None:
+        how = ("killed by signal %d" % signal) if signal is not None else ("exited with status %d" % exit_status)
+        # ms: the child's whole life, as seen from here (a number: readers expect one).
+        rec = {"name": ev["name"], "ok": False, "ms": elapsed_ms, "result": None,
+               "error": {"type": "Crashed", "message": "the event's process %s before reporting" % how},
+               "traceback": None, "crashed": True, "exit_status": exit_status, "signal": signal}
+        return rec, [], [], []
+    rec = payload["event"]
+    if exit_status != 0:
+        rec["exit_status"] = exit_status
+    _tracer_errors.extend(payload.get("tracer_errors") or [])
+    return rec, payload["records"], payload["failed"], payload["hits"]
+
+
+# ---------------------------------------------------------------------------
+# Output.
+
+def _us(ns):
+    """Nanoseconds to microseconds, rounded up like -X importtime."""
+    return -((-int(ns)) // 1000)
+
+
+def _module_rows(preloaded, records, hits_by_phase):
+    all_hits = {}
+    for phase, files in hits_by_phase.items():
+        for f in files:
+            all_hits.setdefault(f, []).append(phase)
+
+    def ran(keys, phase):
+        if _tracking[0] == "off":
+            return None, None
+        if not any(not k.endswith((".so", ".pyd")) for k in keys):
+            return None, None  # extension, built-in or namespace package: no Python code to observe
+        phases = []
+        for k in keys:
+            for p in all_hits.get(k, ()):
+                if p not in phases:
+                    phases.append(p)
+        if phase not in ("init", "preloaded"):
+            phases = [p for p in phases if p == phase]  # one event's process
+        return bool(phases), phases
+
+    rows = []
+    for name in preloaded:
+        if name == "__main__" or not isinstance(name, str):
+            continue
+        mod = _modules.get(name)
+        file = _module_file(mod)
+        keys = _module_keys(name, mod, file)
+        functions_ran, ran_in = ran(keys, "preloaded")
+        rows.append({"name": name, "file": file, "phase": "preloaded", "self_us": 0, "cumulative_us": 0,
+                     "via": "preloaded", "parent": None,
+                     "functions_ran": functions_ran, "ran_in": ran_in})
+    for name, phase, self_ns, cum_ns, parent, file, keys, via in records:
+        functions_ran, ran_in = ran(keys, phase)
+        rows.append({"name": name, "file": file, "phase": phase,
+                     "self_us": _us(self_ns), "cumulative_us": _us(cum_ns),
+                     "via": via, "parent": parent,
+                     "functions_ran": functions_ran, "ran_in": ran_in})
+    return rows
+
+
+def _write_stats(out_path, stats):
+    data = _encode(stats) + b"\n"
+    tmp = out_path + ".tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    posix.replace(tmp, out_path)
+
+
+def _usage(msg):
+    sys.stderr.write("caios-pack tracer: %s\nusage: tracer.py --config CONFIG.json --out STATS.json\n" % msg)
+    return 2
+
+
+def _load_config(path):
+    with open(path, "rb") as fh:
+        cfg = _json_loads(fh.read().decode("utf-8"))
+    if not isinstance(cfg, dict):
+        raise ValueError("the configuration is not a JSON object")
+    paths = cfg.get("paths", [])
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise ValueError("`paths` must be a list of strings")
+    for key in ("handler_module", "handler_function"):
+        if not isinstance(cfg.get(key), str) or not cfg[key]:
+            raise ValueError("`%s` must be a non-empty string" % key)
+    events = cfg.get("events", [])
+    if not isinstance(events, list):
+        raise ValueError("`events` must be a list")
+    for i, ev in enumerate(events):
+        if not isinstance(ev, dict) or not isinstance(ev.get("name"), str):
+            raise ValueError("events[%d] must be an object with a string `name`" % i)
+        if ev["name"] in _RESERVED_PHASES:
+            raise ValueError("events[%d]: the name %r is reserved for a phase" % (i, ev["name"]))
+        if ev.get("context") is not None and not isinstance(ev["context"], dict):
+            raise ValueError("events[%d]: `context` must be an object" % i)
+    for key, default in (("fork", True), ("track_calls", False)):
+        if cfg.get(key) is None:
+            cfg[key] = default
+        elif not isinstance(cfg[key], bool):
+            raise ValueError("`%s` must be true or false" % key)
+    return cfg
+
+
+def main(argv):
+    cfg_path = out_path = None
+    args = list(argv[1:])
+    while args:
+        a = args.pop(0)
+        if a in ("--config", "--out") and args:
+            if a == "--config":
+                cfg_path = args.pop(0)
+            else:
+                out_path = args.pop(0)
+        elif a.startswith("--config="):
+            cfg_path = a[len("--config="):]
+        elif a.startswith("--out="):
+            out_path = a[len("--out="):]
+        else:
+            return _usage("unexpected argument %r" % a)
+    if not cfg_path or not out_path:
+        return _usage("--config and --out are required")
+    try:
+        cfg = _load_config(cfg_path)
+    except Exception as exc:
+        return _usage("%s: %s" % (cfg_path, _exc_message(exc)))
+    if cfg["fork"] and not hasattr(posix, "fork"):
+        return _usage("fork is not available on this platform; set \"fork\": false")
+
+    # sys.path: the unit's paths, then the interpreter's own entries.
+    self_dir = _SELF_FILE.rpartition("/")[0] if "/" in _SELF_FILE else ""
+    rest = [p for p in sys.path if p not in cfg["paths"] and p != self_dir and p != ""]
+    sys.path[:] = list(cfg["paths"]) + rest
+
+    module_name, function_name = cfg["handler_module"], cfg["handler_function"]
+    stats = {"format": _FORMAT, "version": 1, "source": "trace",
+             "python": "%d.%d.%d" % tuple(sys.version_info[:3]),
+             "handler": "%s.%s" % (module_name, function_name),
+             "tracking": "off", "fork": cfg["fork"], "init_ms": None,
+             "events": [], "modules": [], "failed_imports": []}
+
+    preloaded = list(_modules)
+    before = set(preloaded)
+    for name in preloaded:
+        if isinstance(name, str):
+            mod = _modules.get(name)
+            _finished.update(_module_keys(name, mod, _module_file(mod)))
+    if cfg["track_calls"]:
+        _bootstrap._find_and_load = _tracked_find_and_load
+        _start_tracking()
+    else:
+        _bootstrap._find_and_load = _timed_find_and_load
+    stats["tracking"] = _tracking[0]
+
+    exit_code = 0
+    handler = None
+    _phase[0] = "init"
+    t0 = _perf()
+    try:
+        module = _bootstrap._gcd_import(module_name)
+    except BaseException as exc:
+        stats["init_ms"] = (_perf() - t0) / 1e6
+        _phase[0] = None
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        text = _format_exception(exc)
+        stats["init_error"] = dict(_error_record(exc), traceback=text)
+        sys.stderr.write(text)
+        exit_code = 3
+    else:
+        stats["init_ms"] = (_perf() - t0) / 1e6
+        try:
+            handler = getattr(module, function_name)
+        except AttributeError:
+            handler = None
+        if not callable(handler):
+            what = "no attribute" if handler is None else "attribute (not callable)"
+            msg = "module %r has %s %r" % (module_name, what, function_name)
+            stats["init_error"] = {"type": "HandlerNotFound", "message": msg, "traceback": None}
+            sys.stderr.write("caios-pack tracer: %s\n" % msg)
+            handler = None
+            exit_code = 4
+    _drain_logs()
+    _diff_sys_modules(before, "init")
+
+    hits_by_phase = {}
+    rows_extra = []
+    if handler is not None:
+        for ev in cfg["events"]:
+            if cfg["fork"]:
+                rec, records, failed, hits = _run_event_forked(handler, ev, module_name)
+                rows_extra.extend(records)
+                _failed.extend(failed)
+                for f, phase in hits:
+                    hits_by_phase.setdefault(phase, set()).add(f)
+            else:
+                rec = _run_event(handler, ev, module_name, False)
+            if not rec.get("ok"):
+                exit_code = 1
+            stats["events"].append(rec)
+
+    _stop_tracking()
+    _bootstrap._find_and_load = _orig_find_and_load
+    _drain_logs()  # imports that background threads finished late
+    for f, phase in _hits.items():
+        if phase is not None:
+            hits_by_phase.setdefault(phase, set()).add(f)
+    stats["modules"] = _module_rows([n for n in preloaded], _records + rows_extra, hits_by_phase)
+    stats["failed_imports"] = [
+        {"name": f["name"], "phase": f["phase"], "self_us": _us(f["self_ns"]),
+         "cumulative_us": _us(f["cum_ns"]), "parent": f["parent"],
+         "error": f["error"]}
+        for f in _failed]
+    stats["imports_timed"] = _counters["imports"]
+    if _tracer_errors:
+        stats["tracer_errors"] = _tracer_errors
+    _write_stats(out_path, stats)
+    return exit_code
+
+
+if __name__ == "__main__":
+    _flush_stdio()
+    _code = main(sys.argv)
+    _flush_stdio()
+    # Not sys.exit: a non-daemon thread started by the handler would keep the
+    # interpreter (and `caios-pack trace`) waiting forever; Lambda never exits
+    # a sandbox either, so atexit handlers are not part of what is traced.
+    posix._exit(_code)

@@ -94,6 +94,20 @@ def _module_file(mod):
     return f if isinstance(f, str) else None
 
 
+def _module_location(mod, file):
+    """Where a module came from: its file, or for a namespace package (no
+    __file__) the first folder of its __path__."""
+    if file is not None or mod is None:
+        return file
+    try:
+        d = mod.__dict__ if isinstance(mod, _ModuleType) else {}
+        path = d.get("__path__")
+        first = next(iter(path), None) if path is not None else None
+    except Exception:
+        return None
+    return first if isinstance(first, str) else None
+
+
 def _module_keys(name, mod, file):
     """The co_filename values that a module's code objects may carry."""
     keys = []
@@ -270,7 +284,7 @@ def _add_row(name, phase, self_ns, cum_ns, parent, outcome, first_row):
     file = _module_file(mod)
     keys = _module_keys(name, mod, file)
     _finished.update(keys)
-    row = [name, phase, self_ns, cum_ns, parent, file, keys, "import"]
+    row = [name, phase, self_ns, cum_ns, parent, _module_location(mod, file), keys, "import"]
     _recorded[name] = (row, len(_records))
     _records.append(row)
 
@@ -282,9 +296,11 @@ def _diff_sys_modules(before, phase):
             continue
         mod = _modules.get(name)
         file = _module_file(mod)
+        if file and file == _SELF_FILE:
+            continue  # __mp_main__ and the like: aliases of this script
         keys = _module_keys(name, mod, file)
         _finished.update(keys)
-        row = [name, phase, 0, 0, None, file, keys, "sys.modules"]
+        row = [name, phase, 0, 0, None, _module_location(mod, file), keys, "sys.modules"]
         _recorded[name] = (row, len(_records))
         _records.append(row)
 

@@ -1,0 +1,266 @@
+//! `caios-pack trace` on the reference unit and on small failing units:
+//! the init set matches real Python, times match `-X importtime`, events are
+//! observed separately, and failures are reported with the right exit code.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Traces of the reference unit take both cores; timings are only
+/// comparable when they do not overlap, so these tests take turns.
+static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn caios(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_caios-pack"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn reference_trace(dir: &Path, extra: &[&str]) -> (serde_json::Value, PathBuf) {
+    let env = support::reference_env();
+    let unit = support::repo().join("fixtures/reference-unit");
+    let events = unit.join("events.json");
+    let out = dir.join("trace.json");
+    let mut args = vec![
+        "trace",
+        s(&unit),
+        "--site-packages",
+        s(&env),
+        "--events",
+        s(&events),
+        "--out",
+        s(&out),
+    ];
+    args.extend(extra);
+    let run = caios(&args);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    (doc, env)
+}
+
+#[test]
+fn init_set_equals_a_plain_import() {
+    let _turn = heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let (doc, env) = reference_trace(dir.path(), &[]);
+    let src = support::repo().join("fixtures/reference-unit/src");
+    let plain = support::loaded_modules("handler", &[&src, &env]);
+    let roots = [
+        std::fs::canonicalize(&src).unwrap(),
+        std::fs::canonicalize(&env).unwrap(),
+    ];
+    let traced: std::collections::BTreeSet<String> = doc["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["phase"] == "init")
+        .filter(|m| {
+            m["file"].as_str().is_some_and(|f| {
+                let f = std::fs::canonicalize(f).unwrap_or(PathBuf::from(f));
+                roots.iter().any(|r| f.starts_with(r))
+            })
+        })
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect();
+    let plain: std::collections::BTreeSet<String> = plain.into_keys().collect();
+    let missing: Vec<_> = plain.difference(&traced).collect();
+    let extra: Vec<_> = traced.difference(&plain).collect();
+    println!(
+        "plain import: {} unit modules; trace init: {}",
+        plain.len(),
+        traced.len()
+    );
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}\nextra {extra:?}"
+    );
+    // The summary event needs modules that init did not load.
+    let summary_only = doc["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["phase"] == "summary")
+        .count();
+    assert!(summary_only > 0, "the summary event loads more of pandas");
+    let events_ok = doc["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["ok"] == true);
+    assert!(events_ok);
+}
+
+#[test]
+fn import_times_match_python_importtime() {
+    let _turn = heavy();
+    // Best of three on each side: one run of either swings by ±15 % on a
+    // busy two-core machine.
+    let dir = tempfile::tempdir().unwrap();
+    let mut traced_us = u64::MAX;
+    let mut env = PathBuf::new();
+    for _ in 0..3 {
+        let (doc, e) = reference_trace(dir.path(), &["--no-calls"]);
+        env = e;
+        let sum: u64 = doc["modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["phase"] == "init")
+            .map(|m| m["self_us"].as_u64().unwrap())
+            .sum();
+        traced_us = traced_us.min(sum);
+    }
+    let src = support::repo().join("fixtures/reference-unit/src");
+    let code = format!(
+        "import sys; sys.path[:0] = [{:?}, {:?}]; import handler",
+        s(&src),
+        s(&env)
+    );
+    let mut handler_cumulative = u64::MAX;
+    for _ in 0..3 {
+        let out = Command::new("python3")
+            .args(["-X", "importtime", "-I", "-S", "-B", "-c", &code])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let cumulative: u64 = stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("import time:"))
+            .filter_map(|l| {
+                let parts: Vec<&str> = l.split('|').map(str::trim).collect();
+                (parts.get(2) == Some(&"handler")).then(|| parts[1].parse().unwrap())
+            })
+            .next()
+            .expect("importtime lists handler");
+        handler_cumulative = handler_cumulative.min(cumulative);
+    }
+    let ratio = traced_us as f64 / handler_cumulative as f64;
+    println!("trace: {traced_us} µs of self time at init; -X importtime: {handler_cumulative} µs for handler; ratio {ratio:.3}");
+    assert!((0.9..=1.1).contains(&ratio), "{ratio}");
+}
+
+/// A unit whose handler is written by the test.
+fn unit_with(handler: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("caios-pack.yaml"), "handler: app.handler\n").unwrap();
+    std::fs::write(dir.path().join("app.py"), handler).unwrap();
+    std::fs::write(
+        dir.path().join("events.json"),
+        r#"{"tests": [{"name": "a", "event": {"x": 1}}]}"#,
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn failures_are_reported_with_exit_codes() {
+    let raises = unit_with(
+        "def handler(event, context):\n    raise ValueError('boom ' + str(event['x']))\n",
+    );
+    let broken_import = unit_with(
+        "import json\nraise RuntimeError('init failed')\ndef handler(e, c):\n    return 1\n",
+    );
+    let no_function = unit_with("def other(e, c):\n    return 1\n");
+    let not_json = unit_with("def handler(e, c):\n    return 1\n");
+    std::fs::write(
+        not_json.path().join("events.json"),
+        "{\"tests\": [\n  oops]}",
+    )
+    .unwrap();
+    let cases: [(&tempfile::TempDir, &[&str], i32, &str); 5] = [
+        (&raises, &[], 1, "ValueError: boom 1"),
+        (&broken_import, &[], 1, "RuntimeError: init failed"),
+        (&no_function, &[], 2, "has no function `handler`"),
+        (
+            &not_json,
+            &[],
+            2,
+            "events.json:2:3: events file is not JSON",
+        ),
+        (
+            &raises,
+            &["--handler", "missing.handler"],
+            2,
+            "handler module `missing` not found",
+        ),
+    ];
+    for (unit, extra, code, message) in cases {
+        let events = unit.path().join("events.json");
+        let out = unit.path().join("trace.json");
+        let mut args = vec![
+            "trace",
+            s(unit.path()),
+            "--events",
+            s(&events),
+            "--out",
+            s(&out),
+        ];
+        args.extend(extra);
+        let run = caios(&args);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(message),
+            "{args:?}: expected {message:?} in {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn trace_output_feeds_analyze() {
+    let _turn = heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let (_, env) = reference_trace(dir.path(), &[]);
+    let unit = support::repo().join("fixtures/reference-unit");
+    let stats = dir.path().join("trace.json");
+    let out = caios(&[
+        "analyze",
+        s(&unit),
+        "--site-packages",
+        s(&env),
+        "--stats",
+        s(&stats),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let by_name = |name: &str| {
+        v["modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_name("pandas")["init_probability"], 1.0);
+    // Loaded only by the summary event: deferred, with its observed probability.
+    let to_dict = by_name("pandas.core.methods.to_dict");
+    assert_eq!(to_dict["usage"], "deferred", "{to_dict}");
+    assert!(to_dict["invocation_probability"].as_f64().unwrap() > 0.0);
+}

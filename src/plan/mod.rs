@@ -176,6 +176,8 @@ pub struct Plan {
     pub first_invocation_ms: f64,
     pub cost: Cost,
     pub bytes: TierBytes,
+    /// Per tier: what its groups add to the cold start and the monthly bill.
+    pub per_tier: Vec<TierShare>,
     pub regime: String,
     /// `optimal`, `time-limit (gap …)`, or `greedy` when the solver gave
     /// nothing usable in time.
@@ -192,6 +194,17 @@ pub struct Cost {
     pub efs_fixed_usd: f64,
     pub billed_init_usd: f64,
     pub total_usd: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TierShare {
+    pub tier: TierName,
+    pub groups: usize,
+    pub bytes: u64,
+    /// Imports, EFS reads, and for S3 the prefetch time imports do not hide.
+    pub cold_start_ms: f64,
+    /// Storage, requests and reads (billed INIT and EFS fixed are separate).
+    pub monthly_usd: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -221,15 +234,56 @@ pub fn optimize(groups: &[Group], s: &Settings) -> std::result::Result<Plan, Inf
             / 1000.0
     };
     let greedy = greedy(groups, s);
+    let objective = Objective::Cost { billed_per_ms };
     match solve(
         groups,
         s,
-        Objective::Cost { billed_per_ms },
+        objective,
         s.max_latency_ms,
         greedy.as_deref(),
+        false,
     ) {
-        Ok((tiers, status)) => Ok(evaluate(groups, s, tiers, status)),
-        Err(_) => Err(diagnose(groups, s)),
+        Ok(solved) => match integral_tiers(&solved.values) {
+            Some(tiers) => {
+                let bound = solve(groups, s, objective, s.max_latency_ms, None, true).ok();
+                let gap = bound.map(|b| {
+                    (solved.objective - b.objective).max(0.0) / solved.objective.abs().max(1e-12)
+                });
+                let status = match gap {
+                    Some(gap) => format!(
+                        "{} (HiGHS); ${:.4}/month, {:.2}% above the LP relaxation's bound",
+                        solved.status,
+                        solved.objective,
+                        100.0 * gap
+                    ),
+                    None => format!("{} (HiGHS); ${:.4}/month", solved.status, solved.objective),
+                };
+                Ok(evaluate(groups, s, tiers, status))
+            }
+            None => fallback(groups, s, greedy, "the solver's answer was not integral"),
+        },
+        Err(SolveError::Timeout(why)) | Err(SolveError::Other(why)) => {
+            fallback(groups, s, greedy, &why)
+        }
+        Err(SolveError::Infeasible) => Err(diagnose(groups, s)),
+    }
+}
+
+/// The greedy plan when the solver gives nothing usable, else the diagnosis.
+fn fallback(
+    groups: &[Group],
+    s: &Settings,
+    greedy: Option<Vec<TierName>>,
+    why: &str,
+) -> std::result::Result<Plan, Infeasible> {
+    match greedy {
+        Some(tiers) => Ok(evaluate(
+            groups,
+            s,
+            tiers,
+            format!("greedy plan ({why}); not proven optimal"),
+        )),
+        None => Err(diagnose(groups, s)),
     }
 }
 
@@ -239,20 +293,45 @@ enum Objective {
     Latency,
 }
 
-/// Builds and solves the MILP; returns the tier per group.
+/// Why a solve gave no plan.
+#[derive(Debug)]
+enum SolveError {
+    Infeasible,
+    /// No answer within our own wall-clock limit.
+    Timeout(String),
+    Other(String),
+}
+
+/// A solver answer: the value of every `x[g,t]`, the objective, the status.
+struct Solved {
+    values: Vec<[Option<f64>; 3]>,
+    objective: f64,
+    status: String,
+}
+
+/// Builds and solves the program; `relaxed` drops integrality (its optimum
+/// bounds the integer one from below, which gives the gap).
 fn solve(
     groups: &[Group],
     s: &Settings,
     objective: Objective,
     max_latency_ms: Option<f64>,
     start: Option<&[TierName]>,
-) -> std::result::Result<(Vec<TierName>, String), String> {
+    relaxed: bool,
+) -> std::result::Result<Solved, SolveError> {
     let mut vars = ProblemVariables::new();
+    let decision = || {
+        if relaxed {
+            variable().min(0.0).max(1.0)
+        } else {
+            variable().binary()
+        }
+    };
     let x: Vec<[Option<Variable>; 3]> = groups
         .iter()
-        .map(|g| TierName::ALL.map(|t| s.tier_allowed(g, t).then(|| vars.add(variable().binary()))))
+        .map(|g| TierName::ALL.map(|t| s.tier_allowed(g, t).then(|| vars.add(decision()))))
         .collect();
-    let efs_used = vars.add(variable().binary());
+    let efs_used = vars.add(decision());
     let unhidden = vars.add(variable().min(0.0));
     let coeff: Vec<[Coefficients; 3]> = groups
         .iter()
@@ -282,6 +361,7 @@ fn solve(
         }
         Objective::Latency => latency.clone(),
     };
+    let objective_value = objective_expr.clone();
     let mut model = vars
         .minimise(objective_expr)
         .using(good_lp::solvers::highs::highs);
@@ -327,26 +407,32 @@ fn solve(
     let (send, receive) = std::sync::mpsc::channel();
     let x_for_thread = x.clone();
     std::thread::spawn(move || {
-        let result = model.solve().map(|solution| {
-            let status = format!("{:?}", solution.status());
-            let values: Vec<[Option<f64>; 3]> = x_for_thread
+        let result = model.solve().map(|solution| Solved {
+            values: x_for_thread
                 .iter()
                 .map(|vs| vs.map(|v| v.map(|v| solution.value(v))))
-                .collect();
-            (values, status)
+                .collect(),
+            objective: solution.eval(&objective_value),
+            status: match solution.status() {
+                good_lp::SolutionStatus::Optimal => "optimal".to_string(),
+                good_lp::SolutionStatus::GapLimit => {
+                    "optimal within HiGHS's gap tolerance".to_string()
+                }
+                good_lp::SolutionStatus::TimeLimit => "stopped by the time limit".to_string(),
+            },
         });
-        let _ = send.send(result.map_err(|e| e.to_string()));
+        let _ = send.send(result);
     });
     let grace = s.time_limit + Duration::from_secs(2);
-    let (values, status) = receive
-        .recv_timeout(grace)
-        .map_err(|_| format!("the solver did not return within {:.0?}", started.elapsed()))??;
-    let tiers = integral_tiers(&values).ok_or("the solver's result is not integral")?;
-    let status = match status.as_str() {
-        "Optimal" => "optimal".to_string(),
-        other => format!("stopped by the time limit ({other})"),
-    };
-    Ok((tiers, status))
+    match receive.recv_timeout(grace) {
+        Ok(Ok(solved)) => Ok(solved),
+        Ok(Err(good_lp::ResolutionError::Infeasible)) => Err(SolveError::Infeasible),
+        Ok(Err(e)) => Err(SolveError::Other(e.to_string())),
+        Err(_) => Err(SolveError::Timeout(format!(
+            "no answer from HiGHS within {:.1?}",
+            started.elapsed()
+        ))),
+    }
 }
 
 /// The tier of each group, if every binary is within 1e-6 of 0 or 1.
@@ -408,8 +494,23 @@ pub fn evaluate(groups: &[Group], s: &Settings, tiers: Vec<TierName>, status: St
     let mut bytes = TierBytes::default();
     let mut cost = Cost::default();
     let mut prefetch = Vec::new();
+    let mut per_tier: Vec<TierShare> = TierName::ALL
+        .iter()
+        .map(|&tier| TierShare {
+            tier,
+            groups: 0,
+            bytes: 0,
+            cold_start_ms: 0.0,
+            monthly_usd: 0.0,
+        })
+        .collect();
     for (g, (group, tier)) in groups.iter().zip(&tiers).enumerate() {
         let c = coefficients(s, group, *tier);
+        let share = &mut per_tier[TierName::ALL.iter().position(|t| t == tier).unwrap_or(0)];
+        share.groups += 1;
+        share.bytes += group.bytes;
+        share.cold_start_ms += c.latency_ms;
+        share.monthly_usd += c.usd;
         latency += c.latency_ms;
         download += c.download_ms;
         overlap += c.overlap_ms;
@@ -431,7 +532,9 @@ pub fn evaluate(groups: &[Group], s: &Settings, tiers: Vec<TierName>, status: St
         cost.storage_usd += storage;
         cost.requests_and_reads_usd += c.usd - storage;
     }
-    latency += (download - overlap).max(0.0);
+    let unhidden = (download - overlap).max(0.0);
+    latency += unhidden;
+    per_tier[2].cold_start_ms += unhidden;
     if bytes.efs > 0 {
         cost.efs_fixed_usd = s.tiers.efs_fixed_usd_per_month;
     }
@@ -450,6 +553,7 @@ pub fn evaluate(groups: &[Group], s: &Settings, tiers: Vec<TierName>, status: St
         first_invocation_ms: first,
         cost,
         bytes,
+        per_tier,
         regime,
         status,
         local_limit: s.local_limit,
@@ -496,20 +600,49 @@ fn regime(
         ));
     }
     if bytes.efs > 0 {
+        let why = if efs_needed_for_budget(groups, tiers, s) {
+            format!(
+                "EFS needed because fetching its groups from S3 at init would break the {} budget",
+                s.max_latency_ms
+                    .map_or(String::new(), |m| format!("{m:.0} ms"))
+            )
+        } else {
+            "EFS chosen for cost: its reads cost less than S3 requests plus the billed INIT time S3 would add".to_string()
+        };
         words.push_str(&format!(
-            "; EFS needed because fetching that much from S3 at init would break the {} budget: EFS holds {}",
-            s.max_latency_ms.map_or("latency".to_string(), |m| format!("{m:.0} ms")),
+            "; {why}: EFS holds {}",
             crate::report::human_bytes(bytes.efs)
         ));
     }
     words
 }
 
+/// Whether moving the EFS groups to S3 would break the latency budget.
+fn efs_needed_for_budget(groups: &[Group], tiers: &[TierName], s: &Settings) -> bool {
+    let Some(max) = s.max_latency_ms else {
+        return false;
+    };
+    let (mut latency, mut download, mut overlap) = (0.0, 0.0, 0.0);
+    for (group, tier) in groups.iter().zip(tiers) {
+        let tier = if *tier == TierName::Efs {
+            TierName::S3
+        } else {
+            *tier
+        };
+        let c = coefficients(s, group, tier);
+        latency += c.latency_ms;
+        download += c.download_ms;
+        overlap += c.overlap_ms;
+    }
+    latency + (download - overlap).max(0.0) > max + 1e-6
+}
+
 /// Which limit binds, and the smallest achievable cold start.
 fn diagnose(groups: &[Group], s: &Settings) -> Infeasible {
-    let min_latency = solve(groups, s, Objective::Latency, None, None)
+    let min_latency = solve(groups, s, Objective::Latency, None, None, false)
         .ok()
-        .map(|(tiers, _)| evaluate(groups, s, tiers, String::new()).cold_start_ms);
+        .and_then(|solved| integral_tiers(&solved.values))
+        .map(|tiers| evaluate(groups, s, tiers, String::new()).cold_start_ms);
     let binding = match (min_latency, s.max_latency_ms) {
         (None, _) => {
             let pinned_local: u64 = groups

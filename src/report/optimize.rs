@@ -15,29 +15,24 @@ pub fn text(plan: &Plan, groups: &[Group], handler: &str) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "{:<8}{:>8}{:>12}{:>14}",
-        "tier", "groups", "bytes", "limit"
+        "{:<8}{:>8}{:>12}{:>16}{:>16}{:>14}",
+        "tier", "groups", "bytes", "limit", "cold start ms", "$ / month"
     );
-    for tier in TierName::ALL {
-        let members: Vec<&Group> = groups
-            .iter()
-            .zip(&plan.tiers)
-            .filter(|(_, t)| **t == tier)
-            .map(|(g, _)| g)
-            .collect();
-        let bytes: u64 = members.iter().map(|g| g.bytes).sum();
-        let limit = match tier {
+    for share in &plan.per_tier {
+        let limit = match share.tier {
             TierName::Local => human_bytes(plan.local_limit),
             TierName::S3 => format!("/tmp {}", human_bytes(plan.tmp_limit)),
             TierName::Efs => "-".into(),
         };
         let _ = writeln!(
             out,
-            "{:<8}{:>8}{:>12}{:>14}",
-            tier.label(),
-            members.len(),
-            human_bytes(bytes),
-            limit
+            "{:<8}{:>8}{:>12}{:>16}{:>16.0}{:>14.4}",
+            share.tier.label(),
+            share.groups,
+            human_bytes(share.bytes),
+            limit,
+            share.cold_start_ms,
+            share.monthly_usd
         );
     }
     let _ = writeln!(out);

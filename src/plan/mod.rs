@@ -251,7 +251,7 @@ pub fn optimize(groups: &[Group], s: &Settings) -> std::result::Result<Plan, Inf
                 });
                 let status = match gap {
                     Some(gap) => format!(
-                        "{} (HiGHS); ${:.4}/month, {:.2}% above the LP relaxation's bound",
+                        "{} (HiGHS); ${:.4}/month; gap to the LP relaxation's bound {:.2}% (an upper bound on the true gap)",
                         solved.status,
                         solved.objective,
                         100.0 * gap

@@ -208,6 +208,20 @@ pub fn absolute_name(importer: &str, is_package: bool, level: u32, target: &str)
     })
 }
 
+/// The module a binding's import statement names, made absolute
+/// (`from ..x import y` in `a.b.c` → `a.x`).
+pub fn binding_base(
+    importer: &crate::scan::Module,
+    binding: &crate::imports::Binding,
+) -> Option<String> {
+    absolute_name(
+        &importer.name,
+        importer.is_package,
+        binding.level,
+        &binding.target,
+    )
+}
+
 fn deepest_existing(ns: &dyn ModuleNamespace, name: &str) -> Option<String> {
     let mut candidate = name;
     loop {
@@ -495,12 +509,7 @@ pub fn packages_called_at_init(
             }
             continue;
         };
-        let Some(base) = absolute_name(
-            &module.name,
-            module.is_package,
-            binding.level,
-            &binding.target,
-        ) else {
+        let Some(base) = binding_base(module, binding) else {
             continue;
         };
         out.push(base.split('.').next().unwrap_or(&base).to_string());

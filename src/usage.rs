@@ -13,7 +13,7 @@
 //! detectable side effects at import (registering codecs, atexit hooks, …).
 
 use crate::analysis::Analysis;
-use crate::graph::{absolute_name, EdgeKind, Reach};
+use crate::graph::{binding_base, EdgeKind, Reach};
 use crate::imports::SiteKind;
 use crate::scan::{ModuleId, ModuleKind};
 use crate::stats::Stats;
@@ -209,12 +209,7 @@ fn binding_used(a: &Analysis, importer: ModuleId, target: &str) -> Option<String
     let module = &a.inventory.modules[importer];
     let imports = &a.imports.modules[importer];
     for binding in &imports.bindings {
-        let Some(base) = absolute_name(
-            &module.name,
-            module.is_package,
-            binding.level,
-            &binding.target,
-        ) else {
+        let Some(base) = binding_base(module, binding) else {
             continue;
         };
         let bound_to = match &binding.name {

@@ -78,10 +78,12 @@ pub fn classify(a: &Analysis, stats: Option<&Stats>) -> UsageTable {
             apply_observations(a, stats, m, usage);
         }
     }
-    demote_parents_of_hot_children(a, &mut modules);
-    if stats.is_none() {
-        mark_loaded_only_by_lazy(a, &mut modules);
-    }
+    let modules = if stats.is_some() {
+        demote_parents_of_hot_children(a, &mut modules);
+        modules
+    } else {
+        settle_lazy_set(a, modules)
+    };
     UsageTable {
         modules,
         observed: stats.is_some(),
@@ -321,11 +323,40 @@ fn mark_loaded_only_by_lazy(a: &Analysis, modules: &mut [ModuleUsage]) {
         }
     }
     for (m, usage) in modules.iter_mut().enumerate() {
-        if usage.usage == Usage::Hot && !loaded[m] {
+        // What LazyLoader cannot take stays hot, even when only lazy modules
+        // import it: a wrong guess may cost latency, never a broken import.
+        if usage.usage == Usage::Hot && !loaded[m] && lazy_loader_cannot(a, m).is_none() {
             usage.usage = Usage::Lazy;
             usage.reason =
                 "imported at init only by lazy modules: it loads when they first run".into();
         }
+    }
+}
+
+/// Static lazy set, made consistent: modules only lazy modules import are
+/// not loaded at init (lazy too), and a package with a hot child is hot
+/// (importing the child runs it). Each package made hot can load more, so
+/// this repeats from the static classification until the set of packages
+/// forced hot stops growing.
+fn settle_lazy_set(a: &Analysis, base: Vec<ModuleUsage>) -> Vec<ModuleUsage> {
+    let mut forced: Vec<(ModuleId, String)> = Vec::new();
+    loop {
+        let mut modules = base.clone();
+        for (m, reason) in &forced {
+            modules[*m].usage = Usage::Hot;
+            modules[*m].reason = reason.clone();
+        }
+        mark_loaded_only_by_lazy(a, &mut modules);
+        let before: Vec<Usage> = modules.iter().map(|m| m.usage).collect();
+        demote_parents_of_hot_children(a, &mut modules);
+        let newly: Vec<(ModuleId, String)> = (0..modules.len())
+            .filter(|&m| before[m] == Usage::Lazy && modules[m].usage == Usage::Hot)
+            .map(|m| (m, modules[m].reason.clone()))
+            .collect();
+        if newly.is_empty() {
+            return modules;
+        }
+        forced.extend(newly);
     }
 }
 

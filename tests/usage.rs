@@ -70,3 +70,72 @@ fn lazy_candidates_of_the_reference_unit_are_safe() {
         lazy.len()
     );
 }
+
+/// Table of the static rules on a unit written by the test.
+#[test]
+fn static_usage_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: &str| {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "caios-pack.yaml",
+        "handler: handler.handler\nsite_packages: env\n",
+    );
+    write(
+        "handler.py",
+        "import used, plainlazy, selfreplace, codecreg, reexport, infunction\nX = used.VALUE\n\ndef handler(e, c):\n    import deferredmod\n    return plainlazy.f() + infunction.g()\n",
+    );
+    write("env/used.py", "VALUE = 1\n");
+    write("env/plainlazy.py", "def f():\n    return 2\n");
+    write(
+        "env/selfreplace.py",
+        "import sys\nsys.modules[__name__] = object()\n",
+    );
+    write(
+        "env/codecreg.py",
+        "import codecs\ncodecs.register(lambda name: None)\n",
+    );
+    write(
+        "env/reexport/__init__.py",
+        "from .inner import thing\n__all__ = ['thing']\n",
+    );
+    write("env/reexport/inner.py", "thing = 1\n");
+    write("env/infunction.py", "def g():\n    return 3\n");
+    write("env/deferredmod.py", "Y = 1\n");
+    write("env/orphan.py", "Z = 1\n");
+    let a = support::analyze(dir.path(), vec![]);
+    let usage = classify(&a, None);
+    let cases = [
+        ("used", Usage::Hot, "`used` is used at module level"),
+        ("plainlazy", Usage::Lazy, "only bound or re-exported"),
+        ("infunction", Usage::Lazy, "only bound or re-exported"),
+        (
+            "selfreplace",
+            Usage::Hot,
+            "replaces its own sys.modules entry",
+        ),
+        (
+            "codecreg",
+            Usage::Hot,
+            "side effect at import: codecs.register",
+        ),
+        ("reexport", Usage::Lazy, "only bound or re-exported"),
+        ("reexport.inner", Usage::Lazy, "only by lazy modules"),
+        ("deferredmod", Usage::Deferred, "inside functions"),
+        ("orphan", Usage::Unreachable, "no import chain"),
+        ("handler", Usage::Hot, "the handler module"),
+    ];
+    for (name, expected, reason) in cases {
+        let m = a.inventory.module(name).unwrap_or_else(|| panic!("{name}"));
+        let got = usage.of(m);
+        assert_eq!(got.usage, expected, "{name}: {}", got.reason);
+        assert!(
+            got.reason.contains(reason),
+            "{name}: {:?} lacks {reason:?}",
+            got.reason
+        );
+    }
+}

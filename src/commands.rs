@@ -188,3 +188,64 @@ fn load_stats(paths: &[PathBuf]) -> Result<Option<crate::stats::Stats>> {
     }
     Ok(Some(stats))
 }
+
+pub struct PackageArgs {
+    pub optimize: OptimizeArgs,
+    pub out: PathBuf,
+    pub bucket: Option<String>,
+    pub prefix: String,
+    pub efs_mount: String,
+    pub python: String,
+}
+
+/// `caios-pack package`: analyze + optimize + emit. Needs no AWS account:
+/// bundles stay in `OUT/s3/` until `upload`.
+pub fn package(args: &PackageArgs) -> Result<()> {
+    let o = &args.optimize;
+    let unit = o.unit.load()?;
+    let settings = crate::plan::Settings::from_unit(
+        &unit,
+        o.max_latency.as_deref(),
+        o.time_limit,
+        RESERVED_PACKAGE_BYTES,
+    )?;
+    let stats = load_stats(&o.stats)?;
+    let analysis = Analysis::run(unit, Coverage::Reachable, &Progress::for_stderr())?;
+    let usage = crate::usage::classify(&analysis, stats.as_ref());
+    let groups = crate::plan::groups::build(&analysis, &usage, &analysis.unit.pins);
+    let plan = crate::plan::optimize(&groups, &settings)
+        .map_err(|i| Error::Infeasible(crate::report::optimize::infeasible_message(&i)))?;
+    let options = crate::emit::EmitOptions {
+        out: args.out.clone(),
+        bucket: args.bucket.clone(),
+        prefix: args.prefix.clone(),
+        efs_mount: args.efs_mount.clone(),
+        python: args.python.clone(),
+    };
+    let emitted = crate::emit::emit(&analysis, &usage, &groups, &plan, &options)?;
+    let plan_path = args.out.join("plan.json");
+    std::fs::write(&plan_path, crate::report::optimize::json(&plan, &groups))
+        .map_err(|e| Error::io(&plan_path, e))?;
+    let handler = format!(
+        "{}.{}",
+        analysis.unit.handler_module, analysis.unit.handler_function
+    );
+    let summary = match o.format {
+        Format::Json => serde_json::to_string_pretty(&serde_json::json!({"plan": &plan, "emitted": &emitted})).unwrap_or_default(),
+        Format::Text => format!(
+            "{}\nwrote {}:\n  deployment.zip  {} zipped, {} unzipped (Lambda handler: caios_entry.handler; {} .pyc compiled){}\n  s3/            {} bundles, {}\n  efs/           {} files, {} (digest {})\n  catalogue.json, plan.json, iam-policy.json, efs-manifest.yaml\n",
+            crate::report::optimize::text(&plan, &groups, &handler),
+            args.out.display(),
+            crate::report::human_bytes(emitted.zip_bytes),
+            crate::report::human_bytes(emitted.zip_unzipped_bytes),
+            emitted.pyc_compiled,
+            if emitted.zip_bytes > 50_000_000 { " — over the 50 MB direct-upload limit: upload it through S3" } else { "" },
+            emitted.bundles,
+            crate::report::human_bytes(emitted.s3_bytes),
+            emitted.efs_files,
+            crate::report::human_bytes(emitted.efs_bytes),
+            &emitted.efs_digest[..16],
+        ),
+    };
+    write_stdout(&summary)
+}

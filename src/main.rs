@@ -2,7 +2,9 @@
 //! errors to exit codes (0 ok, 1 constraints cannot be met, 2 bad input,
 //! 3 I/O or internal failure).
 
-use caios_pack::commands::{self, AnalyzeArgs, Format, OptimizeArgs, TraceArgs, UnitArgs};
+use caios_pack::commands::{
+    self, AnalyzeArgs, Format, OptimizeArgs, PackageArgs, TraceArgs, UnitArgs,
+};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +30,8 @@ enum Command {
     Trace(TraceFlags),
     /// Place every file on local, EFS or S3 under a latency budget; print the plan.
     Optimize(OptimizeFlags),
+    /// Optimize, then write deployment.zip, the EFS tree, S3 bundles and the catalogue.
+    Package(PackageFlags),
     /// Import graph, sizes, what runs at cold start, later, or never.
     Analyze {
         #[command(flatten)]
@@ -73,6 +77,28 @@ struct OptimizeFlags {
 }
 
 #[derive(clap::Args)]
+struct PackageFlags {
+    #[command(flatten)]
+    optimize: OptimizeFlags,
+    /// Output folder.
+    #[arg(long, default_value = "dist")]
+    out: PathBuf,
+    /// Bucket the bundles will be uploaded to (for the catalogue and the IAM
+    /// policy; the importer also reads CAIOS_BUCKET).
+    #[arg(long)]
+    bucket: Option<String>,
+    /// Key prefix of the bundles.
+    #[arg(long, default_value = "caios/")]
+    prefix: String,
+    /// Where the function mounts the EFS access point.
+    #[arg(long, default_value = "/mnt/caios")]
+    efs_mount: String,
+    /// Interpreter that compiles the .pyc files (the Lambda runtime's version).
+    #[arg(long, default_value = "python3")]
+    python: String,
+}
+
+#[derive(clap::Args)]
 struct TraceFlags {
     #[command(flatten)]
     unit: UnitFlags,
@@ -113,6 +139,18 @@ struct UnitFlags {
     site_packages: Vec<PathBuf>,
 }
 
+impl From<OptimizeFlags> for OptimizeArgs {
+    fn from(o: OptimizeFlags) -> Self {
+        OptimizeArgs {
+            unit: o.unit.into(),
+            max_latency: o.max_latency,
+            stats: o.stats,
+            time_limit: std::time::Duration::from_secs_f64(o.time_limit.clamp(0.1, 3600.0)),
+            format: o.format,
+        }
+    }
+}
+
 impl From<UnitFlags> for UnitArgs {
     fn from(f: UnitFlags) -> Self {
         UnitArgs {
@@ -142,12 +180,14 @@ fn main() -> ExitCode {
             full,
             stats,
         }),
-        Command::Optimize(o) => commands::optimize(&OptimizeArgs {
-            unit: o.unit.into(),
-            max_latency: o.max_latency,
-            stats: o.stats,
-            time_limit: std::time::Duration::from_secs_f64(o.time_limit.clamp(0.1, 3600.0)),
-            format: o.format,
+        Command::Optimize(o) => commands::optimize(&o.into()),
+        Command::Package(p) => commands::package(&PackageArgs {
+            optimize: p.optimize.into(),
+            out: p.out,
+            bucket: p.bucket,
+            prefix: p.prefix,
+            efs_mount: p.efs_mount,
+            python: p.python,
         }),
         Command::Trace(t) => commands::trace(&TraceArgs {
             unit: t.unit.into(),

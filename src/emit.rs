@@ -1,0 +1,503 @@
+//! emit: writes the deployment artifacts of a plan, reproducibly.
+//!
+//! Input: the [`Analysis`], its [`UsageTable`], the placement [`Group`]s and
+//! the solved [`Plan`]. Output, under `--out`: `deployment.zip` (the runtime
+//! importer, the entry module, the catalogue, the handler's code and the
+//! local tier, with `.pyc` files compiled by the target interpreter as
+//! unchecked-hash pycs so an unzipped read-only package never recompiles),
+//! `efs/<digest>/…` with `efs-manifest.yaml`, `s3/<sha256>.zip` bundles,
+//! `catalogue.json`, `plan.json` and `iam-policy.json`. Every path of a unit
+//! keeps its place relative to its `sys.path` root, on every tier, so that
+//! `__file__`, data files and `$ORIGIN` RPATHs keep working. Same inputs give
+//! byte-identical outputs: entries are sorted, timestamps and permissions are
+//! fixed.
+
+use crate::analysis::Analysis;
+use crate::error::{Error, Result};
+use crate::model::TierName;
+use crate::plan::{Group, Plan};
+use crate::scan::{FileId, FileKind, ModuleKind};
+use crate::usage::{Usage, UsageTable};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The runtime importer and the Lambda entry module, shipped in the zip.
+pub const IMPORTER: &str = include_str!("runtime/caios_importer.py");
+pub const ENTRY: &str = include_str!("runtime/caios_entry.py");
+
+pub struct EmitOptions {
+    pub out: PathBuf,
+    pub bucket: Option<String>,
+    pub prefix: String,
+    /// Where the EFS access point is mounted in the function.
+    pub efs_mount: String,
+    /// Interpreter that compiles the `.pyc` files (the Lambda runtime's version).
+    pub python: String,
+}
+
+/// What was written, for the summary.
+#[derive(Debug, serde::Serialize)]
+pub struct Emitted {
+    pub zip_bytes: u64,
+    pub zip_unzipped_bytes: u64,
+    pub bundles: usize,
+    pub s3_bytes: u64,
+    pub efs_files: usize,
+    pub efs_bytes: u64,
+    pub efs_digest: String,
+    pub pyc_compiled: usize,
+}
+
+/// A file's place inside its tier: its path relative to its root.
+struct Placed<'a> {
+    rel: &'a str,
+    source: &'a Path,
+    tier: TierName,
+    group: usize,
+    executable: bool,
+}
+
+pub fn emit(
+    a: &Analysis,
+    usage: &UsageTable,
+    groups: &[Group],
+    plan: &Plan,
+    options: &EmitOptions,
+) -> Result<Emitted> {
+    let out = &options.out;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let placed = place_files(a, groups, plan);
+    let pycs = compile_pycs(&placed, &options.python)?;
+    // S3 bundles, one per S3 group, named by their SHA-256.
+    let mut bundle_of_group: BTreeMap<usize, (String, u64, u64)> = BTreeMap::new();
+    let s3_dir = out.join("s3");
+    recreate_dir(&s3_dir)?;
+    for (g, group) in groups
+        .iter()
+        .enumerate()
+        .filter(|(g, _)| plan.tiers[*g] == TierName::S3)
+    {
+        let members: Vec<(&str, Vec<u8>, bool)> = placed
+            .iter()
+            .filter(|p| p.group == g)
+            .map(|p| Ok((p.rel, read(p.source)?, p.executable)))
+            .collect::<Result<_>>()?;
+        let unpacked: u64 = members.iter().map(|(_, b, _)| b.len() as u64).sum();
+        let bytes = zip_bytes(
+            members
+                .iter()
+                .map(|(r, b, x)| (r.to_string(), b.as_slice(), *x)),
+        )?;
+        let sha = hex(&Sha256::digest(&bytes));
+        let path = s3_dir.join(format!("{sha}.zip"));
+        std::fs::write(&path, &bytes).map_err(|e| Error::io(&path, e))?;
+        bundle_of_group.insert(g, (sha, bytes.len() as u64, unpacked));
+        let _ = group;
+    }
+    // EFS tree under efs/<digest>/, and its manifest.
+    let efs_files: Vec<&Placed> = placed.iter().filter(|p| p.tier == TierName::Efs).collect();
+    let mut manifest_lines = Vec::new();
+    let mut efs_bytes = 0u64;
+    let mut efs_contents = Vec::new();
+    for p in &efs_files {
+        let bytes = read(p.source)?;
+        efs_bytes += bytes.len() as u64;
+        manifest_lines.push(format!(
+            "{} {} {}",
+            hex(&Sha256::digest(&bytes)),
+            bytes.len(),
+            p.rel
+        ));
+        efs_contents.push((p.rel, bytes, p.executable));
+    }
+    manifest_lines.sort();
+    let efs_digest = hex(&Sha256::digest(manifest_lines.join("\n").as_bytes()));
+    let efs_dir = out.join("efs");
+    recreate_dir(&efs_dir)?;
+    let efs_root = efs_dir.join(&efs_digest[..16]);
+    for (rel, bytes, executable) in &efs_contents {
+        let path = efs_root.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
+        set_mode(&path, *executable)?;
+    }
+    let efs_mount = format!(
+        "{}/{}",
+        options.efs_mount.trim_end_matches('/'),
+        &efs_digest[..16]
+    );
+    write_efs_manifest(out, &efs_mount, &efs_digest, &manifest_lines)?;
+    // The catalogue, then the zip that carries it.
+    let catalogue = catalogue(
+        a,
+        usage,
+        groups,
+        plan,
+        &placed,
+        &bundle_of_group,
+        &efs_mount,
+        options,
+    );
+    let catalogue_text = serde_json::to_string_pretty(&catalogue).unwrap_or_default();
+    let catalogue_path = out.join("catalogue.json");
+    std::fs::write(&catalogue_path, &catalogue_text).map_err(|e| Error::io(&catalogue_path, e))?;
+    let mut zip_entries: Vec<(String, Vec<u8>, bool)> = vec![
+        (
+            "caios_importer.py".into(),
+            IMPORTER.as_bytes().to_vec(),
+            false,
+        ),
+        ("caios_entry.py".into(), ENTRY.as_bytes().to_vec(), false),
+        (
+            "caios_catalogue.json".into(),
+            catalogue_text.into_bytes(),
+            false,
+        ),
+    ];
+    for p in placed.iter().filter(|p| p.tier == TierName::Local) {
+        zip_entries.push((p.rel.to_string(), read(p.source)?, p.executable));
+    }
+    zip_entries.extend(pycs.into_iter().map(|(rel, bytes)| (rel, bytes, false)));
+    let unzipped: u64 = zip_entries.iter().map(|(_, b, _)| b.len() as u64).sum();
+    if unzipped > crate::model::LAMBDA_UNZIPPED_LIMIT {
+        return Err(Error::Infeasible(format!(
+            "deployment.zip would unzip to {unzipped} bytes, over Lambda's 262,144,000; lower limits.local_bytes"
+        )));
+    }
+    let pyc_count = zip_entries
+        .iter()
+        .filter(|(r, _, _)| r.ends_with(".pyc") && r.contains("__pycache__/"))
+        .count();
+    let zip = zip_bytes(
+        zip_entries
+            .iter()
+            .map(|(r, b, x)| (r.clone(), b.as_slice(), *x)),
+    )?;
+    let zip_path = out.join("deployment.zip");
+    std::fs::write(&zip_path, &zip).map_err(|e| Error::io(&zip_path, e))?;
+    write_json(&out.join("iam-policy.json"), &iam_policy(options))?;
+    Ok(Emitted {
+        zip_bytes: zip.len() as u64,
+        zip_unzipped_bytes: unzipped,
+        bundles: bundle_of_group.len(),
+        s3_bytes: bundle_of_group.values().map(|(_, size, _)| size).sum(),
+        efs_files: efs_files.len(),
+        efs_bytes,
+        efs_digest,
+        pyc_compiled: pyc_count,
+    })
+}
+
+/// Every file with its tier; caches of `.py` files are left out (the zip
+/// gets fresh unchecked-hash pycs), and a path two roots both hold keeps the
+/// file of the first root, as `sys.path` would.
+fn place_files<'a>(a: &'a Analysis, groups: &[Group], plan: &Plan) -> Vec<Placed<'a>> {
+    let mut group_of: Vec<usize> = vec![usize::MAX; a.inventory.files.len()];
+    for (g, group) in groups.iter().enumerate() {
+        for &f in &group.files {
+            group_of[f] = g;
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut placed = Vec::new();
+    for (id, file) in a.inventory.files.iter().enumerate() {
+        let stale_cache = file.kind == FileKind::Bytecode && file.rel.contains("__pycache__/");
+        if stale_cache || group_of[id] == usize::MAX || !seen.insert(file.rel.as_str()) {
+            continue;
+        }
+        placed.push(Placed {
+            rel: &file.rel,
+            source: &file.path,
+            tier: plan.tiers[group_of[id]],
+            group: group_of[id],
+            executable: matches!(file.kind, FileKind::Extension | FileKind::SharedLib),
+        });
+    }
+    placed.sort_by(|x, y| x.rel.cmp(y.rel));
+    placed
+}
+
+/// Compiles the local tier's `.py` files with the target interpreter into
+/// unchecked-hash pycs (PEP 552): valid whatever the zip's timestamps.
+fn compile_pycs(placed: &[Placed], python: &str) -> Result<Vec<(String, Vec<u8>)>> {
+    let work = tempfile::tempdir().map_err(|e| Error::io(Path::new("<tempdir>"), e))?;
+    // The importer and the entry module are compiled too: they run at every
+    // cold start.
+    let mut sources: Vec<(PathBuf, String)> = Vec::new();
+    for (rel, text) in [("caios_importer.py", IMPORTER), ("caios_entry.py", ENTRY)] {
+        let path = work.path().join(rel);
+        std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+        sources.push((path, rel.to_string()));
+    }
+    sources.extend(
+        placed
+            .iter()
+            .filter(|p| p.tier == TierName::Local && p.rel.ends_with(".py"))
+            .map(|p| (p.source.to_path_buf(), p.rel.to_string())),
+    );
+    let list = work.path().join("sources.txt");
+    let mut text = String::new();
+    for (i, (source, rel)) in sources.iter().enumerate() {
+        text.push_str(&format!(
+            "{}\t{}\t{}\n",
+            source.display(),
+            work.path().join(format!("{i}.pyc")).display(),
+            rel
+        ));
+    }
+    std::fs::write(&list, text).map_err(|e| Error::io(&list, e))?;
+    let script = "import py_compile, sys\n\
+        for line in open(sys.argv[1]):\n\
+        \x20   src, dst, rel = line.rstrip('\\n').split('\\t')\n\
+        \x20   try:\n\
+        \x20       py_compile.compile(src, cfile=dst, dfile=rel, doraise=True,\n\
+        \x20           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)\n\
+        \x20   except py_compile.PyCompileError as e:\n\
+        \x20       print('caios-pack: not compiled:', rel, e.msg.splitlines()[-1], file=sys.stderr)\n";
+    let status = std::process::Command::new(python)
+        .args(["-I", "-S", "-c", script])
+        .arg(&list)
+        .status()
+        .map_err(|e| {
+            Error::input(format!(
+                "cannot run `{python}` to compile .pyc files: {e}; pass --python"
+            ))
+        })?;
+    if !status.success() {
+        return Err(Error::Failed(format!(
+            "`{python}` failed while compiling .pyc files ({status})"
+        )));
+    }
+    let tag = cache_tag(python)?;
+    let mut out = Vec::new();
+    for (i, (_, rel)) in sources.iter().enumerate() {
+        let compiled = work.path().join(format!("{i}.pyc"));
+        let Ok(bytes) = std::fs::read(&compiled) else {
+            continue;
+        }; // a syntax error: ships as source only
+        let (dir, file) = rel.rsplit_once('/').unwrap_or(("", rel.as_str()));
+        let stem = file.trim_end_matches(".py");
+        let rel = if dir.is_empty() {
+            format!("__pycache__/{stem}.{tag}.pyc")
+        } else {
+            format!("{dir}/__pycache__/{stem}.{tag}.pyc")
+        };
+        out.push((rel, bytes));
+    }
+    Ok(out)
+}
+
+fn cache_tag(python: &str) -> Result<String> {
+    let output = std::process::Command::new(python)
+        .args([
+            "-I",
+            "-S",
+            "-c",
+            "import sys; print(sys.implementation.cache_tag)",
+        ])
+        .output()
+        .map_err(|e| Error::input(format!("cannot run `{python}`: {e}")))?;
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// A deterministic zip: sorted entries, fixed time, fixed permissions.
+fn zip_bytes<'a>(entries: impl Iterator<Item = (String, &'a [u8], bool)>) -> Result<Vec<u8>> {
+    let mut entries: Vec<(String, &[u8], bool)> = entries.collect();
+    entries.sort_by(|x, y| x.0.cmp(&y.0));
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let fixed = zip::DateTime::default(); // 1980-01-01 00:00:00
+    for (name, bytes, executable) in entries {
+        assert_safe_member(&name)?;
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_level(Some(6))
+            .last_modified_time(fixed)
+            .unix_permissions(if executable { 0o755 } else { 0o644 });
+        writer
+            .start_file(name.as_str(), options)
+            .and_then(|_| writer.write_all(bytes).map_err(Into::into))
+            .map_err(|e| Error::Failed(format!("writing zip entry {name}: {e}")))?;
+    }
+    let cursor = writer
+        .finish()
+        .map_err(|e| Error::Failed(format!("finishing zip: {e}")))?;
+    Ok(cursor.into_inner())
+}
+
+/// The packer never writes a member that could escape its folder.
+fn assert_safe_member(name: &str) -> Result<()> {
+    let bad = name.starts_with('/') || name.split('/').any(|part| part == ".." || part.is_empty());
+    if bad {
+        return Err(Error::Failed(format!(
+            "refusing to write zip member `{name}`: it could escape its folder"
+        )));
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn catalogue(
+    a: &Analysis,
+    usage: &UsageTable,
+    groups: &[Group],
+    plan: &Plan,
+    placed: &[Placed],
+    bundles: &BTreeMap<usize, (String, u64, u64)>,
+    efs_root: &str,
+    options: &EmitOptions,
+) -> serde_json::Value {
+    let inv = &a.inventory;
+    let mut group_of_file: Vec<Option<usize>> = vec![None; inv.files.len()];
+    for (g, group) in groups.iter().enumerate() {
+        for &f in &group.files {
+            group_of_file[f] = Some(g);
+        }
+    }
+    let placed_rel: std::collections::HashSet<&str> = placed.iter().map(|p| p.rel).collect();
+    let mut modules = serde_json::Map::new();
+    for (m, module) in inv.modules.iter().enumerate() {
+        let (rel, group) = match module.file {
+            Some(f) => (inv.files[f].rel.clone(), group_of_file[f]),
+            None => {
+                let Some((root, dir)) = module.portions.first() else {
+                    continue;
+                };
+                let group = inv.files.iter().position(|file| {
+                    file.root == *root && file.rel.starts_with(&format!("{dir}/"))
+                });
+                (dir.clone(), group.and_then(|f| group_of_file[f]))
+            }
+        };
+        if module.file.is_some() && !placed_rel.contains(rel.as_str()) {
+            continue; // shadowed by an earlier root
+        }
+        let Some(g) = group else { continue };
+        let tier = plan.tiers[g];
+        let lazy = usage.of(m).usage == Usage::Lazy && module.kind != ModuleKind::Extension;
+        modules.insert(
+            module.name.clone(),
+            serde_json::json!({
+                "tier": tier.label(),
+                "path": rel,
+                "package": module.is_package,
+                "bundle": bundles.get(&g).map(|(sha, _, _)| sha.clone()),
+                "lazy": lazy,
+                "kind": module.kind,
+            }),
+        );
+    }
+    let mut files = serde_json::Map::new();
+    for (f, file) in inv.files.iter().enumerate().filter(|(_, f)| f.asset) {
+        if let Some(g) = group_of_file[f] {
+            files.insert(
+                file.rel.clone(),
+                serde_json::json!({"tier": plan.tiers[g].label(), "bundle": bundles.get(&g).map(|b| b.0.clone()), "path": file.rel}),
+            );
+        }
+    }
+    let bundle_entries: serde_json::Map<String, serde_json::Value> = bundles
+        .iter()
+        .map(|(g, (sha, size, unpacked))| {
+            (
+                sha.clone(),
+                serde_json::json!({
+                    "key": format!("{}{sha}.zip", options.prefix),
+                    "size": size,
+                    "unpacked_bytes": unpacked,
+                    "prefetch": plan.prefetch.contains(g),
+                }),
+            )
+        })
+        .collect();
+    let prefetch: Vec<&String> = bundles
+        .iter()
+        .filter(|(g, _)| plan.prefetch.contains(g))
+        .map(|(_, b)| &b.0)
+        .collect();
+    serde_json::json!({
+        "format": "caios-pack-catalogue",
+        "version": 1,
+        "handler": format!("{}.{}", a.unit.handler_module, a.unit.handler_function),
+        "efs_root": efs_root,
+        "s3": {"bucket": options.bucket, "prefix": options.prefix, "region": null},
+        "bundles": bundle_entries,
+        "modules": modules,
+        "files": files,
+        "prefetch": prefetch,
+        "fetch": {"timeout_s": 2.0, "retries": 3, "backoff_s": 0.2},
+    })
+}
+
+fn iam_policy(options: &EmitOptions) -> serde_json::Value {
+    let bucket = options.bucket.as_deref().unwrap_or("YOUR-BUCKET");
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "CaiosPackBundles",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": [format!("arn:aws:s3:::{bucket}/{}*", options.prefix)],
+        }],
+    })
+}
+
+fn write_efs_manifest(out: &Path, mount: &str, digest: &str, lines: &[String]) -> Result<()> {
+    let mut text = format!("# caios-pack EFS manifest: every file with its SHA-256 and size.\nroot: {mount}\ndigest: {digest}\nfiles:\n");
+    for line in lines {
+        let mut parts = line.splitn(3, ' ');
+        let (sha, size, rel) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
+        text.push_str(&format!(
+            "  - {{path: {rel:?}, size: {size}, sha256: {sha}}}\n"
+        ));
+    }
+    let path = out.join("efs-manifest.yaml");
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+    std::fs::write(
+        path,
+        serde_json::to_string_pretty(value).unwrap_or_default(),
+    )
+    .map_err(|e| Error::io(path, e))
+}
+
+fn recreate_dir(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
+fn set_mode(path: &Path, executable: bool) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = if executable { 0o755 } else { 0o644 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io(path, e))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// File ids, for tests and reports.
+pub fn files_of(groups: &[Group], plan: &Plan, tier: TierName) -> Vec<FileId> {
+    groups
+        .iter()
+        .zip(&plan.tiers)
+        .filter(|(_, t)| **t == tier)
+        .flat_map(|(g, _)| g.files.iter().copied())
+        .collect()
+}

@@ -1,0 +1,173 @@
+//! `caios-pack package` end to end on a small unit, without S3: the function
+//! runs from the unzipped deployment package with its EFS tier reached through
+//! the catalogue, gives the same outputs as the unpackaged handler, compiles
+//! nothing at import, and the artifacts are byte-identical when rebuilt.
+
+use std::path::Path;
+use std::process::Command;
+
+/// The unit of tests/optimize.rs, with every group off the package pinned to
+/// EFS (this test needs no S3 server).
+fn unit() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let write = |rel: &str, bytes: &[u8]| {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    };
+    write(
+        "src/handler.py",
+        b"import hotpkg\nTABLE = hotpkg.load()\n\ndef handler(event, context):\n    import coldpkg\n    return {'value': coldpkg.run(TABLE) + event['x'], 'cold_file': coldpkg.__file__.endswith('coldpkg/__init__.py')}\n",
+    );
+    write("env/hotpkg/__init__.py", b"import os\n\ndef load():\n    with open(os.path.join(os.path.dirname(__file__), 'table.bin'), 'rb') as f:\n        return len(f.read())\n");
+    write("env/hotpkg/table.bin", &vec![1u8; 2_000_000]);
+    write(
+        "env/coldpkg/__init__.py",
+        b"def run(t):\n    return t * 2\n",
+    );
+    write("env/coldpkg/weights.bin", &vec![2u8; 1_000_000]);
+    write("env/neverpkg/__init__.py", b"X = 1\n");
+    let yaml = "handler: handler.handler\nsource: src\nsite_packages: env\nlimits:\n  local_bytes: 1000000\n\
+                pins:\n  - {module: coldpkg, tier: efs}\n  - {module: neverpkg, tier: efs}\n";
+    write("caios-pack.yaml", yaml.as_bytes());
+    dir
+}
+
+fn package(unit: &Path, out: &Path) {
+    let run = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
+        .arg("package")
+        .arg(unit)
+        .args(["--max-latency", "10ms", "--out"])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+fn unzip(zip: &Path, into: &Path) {
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])",
+        ])
+        .arg(zip)
+        .arg(into)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Runs the handler on two events in a fresh `python3 -I -S`; prints JSON.
+const DRIVER: &str = r#"
+import json, sys
+compiled = []
+import importlib._bootstrap_external as ext
+original = ext.SourceLoader.source_to_code
+def counting(self, data, path, *args, **kwargs):
+    compiled.append(path)
+    return original(self, data, path, *args, **kwargs)
+ext.SourceLoader.source_to_code = counting
+mode, root = sys.argv[1], sys.argv[2]
+sys.path[:0] = sys.argv[2:]
+if mode == "packaged":
+    import caios_entry
+    call = caios_entry.handler
+else:
+    import handler
+    call = handler.handler
+outputs = [call({"x": x}, None) for x in (1, 2)]
+print(json.dumps({"outputs": outputs, "compiled_in_root": [p for p in compiled if p.startswith(root)]}))
+"#;
+
+fn run(mode: &str, paths: &[&Path], efs_root: Option<&Path>) -> serde_json::Value {
+    let mut command = Command::new("python3");
+    command
+        .args(["-I", "-S", "-B", "-c", DRIVER, mode])
+        .args(paths)
+        .env("CAIOS_EMF", "0");
+    if let Some(efs) = efs_root {
+        command.env("CAIOS_EFS_ROOT", efs);
+    }
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{mode}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+#[test]
+fn packaged_function_gives_the_same_outputs() {
+    let unit = unit();
+    let dist = tempfile::tempdir().unwrap();
+    package(unit.path(), dist.path());
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dist.path().join("plan.json")).unwrap()).unwrap();
+    let tier = |name: &str| {
+        plan["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == name)
+            .unwrap()["tier"]
+            .clone()
+    };
+    assert_eq!(tier("hotpkg"), "efs", "{plan}");
+    assert_eq!(tier("(handler)"), "local");
+    let task = tempfile::tempdir().unwrap();
+    unzip(&dist.path().join("deployment.zip"), task.path());
+    let efs = std::fs::read_dir(dist.path().join("efs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let packaged = run("packaged", &[task.path()], Some(&efs));
+    let plain = run(
+        "plain",
+        &[&unit.path().join("src"), &unit.path().join("env")],
+        None,
+    );
+    assert_eq!(packaged["outputs"], plain["outputs"]);
+    assert_eq!(packaged["outputs"][0]["cold_file"], true);
+    // Unchecked-hash pycs: nothing under the task root is compiled at import.
+    assert_eq!(
+        packaged["compiled_in_root"],
+        serde_json::json!([]),
+        "{packaged}"
+    );
+    // The manifest names every EFS file with its hash.
+    let manifest = std::fs::read_to_string(dist.path().join("efs-manifest.yaml")).unwrap();
+    assert!(
+        manifest.contains("hotpkg/table.bin") && manifest.contains("sha256: "),
+        "{manifest}"
+    );
+    let policy = std::fs::read_to_string(dist.path().join("iam-policy.json")).unwrap();
+    assert!(policy.contains("s3:GetObject"));
+}
+
+#[test]
+fn artifacts_are_reproducible() {
+    let unit = unit();
+    let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    package(unit.path(), first.path());
+    package(unit.path(), second.path());
+    for file in [
+        "deployment.zip",
+        "catalogue.json",
+        "efs-manifest.yaml",
+        "iam-policy.json",
+    ] {
+        let a = std::fs::read(first.path().join(file)).unwrap();
+        let b = std::fs::read(second.path().join(file)).unwrap();
+        assert!(a == b, "{file} differs between two runs");
+    }
+}

@@ -3,6 +3,8 @@
 //! the catalogue, gives the same outputs as the unpackaged handler, compiles
 //! nothing at import, and the artifacts are byte-identical when rebuilt.
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -170,4 +172,67 @@ fn artifacts_are_reproducible() {
         let b = std::fs::read(second.path().join(file)).unwrap();
         assert!(a == b, "{file} differs between two runs");
     }
+}
+
+/// With the cold group on S3: the bundles uploaded to a real s3s-fs server on
+/// loopback, the packaged function fetches, verifies and imports what it
+/// needs during the invocation, and gives the unpackaged outputs.
+#[test]
+fn packaged_function_fetches_from_s3() {
+    let (s3s, pylibs) = (support::s3s_fs(), support::pylibs());
+    let unit = unit();
+    // Local room for the handler and hotpkg only; no pins: coldpkg and
+    // neverpkg go to S3, the cheapest tier.
+    let yaml = "handler: handler.handler\nsource: src\nsite_packages: env\nlimits:\n  local_bytes: 2100000\n";
+    std::fs::write(unit.path().join("caios-pack.yaml"), yaml).unwrap();
+    let dist = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
+        .arg("package")
+        .arg(unit.path())
+        .args(["--max-latency", "2s", "--out"])
+        .arg(dist.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let task = tempfile::tempdir().unwrap();
+    unzip(&dist.path().join("deployment.zip"), task.path());
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/s3_e2e.py"))
+        .args([
+            dist.path(),
+            task.path(),
+            &pylibs,
+            &s3s,
+            &unit.path().join("src"),
+            &unit.path().join("env"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["packaged"], result["plain"], "{result}");
+    assert_eq!(
+        result["extracted_bundles"].as_array().unwrap().len(),
+        1,
+        "coldpkg's bundle only: {result}"
+    );
+    let emf = &result["emf"][0];
+    assert_eq!(emf["caios"], "cold-start");
+    assert!(
+        emf["invocation_modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m[0] == "coldpkg" && m[1] == "s3"),
+        "{emf}"
+    );
 }

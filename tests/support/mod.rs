@@ -129,3 +129,50 @@ pub fn compare(a: &Analysis, loaded: &BTreeMap<String, PathBuf>) -> (Vec<String>
     extras.sort();
     (missed, extras)
 }
+
+/// `s3s-fs` 0.14.1 (newer ones need a newer rustc), built with cargo under
+/// target/test-tools (`.ci/run` installs it up front).
+pub fn s3s_fs() -> PathBuf {
+    let root = repo().join("target/test-tools");
+    let binary = root.join("bin/s3s-fs");
+    if !binary.exists() {
+        let status = Command::new("cargo")
+            .args([
+                "install",
+                "s3s-fs@0.14.1",
+                "--features",
+                "binary",
+                "--locked",
+                "--root",
+            ])
+            .arg(&root)
+            .env("CARGO_TARGET_DIR", root.join("build"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo install s3s-fs failed");
+    }
+    binary
+}
+
+/// boto3 (and botocore, urllib3, …) installed with pip into a folder, as the
+/// Lambda Python runtime provides them.
+pub fn pylibs() -> PathBuf {
+    let dir = repo().join("target/test-tools/pylibs");
+    if !dir.join("boto3").exists() {
+        let status = Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+            ])
+            .arg(&dir)
+            .arg("boto3")
+            .status()
+            .expect("pip runs");
+        assert!(status.success(), "pip install boto3 failed");
+    }
+    dir
+}

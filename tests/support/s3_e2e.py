@@ -1,0 +1,86 @@
+"""End-to-end check of `caios-pack package` with an S3 tier.
+
+Usage: python3 s3_e2e.py DIST TASK_ROOT PYLIBS S3S_FS UNIT_SRC UNIT_ENV
+
+Starts s3s-fs on 127.0.0.1 (tests/runtime/harness.py), uploads DIST/s3/*.zip
+under the catalogue's prefix with boto3, then runs the unzipped package
+(TASK_ROOT) in `python3 -I -S` — boto3 on sys.path as the Lambda runtime
+provides it — and the unpackaged handler, on the same events. Prints one JSON
+object: both outputs, the keys fetched from S3, and the EMF line.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "runtime"))
+import harness  # noqa: E402
+
+DRIVER = r"""
+import json, sys
+mode = sys.argv[1]
+sys.path[:0] = sys.argv[2:]
+if mode == "packaged":
+    import caios_entry
+    call = caios_entry.handler
+else:
+    import handler
+    call = handler.handler
+print(json.dumps([call({"x": x}, None) for x in (1, 2)]))
+"""
+
+
+def main():
+    dist, task, pylibs, s3s, src, env_dir = sys.argv[1:7]
+    catalogue = json.load(open(os.path.join(dist, "catalogue.json")))
+    prefix = catalogue["s3"]["prefix"]
+    with tempfile.TemporaryDirectory() as tmp:
+        store = os.path.join(tmp, "store")
+        os.makedirs(store)
+        server = harness.S3Server(s3s, store).start()
+        try:
+            client = harness.s3_client([pylibs], server.url)
+            client.create_bucket(Bucket="caios-e2e")
+            for name in sorted(os.listdir(os.path.join(dist, "s3"))):
+                with open(os.path.join(dist, "s3", name), "rb") as f:
+                    client.put_object(Bucket="caios-e2e", Key=prefix + name, Body=f.read())
+            env = {
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "HOME": tmp,
+                "AWS_ACCESS_KEY_ID": harness.ACCESS_KEY,
+                "AWS_SECRET_ACCESS_KEY": harness.SECRET_KEY,
+                "AWS_REGION": harness.REGION,
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_ENDPOINT_URL": server.url,
+                "CAIOS_BUCKET": "caios-e2e",
+                "CAIOS_TMP": os.path.join(tmp, "caios-tmp"),
+            }
+            packaged = subprocess.run(
+                [sys.executable, "-I", "-S", "-B", "-c", DRIVER, "packaged", task, pylibs],
+                env=env, capture_output=True, text=True, timeout=120)
+            if packaged.returncode != 0:
+                sys.exit("packaged run failed:\n" + packaged.stderr)
+            plain = subprocess.run(
+                [sys.executable, "-I", "-S", "-B", "-c", DRIVER, "plain", src, env_dir],
+                capture_output=True, text=True, timeout=120)
+            if plain.returncode != 0:
+                sys.exit("plain run failed:\n" + plain.stderr)
+            lines = packaged.stdout.strip().splitlines()
+            emf = [json.loads(l) for l in lines if l.startswith("{") and '"caios"' in l]
+            fetched = sorted(os.listdir(os.path.join(tmp, "caios-tmp"))) if os.path.isdir(os.path.join(tmp, "caios-tmp")) else []
+            print(json.dumps({
+                "packaged": json.loads(lines[-1]),
+                "plain": json.loads(plain.stdout.strip().splitlines()[-1]),
+                "extracted_bundles": [f for f in fetched if len(f) == 64],
+                "emf": emf,
+            }))
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()

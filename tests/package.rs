@@ -236,3 +236,56 @@ fn packaged_function_fetches_from_s3() {
         "{emf}"
     );
 }
+
+/// The reference unit (~425 MB of dependencies) packages within Lambda's
+/// limit and gives the same outputs on its events from the artifacts, with
+/// its S3 bundles on a real s3s-fs server.
+#[test]
+fn reference_unit_packages_and_runs() {
+    let env = support::reference_env();
+    let (s3s, pylibs) = (support::s3s_fs(), support::pylibs());
+    let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/reference-unit");
+    let dist = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
+        .arg("package")
+        .arg(&unit)
+        .arg("--site-packages")
+        .arg(&env)
+        .args(["--max-latency", "3s", "--format", "json", "--out"])
+        .arg(dist.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let unzipped = summary["emitted"]["zip_unzipped_bytes"].as_u64().unwrap();
+    println!("reference unit: deployment.zip unzips to {unzipped} bytes; {summary:#}");
+    assert!(unzipped <= 262_144_000, "{unzipped}");
+    let task = tempfile::tempdir().unwrap();
+    unzip(&dist.path().join("deployment.zip"), task.path());
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/s3_e2e.py"))
+        .args([
+            dist.path(),
+            task.path(),
+            &pylibs,
+            &s3s,
+            &unit.join("src"),
+            &env,
+        ])
+        .arg(unit.join("events.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["packaged"], result["plain"]);
+    assert_eq!(result["packaged"].as_array().unwrap().len(), 3);
+}

@@ -1,6 +1,10 @@
 """End-to-end check of `caios-pack package` with an S3 tier.
 
-Usage: python3 s3_e2e.py DIST TASK_ROOT PYLIBS S3S_FS UNIT_SRC UNIT_ENV
+Usage: python3 s3_e2e.py DIST TASK_ROOT PYLIBS S3S_FS UNIT_SRC UNIT_ENV [EVENTS.json]
+
+Without EVENTS the handler gets {"x": 1} and {"x": 2}; with it, every event
+of the file ({"tests": [{"name", "event", "context"}]}). The EFS tier is
+read from DIST/efs/<digest>.
 
 Starts s3s-fs on 127.0.0.1 (tests/runtime/harness.py), uploads DIST/s3/*.zip
 under the catalogue's prefix with boto3, then runs the unzipped package
@@ -19,21 +23,29 @@ sys.path.insert(0, os.path.join(HERE, "..", "runtime"))
 import harness  # noqa: E402
 
 DRIVER = r"""
-import json, sys
-mode = sys.argv[1]
-sys.path[:0] = sys.argv[2:]
+import json, sys, types
+mode, events = sys.argv[1], sys.argv[2]
+sys.path[:0] = sys.argv[3:]
 if mode == "packaged":
     import caios_entry
     call = caios_entry.handler
 else:
     import handler
     call = handler.handler
-print(json.dumps([call({"x": x}, None) for x in (1, 2)]))
+if events:
+    tests = json.load(open(events))["tests"]
+    cases = [(t["event"], types.SimpleNamespace(**t.get("context", {}))) for t in tests]
+else:
+    cases = [({"x": x}, None) for x in (1, 2)]
+print(json.dumps([call(event, context) for event, context in cases]))
 """
 
 
 def main():
     dist, task, pylibs, s3s, src, env_dir = sys.argv[1:7]
+    events = sys.argv[7] if len(sys.argv) > 7 else ""
+    efs_dir = os.path.join(dist, "efs")
+    efs_roots = [os.path.join(efs_dir, d) for d in sorted(os.listdir(efs_dir))] if os.path.isdir(efs_dir) else []
     catalogue = json.load(open(os.path.join(dist, "catalogue.json")))
     prefix = catalogue["s3"]["prefix"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,14 +70,15 @@ def main():
                 "AWS_ENDPOINT_URL": server.url,
                 "CAIOS_BUCKET": "caios-e2e",
                 "CAIOS_TMP": os.path.join(tmp, "caios-tmp"),
+                "CAIOS_EFS_ROOT": efs_roots[0] if efs_roots else "",
             }
             packaged = subprocess.run(
-                [sys.executable, "-I", "-S", "-B", "-c", DRIVER, "packaged", task, pylibs],
+                [sys.executable, "-I", "-S", "-B", "-c", DRIVER, "packaged", events, task, pylibs],
                 env=env, capture_output=True, text=True, timeout=120)
             if packaged.returncode != 0:
                 sys.exit("packaged run failed:\n" + packaged.stderr)
             plain = subprocess.run(
-                [sys.executable, "-I", "-S", "-B", "-c", DRIVER, "plain", src, env_dir],
+                [sys.executable, "-I", "-S", "-B", "-c", DRIVER, "plain", events, src, env_dir],
                 capture_output=True, text=True, timeout=120)
             if plain.returncode != 0:
                 sys.exit("plain run failed:\n" + plain.stderr)

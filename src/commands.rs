@@ -6,7 +6,7 @@ use crate::config::{Overrides, Unit};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -248,4 +248,21 @@ pub fn package(args: &PackageArgs) -> Result<()> {
         ),
     };
     write_stdout(&summary)
+}
+
+/// `caios-pack efs-sync DIST --root MOUNT`.
+pub fn efs_sync(dist: &Path, root: &Path, format: Format) -> Result<()> {
+    let report = crate::efs_sync::sync(dist, root)?;
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default(),
+        Format::Text => format!(
+            "EFS tree {}: copied {} files ({}), {} already present ({})\n",
+            report.tree,
+            report.copied,
+            crate::report::human_bytes(report.copied_bytes),
+            report.skipped,
+            crate::report::human_bytes(report.skipped_bytes)
+        ),
+    };
+    write_stdout(&text)
 }

@@ -446,7 +446,7 @@ fn iam_policy(options: &EmitOptions) -> serde_json::Value {
 }
 
 fn write_efs_manifest(out: &Path, mount: &str, digest: &str, lines: &[String]) -> Result<()> {
-    let mut text = format!("# caios-pack EFS manifest: every file with its SHA-256 and size.\nroot: {mount}\ndigest: {digest}\nfiles:\n");
+    let mut text = format!("# caios-pack EFS manifest: every file with its SHA-256 and size.\nroot: {mount:?}\ndigest: \"{digest}\"\nfiles:\n");
     for line in lines {
         let mut parts = line.splitn(3, ' ');
         let (sha, size, rel) = (

@@ -32,6 +32,16 @@ enum Command {
     Optimize(OptimizeFlags),
     /// Optimize, then write deployment.zip, the EFS tree, S3 bundles and the catalogue.
     Package(PackageFlags),
+    /// Copy the EFS tree of a package output onto an EFS mount, verified.
+    EfsSync {
+        /// The output folder of `caios-pack package`.
+        dist: PathBuf,
+        /// Where the EFS file system (or access point) is mounted.
+        #[arg(long)]
+        root: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Import graph, sizes, what runs at cold start, later, or never.
     Analyze {
         #[command(flatten)]
@@ -181,6 +191,7 @@ fn main() -> ExitCode {
             stats,
         }),
         Command::Optimize(o) => commands::optimize(&o.into()),
+        Command::EfsSync { dist, root, format } => commands::efs_sync(&dist, &root, format),
         Command::Package(p) => commands::package(&PackageArgs {
             optimize: p.optimize.into(),
             out: p.out,

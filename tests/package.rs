@@ -126,7 +126,29 @@ fn packaged_function_gives_the_same_outputs() {
     assert_eq!(tier("(handler)"), "local");
     let task = tempfile::tempdir().unwrap();
     unzip(&dist.path().join("deployment.zip"), task.path());
-    let efs = std::fs::read_dir(dist.path().join("efs"))
+    // Populate a stand-in EFS mount with efs-sync, twice (the second run
+    // finds everything in place).
+    let mount = tempfile::tempdir().unwrap();
+    let sync = |expect: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
+            .args(["efs-sync"])
+            .arg(dist.path())
+            .arg("--root")
+            .arg(mount.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains(expect), "{text}");
+    };
+    sync("copied 5 files");
+    sync("copied 0 files (0 B), 5 already present");
+    let efs = std::fs::read_dir(mount.path())
         .unwrap()
         .next()
         .unwrap()

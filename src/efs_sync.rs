@@ -1,0 +1,129 @@
+//! efs-sync: populates an EFS mount from `caios-pack package`'s EFS tree.
+//!
+//! Input: the output folder of `package` (its `efs-manifest.yaml` and
+//! `efs/<digest>/` tree) and the mount point. Output: every file of the
+//! manifest under `ROOT/<digest>/`, written to a temporary name, verified
+//! against its SHA-256 and renamed into place; files already present with the
+//! right hash are skipped; nothing is ever deleted (an older tree that a
+//! running function may still use stays where it is).
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Component, Path};
+
+#[derive(Debug, Deserialize)]
+struct Manifest {
+    root: String,
+    digest: String,
+    files: Vec<ManifestFile>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ManifestFile {
+    path: String,
+    size: u64,
+    sha256: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct SyncReport {
+    pub copied: usize,
+    pub copied_bytes: u64,
+    pub skipped: usize,
+    pub skipped_bytes: u64,
+    /// The folder under the mount that the catalogue's `efs_root` names.
+    pub tree: String,
+}
+
+pub fn sync(dist: &Path, mount: &Path) -> Result<SyncReport> {
+    let manifest_path = dist.join("efs-manifest.yaml");
+    let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
+        Error::input(format!(
+            "{}: cannot read ({e}); run `caios-pack package` first",
+            manifest_path.display()
+        ))
+    })?;
+    let manifest: Manifest = serde_yaml::from_str(&text).map_err(|e| {
+        Error::input(format!(
+            "{}: not an EFS manifest: {e}",
+            manifest_path.display()
+        ))
+    })?;
+    let short = manifest
+        .digest
+        .get(..16)
+        .ok_or_else(|| Error::input("efs-manifest.yaml: digest too short"))?;
+    let source = dist.join("efs").join(short);
+    let target = mount.join(short);
+    let mut report = SyncReport {
+        tree: manifest.root.clone(),
+        ..SyncReport::default()
+    };
+    for file in &manifest.files {
+        if Path::new(&file.path)
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_)))
+        {
+            return Err(Error::input(format!(
+                "efs-manifest.yaml: refusing path `{}` that leaves the tree",
+                file.path
+            )));
+        }
+        let dest = target.join(&file.path);
+        if sha256_of(&dest).is_some_and(|sha| sha == file.sha256) {
+            report.skipped += 1;
+            report.skipped_bytes += file.size;
+            continue;
+        }
+        let from = source.join(&file.path);
+        let bytes = std::fs::read(&from).map_err(|e| Error::io(&from, e))?;
+        let sha = hex(&Sha256::digest(&bytes));
+        if sha != file.sha256 || bytes.len() as u64 != file.size {
+            return Err(Error::input(format!(
+                "{}: does not match efs-manifest.yaml (sha256 {sha}, expected {}); re-run `caios-pack package`",
+                from.display(),
+                file.sha256
+            )));
+        }
+        write_atomically(&dest, &bytes, &file.sha256)?;
+        report.copied += 1;
+        report.copied_bytes += file.size;
+    }
+    Ok(report)
+}
+
+/// Temporary file in the same folder, verified, then renamed into place.
+fn write_atomically(dest: &Path, bytes: &[u8], sha: &str) -> Result<()> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let temp = dir.join(format!(".caios-{}-{}.tmp", std::process::id(), &sha[..12]));
+    std::fs::write(&temp, bytes).map_err(|e| Error::io(&temp, e))?;
+    if sha256_of(&temp).as_deref() != Some(sha) {
+        let _ = std::fs::remove_file(&temp);
+        return Err(Error::Failed(format!(
+            "{}: written bytes do not verify; the mount may be failing",
+            dest.display()
+        )));
+    }
+    let mode =
+        if dest.extension().is_some_and(|e| e == "so") || dest.to_string_lossy().contains(".so.") {
+            0o755
+        } else {
+            0o644
+        };
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io(&temp, e))?;
+    std::fs::rename(&temp, dest).map_err(|e| Error::io(dest, e))
+}
+
+fn sha256_of(path: &Path) -> Option<String> {
+    std::fs::read(path)
+        .ok()
+        .map(|bytes| hex(&Sha256::digest(&bytes)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

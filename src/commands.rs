@@ -266,3 +266,21 @@ pub fn efs_sync(dist: &Path, root: &Path, format: Format) -> Result<()> {
     };
     write_stdout(&text)
 }
+
+/// `caios-pack upload DIST --bucket B [--prefix P]`.
+pub fn upload(options: &crate::upload::UploadOptions, format: Format) -> Result<()> {
+    let report = crate::upload::upload(options, &Progress::for_stderr())?;
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default(),
+        Format::Text => format!(
+            "s3://{}/{}: uploaded {} bundles ({}), skipped {} already there ({})\n",
+            report.bucket,
+            report.prefix,
+            report.uploaded,
+            crate::report::human_bytes(report.uploaded_bytes),
+            report.skipped,
+            crate::report::human_bytes(report.skipped_bytes)
+        ),
+    };
+    write_stdout(&text)
+}

@@ -18,4 +18,5 @@ pub mod scan;
 pub mod stats;
 pub mod stdlib;
 pub mod trace;
+pub mod upload;
 pub mod usage;

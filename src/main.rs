@@ -32,6 +32,24 @@ enum Command {
     Optimize(OptimizeFlags),
     /// Optimize, then write deployment.zip, the EFS tree, S3 bundles and the catalogue.
     Package(PackageFlags),
+    /// Upload a package output's S3 bundles (skips those already there).
+    Upload {
+        /// The output folder of `caios-pack package`.
+        dist: PathBuf,
+        /// Bucket (default: the one given to `package`).
+        #[arg(long)]
+        bucket: Option<String>,
+        /// Key prefix (default: the catalogue's).
+        #[arg(long)]
+        prefix: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+        /// S3-compatible endpoint, e.g. http://127.0.0.1:9000 (also AWS_ENDPOINT_URL_S3).
+        #[arg(long)]
+        endpoint_url: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Copy the EFS tree of a package output onto an EFS mount, verified.
     EfsSync {
         /// The output folder of `caios-pack package`.
@@ -192,6 +210,23 @@ fn main() -> ExitCode {
         }),
         Command::Optimize(o) => commands::optimize(&o.into()),
         Command::EfsSync { dist, root, format } => commands::efs_sync(&dist, &root, format),
+        Command::Upload {
+            dist,
+            bucket,
+            prefix,
+            region,
+            endpoint_url,
+            format,
+        } => commands::upload(
+            &caios_pack::upload::UploadOptions {
+                dist,
+                bucket,
+                prefix,
+                region,
+                endpoint_url,
+            },
+            format,
+        ),
         Command::Package(p) => commands::package(&PackageArgs {
             optimize: p.optimize.into(),
             out: p.out,

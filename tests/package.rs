@@ -233,6 +233,7 @@ fn packaged_function_fetches_from_s3() {
             &unit.path().join("src"),
             &unit.path().join("env"),
         ])
+        .env("CAIOS_PACK_BIN", env!("CARGO_BIN_EXE_caios-pack"))
         .output()
         .unwrap();
     assert!(
@@ -242,6 +243,19 @@ fn packaged_function_fetches_from_s3() {
     );
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(result["packaged"], result["plain"], "{result}");
+    // `caios-pack upload` put every bundle once; the second run skipped them all.
+    let bundles = std::fs::read_dir(dist.path().join("s3")).unwrap().count() as u64;
+    let (first, second) = (&result["uploads"][0], &result["uploads"][1]);
+    assert_eq!(
+        (first["uploaded"].as_u64(), first["skipped"].as_u64()),
+        (Some(bundles), Some(0)),
+        "{result}"
+    );
+    assert_eq!(
+        (second["uploaded"].as_u64(), second["skipped"].as_u64()),
+        (Some(0), Some(bundles)),
+        "{result}"
+    );
     assert_eq!(
         result["extracted_bundles"].as_array().unwrap().len(),
         1,

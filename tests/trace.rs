@@ -111,14 +111,20 @@ fn init_set_equals_a_plain_import() {
 #[test]
 fn import_times_match_python_importtime() {
     let _turn = heavy();
-    // Best of three on each side: one run of either swings by ±15 % on a
-    // busy two-core machine.
+    // Interleaved runs, best of five on each side: a single run of either
+    // swings by ±15 % when the machine is busy, and interleaving makes a load
+    // change hit both sides alike.
     let dir = tempfile::tempdir().unwrap();
-    let mut traced_us = u64::MAX;
-    let mut env = PathBuf::new();
-    for _ in 0..3 {
-        let (doc, e) = reference_trace(dir.path(), &["--no-calls"]);
-        env = e;
+    let env = support::reference_env();
+    let src = support::repo().join("fixtures/reference-unit/src");
+    let code = format!(
+        "import sys; sys.path[:0] = [{:?}, {:?}]; import handler",
+        s(&src),
+        s(&env)
+    );
+    let (mut traced_us, mut handler_cumulative) = (u64::MAX, u64::MAX);
+    for _ in 0..5 {
+        let (doc, _) = reference_trace(dir.path(), &["--no-calls"]);
         let sum: u64 = doc["modules"]
             .as_array()
             .unwrap()
@@ -127,15 +133,6 @@ fn import_times_match_python_importtime() {
             .map(|m| m["self_us"].as_u64().unwrap())
             .sum();
         traced_us = traced_us.min(sum);
-    }
-    let src = support::repo().join("fixtures/reference-unit/src");
-    let code = format!(
-        "import sys; sys.path[:0] = [{:?}, {:?}]; import handler",
-        s(&src),
-        s(&env)
-    );
-    let mut handler_cumulative = u64::MAX;
-    for _ in 0..3 {
         let out = Command::new("python3")
             .args(["-X", "importtime", "-I", "-S", "-B", "-c", &code])
             .output()

@@ -55,9 +55,25 @@ def main():
         try:
             client = harness.s3_client([pylibs], server.url)
             client.create_bucket(Bucket="caios-e2e")
-            for name in sorted(os.listdir(os.path.join(dist, "s3"))):
-                with open(os.path.join(dist, "s3", name), "rb") as f:
-                    client.put_object(Bucket="caios-e2e", Key=prefix + name, Body=f.read())
+            uploads = []
+            caios = os.environ.get("CAIOS_PACK_BIN")
+            if caios:
+                # The product's own upload, twice: the second finds everything there.
+                upload_env = dict(os.environ, AWS_ACCESS_KEY_ID=harness.ACCESS_KEY,
+                                  AWS_SECRET_ACCESS_KEY=harness.SECRET_KEY, AWS_REGION=harness.REGION,
+                                  AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+                                  AWS_EC2_METADATA_DISABLED="true")
+                for _ in range(2):
+                    up = subprocess.run([caios, "upload", dist, "--bucket", "caios-e2e",
+                                         "--endpoint-url", server.url, "--format", "json"],
+                                        env=upload_env, capture_output=True, text=True, timeout=300)
+                    if up.returncode != 0:
+                        sys.exit("caios-pack upload failed:\n" + up.stderr)
+                    uploads.append(json.loads(up.stdout))
+            else:
+                for name in sorted(os.listdir(os.path.join(dist, "s3"))):
+                    with open(os.path.join(dist, "s3", name), "rb") as f:
+                        client.put_object(Bucket="caios-e2e", Key=prefix + name, Body=f.read())
             env = {
                 "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                 "HOME": tmp,
@@ -90,6 +106,7 @@ def main():
                 "plain": json.loads(plain.stdout.strip().splitlines()[-1]),
                 "extracted_bundles": [f for f in fetched if len(f) == 64],
                 "emf": emf,
+                "uploads": uploads,
             }))
         finally:
             server.stop()

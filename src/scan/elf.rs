@@ -33,8 +33,9 @@ pub struct ElfInfo {
 
 /// Parses `bytes` of the file at `path`. Errors are returned as text so the
 /// caller can report a malformed ELF as a warning.
-/// `top_level`: the unit's top-level module names, when tokens should be
-/// collected (candidate extension modules only).
+/// `top_level`: the unit's top-level module names, given for files named
+/// like extension modules: only those get their `PyInit_` exports and data
+/// tokens read.
 pub fn read_elf(
     bytes: &[u8],
     path: &Path,
@@ -72,7 +73,13 @@ pub fn read_elf(
             .replace("$ORIGIN", &origin);
         info.search_dirs.push(normalize(Path::new(&expanded)));
     }
-    for section in sections.iter().filter(|s| s.kind == SHT_DYNSYM) {
+    // Only a file named like a module can be one: a library such as
+    // libarrow.so.2600 has 100,000 dynamic symbols nobody needs to read.
+    let may_be_module = top_level.is_some();
+    for section in sections
+        .iter()
+        .filter(|s| may_be_module && s.kind == SHT_DYNSYM)
+    {
         let Some(strtab) = sections.get(section.link as usize) else {
             continue;
         };

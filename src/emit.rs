@@ -16,7 +16,7 @@ use crate::analysis::Analysis;
 use crate::error::{Error, Result};
 use crate::model::TierName;
 use crate::plan::{Group, Plan};
-use crate::scan::{FileId, FileKind, ModuleKind};
+use crate::scan::{FileKind, ModuleKind};
 use crate::usage::{Usage, UsageTable};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -74,11 +74,7 @@ pub fn emit(
     let mut bundle_of_group: BTreeMap<usize, (String, u64, u64)> = BTreeMap::new();
     let s3_dir = out.join("s3");
     recreate_dir(&s3_dir)?;
-    for (g, group) in groups
-        .iter()
-        .enumerate()
-        .filter(|(g, _)| plan.tiers[*g] == TierName::S3)
-    {
+    for g in (0..groups.len()).filter(|&g| plan.tiers[g] == TierName::S3) {
         let members: Vec<(&str, Vec<u8>, bool)> = placed
             .iter()
             .filter(|p| p.group == g)
@@ -94,7 +90,6 @@ pub fn emit(
         let path = s3_dir.join(format!("{sha}.zip"));
         std::fs::write(&path, &bytes).map_err(|e| Error::io(&path, e))?;
         bundle_of_group.insert(g, (sha, bytes.len() as u64, unpacked));
-        let _ = group;
     }
     // EFS tree under efs/<digest>/, and its manifest.
     let efs_files: Vec<&Placed> = placed.iter().filter(|p| p.tier == TierName::Efs).collect();
@@ -490,14 +485,4 @@ fn set_mode(path: &Path, executable: bool) -> Result<()> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// File ids, for tests and reports.
-pub fn files_of(groups: &[Group], plan: &Plan, tier: TierName) -> Vec<FileId> {
-    groups
-        .iter()
-        .zip(&plan.tiers)
-        .filter(|(_, t)| **t == tier)
-        .flat_map(|(g, _)| g.files.iter().copied())
-        .collect()
 }

@@ -196,6 +196,8 @@ pub struct PackageArgs {
     pub prefix: String,
     pub efs_mount: String,
     pub python: String,
+    /// Also write `OUT/report.html`.
+    pub report: bool,
 }
 
 /// `caios-pack package`: analyze + optimize + emit. Needs no AWS account:
@@ -224,13 +226,21 @@ pub fn package(args: &PackageArgs) -> Result<()> {
     };
     let emitted = crate::emit::emit(&analysis, &usage, &groups, &plan, &options)?;
     let plan_path = args.out.join("plan.json");
-    std::fs::write(&plan_path, crate::report::optimize::json(&plan, &groups))
+    std::fs::write(
+        &plan_path,
+        crate::report::optimize::package_json(&plan, &groups, &analysis, &usage, &emitted),
+    )
         .map_err(|e| Error::io(&plan_path, e))?;
+    let report = if args.report {
+        Some(write_report(&args.out, None)?)
+    } else {
+        None
+    };
     let handler = format!(
         "{}.{}",
         analysis.unit.handler_module, analysis.unit.handler_function
     );
-    let summary = match o.format {
+    let mut summary = match o.format {
         Format::Json => serde_json::to_string_pretty(&serde_json::json!({"plan": &plan, "emitted": &emitted})).unwrap_or_default(),
         Format::Text => format!(
             "{}\nwrote {}:\n  deployment.zip  {} zipped, {} unzipped (Lambda handler: caios_entry.handler; {} .pyc compiled){}\n  s3/            {} bundles, {}\n  efs/           {} files, {} (digest {})\n  catalogue.json, plan.json, iam-policy.json, efs-manifest.yaml\n",
@@ -247,7 +257,45 @@ pub fn package(args: &PackageArgs) -> Result<()> {
             &emitted.efs_digest[..16],
         ),
     };
+    if let (Some(path), Format::Text) = (report, o.format) {
+        summary.push_str(&format!("  report.html    {}\n", path.display()));
+    }
     write_stdout(&summary)
+}
+
+/// `caios-pack report DIST [--out FILE]`: the HTML report of a package
+/// output, from its `plan.json`; returns where it was written.
+pub fn report(dist: &Path, out: Option<&Path>) -> Result<()> {
+    let path = write_report(dist, out)?;
+    write_stdout(&format!("wrote {}\n", path.display()))
+}
+
+fn write_report(dist: &Path, out: Option<&Path>) -> Result<PathBuf> {
+    let plan_path = dist.join("plan.json");
+    let text = std::fs::read_to_string(&plan_path).map_err(|e| {
+        Error::input(format!(
+            "{}: cannot read: {e}; pass the output folder of `caios-pack package`",
+            plan_path.display()
+        ))
+    })?;
+    let plan: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Error::input(format!(
+            "{}:{}:{}: not a plan: {e}",
+            plan_path.display(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if plan.get("files").is_none() {
+        return Err(Error::input(format!(
+            "{}: has no `files` list; it was not written by `caios-pack package` (rerun package)",
+            plan_path.display()
+        )));
+    }
+    let html = crate::report::html::render(&plan)?;
+    let path = out.map_or_else(|| dist.join("report.html"), Path::to_path_buf);
+    std::fs::write(&path, html).map_err(|e| Error::io(&path, e))?;
+    Ok(path)
 }
 
 /// `caios-pack efs-sync DIST --root MOUNT`.

@@ -32,6 +32,14 @@ enum Command {
     Optimize(OptimizeFlags),
     /// Optimize, then write deployment.zip, the EFS tree, S3 bundles and the catalogue.
     Package(PackageFlags),
+    /// Write the HTML report (treemap of every file by tier and usage) of a package output.
+    Report {
+        /// The output folder of `caios-pack package`.
+        dist: PathBuf,
+        /// Where to write it (default: DIST/report.html).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Upload a package output's S3 bundles (skips those already there).
     Upload {
         /// The output folder of `caios-pack package`.
@@ -124,6 +132,9 @@ struct PackageFlags {
     /// Interpreter that compiles the .pyc files (the Lambda runtime's version).
     #[arg(long, default_value = "python3")]
     python: String,
+    /// Also write OUT/report.html (see `caios-pack report`).
+    #[arg(long)]
+    report: bool,
 }
 
 #[derive(clap::Args)]
@@ -234,7 +245,9 @@ fn main() -> ExitCode {
             prefix: p.prefix,
             efs_mount: p.efs_mount,
             python: p.python,
+            report: p.report,
         }),
+        Command::Report { dist, out } => commands::report(&dist, out.as_deref()),
         Command::Trace(t) => commands::trace(&TraceArgs {
             unit: t.unit.into(),
             events: t.events,

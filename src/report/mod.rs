@@ -4,6 +4,7 @@
 //! decides where they go (stdout).
 
 pub mod analyze;
+pub mod html;
 pub mod optimize;
 
 /// `123456789` → `123.5 MB` (decimal units, as Lambda's limits are quoted).

@@ -120,7 +120,11 @@ struct JsonGroup<'a> {
 }
 
 pub fn json(plan: &Plan, groups: &[Group]) -> String {
-    let doc = JsonPlan {
+    serde_json::to_string_pretty(&json_plan(plan, groups)).unwrap_or_default()
+}
+
+fn json_plan<'a>(plan: &'a Plan, groups: &'a [Group]) -> JsonPlan<'a> {
+    JsonPlan {
         feasible: true,
         plan,
         groups: groups
@@ -139,7 +143,73 @@ pub fn json(plan: &Plan, groups: &[Group]) -> String {
                 reason: reason(plan, groups, g),
             })
             .collect(),
-    };
+    }
+}
+
+/// One file of the unit in `plan.json`, for the report's treemap.
+#[derive(Serialize)]
+struct JsonFile<'a> {
+    /// Relative to its `sys.path` root.
+    path: &'a str,
+    /// `source`, `site-packages`, `pth` or `assets`.
+    root: crate::scan::RootKind,
+    distribution: Option<&'a str>,
+    /// The module the file is or belongs to (a package for its data files).
+    module: Option<&'a str>,
+    bytes: u64,
+    kind: &'static str,
+    /// Index into `groups`.
+    group: usize,
+    tier: TierName,
+    usage: crate::usage::Usage,
+    usage_reason: &'a str,
+}
+
+/// `plan.json` as `package` writes it: the plan and its groups, every file
+/// of the unit with its group, tier and usage, and what was emitted.
+pub fn package_json(
+    plan: &Plan,
+    groups: &[Group],
+    a: &crate::analysis::Analysis,
+    usage: &crate::usage::UsageTable,
+    emitted: &crate::emit::Emitted,
+) -> String {
+    let inv = &a.inventory;
+    let mut group_of = vec![None; inv.files.len()];
+    for (g, group) in groups.iter().enumerate() {
+        for &f in &group.files {
+            group_of[f] = Some(g);
+        }
+    }
+    let files: Vec<JsonFile> = inv
+        .files
+        .iter()
+        .enumerate()
+        .filter_map(|(id, file)| {
+            let g = group_of[id]?;
+            let module_usage = file.owner.map(|m| usage.of(m));
+            Some(JsonFile {
+                path: &file.rel,
+                root: inv.roots[file.root].kind,
+                distribution: file.dist.map(|d| inv.dists[d].name.as_str()),
+                module: file.owner.map(|m| inv.modules[m].name.as_str()),
+                bytes: file.size,
+                kind: file.kind.label(),
+                group: g,
+                tier: plan.tiers[g],
+                usage: module_usage.map_or(groups[g].usage, |u| u.usage),
+                usage_reason: module_usage.map_or("", |u| u.reason.as_str()),
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "handler": format!("{}.{}", a.unit.handler_module, a.unit.handler_function),
+        "feasible": true,
+        "plan": plan,
+        "groups": json_plan(plan, groups).groups,
+        "emitted": emitted,
+        "files": files,
+    });
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 

@@ -40,9 +40,12 @@
     while (v >= 1000 && u < units.length - 1) { v /= 1000; u++; }
     return u === 0 ? v + " B" : v.toFixed(1) + " " + units[u];
   }
+  // Three significant digits below 10 ms (a small unit's 0.0132 ms is not
+  // zero), else one decimal.
   function ms(v) {
     v = Number(v || 0);
-    return (v !== 0 && Math.abs(v) < 10 ? v.toFixed(2) : v.toFixed(1)) + " ms";
+    if (v !== 0 && Math.abs(v) < 10) return Number(v.toPrecision(3)) + " ms";
+    return v.toLocaleString("en-US", { maximumFractionDigits: 1 }) + " ms";
   }
   // Four decimals for normal amounts; tiny ones keep two significant digits so
   // that a non-zero cost never reads as $0.0000.

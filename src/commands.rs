@@ -147,7 +147,7 @@ pub fn optimize(args: &OptimizeArgs) -> Result<()> {
     let stats = load_stats(&args.stats)?;
     let analysis = Analysis::run(unit, Coverage::Reachable, &Progress::for_stderr())?;
     let usage = crate::usage::classify(&analysis, stats.as_ref());
-    let groups = crate::plan::groups::build(&analysis, &usage, &analysis.unit.pins);
+    let groups = build_groups(&analysis, &usage);
     let handler = format!(
         "{}.{}",
         analysis.unit.handler_module, analysis.unit.handler_function
@@ -169,6 +169,23 @@ pub fn optimize(args: &OptimizeArgs) -> Result<()> {
             ))
         }
     }
+}
+
+/// The placement groups, warning about pins that match nothing.
+fn build_groups(analysis: &Analysis, usage: &crate::usage::UsageTable) -> Vec<crate::plan::Group> {
+    let pins = &analysis.unit.pins;
+    let groups = crate::plan::groups::build(analysis, usage, pins);
+    for pin in crate::plan::groups::unmatched_pins(analysis, &groups, pins) {
+        eprintln!(
+            "caios-pack: warning: caios-pack.yaml: the pin {} matches no module or file of the unit; check its spelling (files are matched by their path under their root)",
+            pin.module
+                .as_deref()
+                .map(|m| format!("module `{m}`"))
+                .or_else(|| pin.glob.as_deref().map(|g| format!("glob `{g}`")))
+                .unwrap_or_default()
+        );
+    }
+    groups
 }
 
 /// Reads `--stats` files, warning about skipped lines on stderr.
@@ -198,6 +215,8 @@ pub struct PackageArgs {
     pub python: String,
     /// Also write `OUT/report.html`.
     pub report: bool,
+    /// CI mode: check that the unit fits and meets the budget; write nothing.
+    pub check: bool,
 }
 
 /// `caios-pack package`: analyze + optimize + emit. Needs no AWS account:
@@ -214,9 +233,7 @@ pub fn package(args: &PackageArgs) -> Result<()> {
     let stats = load_stats(&o.stats)?;
     let analysis = Analysis::run(unit, Coverage::Reachable, &Progress::for_stderr())?;
     let usage = crate::usage::classify(&analysis, stats.as_ref());
-    let groups = crate::plan::groups::build(&analysis, &usage, &analysis.unit.pins);
-    let plan = crate::plan::optimize(&groups, &settings)
-        .map_err(|i| Error::Infeasible(crate::report::optimize::infeasible_message(&i)))?;
+    let groups = build_groups(&analysis, &usage);
     let options = crate::emit::EmitOptions {
         out: args.out.clone(),
         bucket: args.bucket.clone(),
@@ -224,13 +241,18 @@ pub fn package(args: &PackageArgs) -> Result<()> {
         efs_mount: args.efs_mount.clone(),
         python: args.python.clone(),
     };
+    if args.check {
+        return check(&analysis, &usage, &groups, &settings, &options, o.format);
+    }
+    let plan = crate::plan::optimize(&groups, &settings)
+        .map_err(|i| Error::Infeasible(crate::report::optimize::infeasible_message(&i)))?;
     let emitted = crate::emit::emit(&analysis, &usage, &groups, &plan, &options)?;
     let plan_path = args.out.join("plan.json");
     std::fs::write(
         &plan_path,
         crate::report::optimize::package_json(&plan, &groups, &analysis, &usage, &emitted),
     )
-        .map_err(|e| Error::io(&plan_path, e))?;
+    .map_err(|e| Error::io(&plan_path, e))?;
     let report = if args.report {
         Some(write_report(&args.out, None)?)
     } else {
@@ -261,6 +283,79 @@ pub fn package(args: &PackageArgs) -> Result<()> {
         summary.push_str(&format!("  report.html    {}\n", path.display()));
     }
     write_stdout(&summary)
+}
+
+/// `package --check`: everything `package` computes, nothing written. Exit 0
+/// when the unit fits and meets the budget, 1 with a one-line reason when
+/// not; `--format json` prints a summary either way.
+fn check(
+    analysis: &Analysis,
+    usage: &crate::usage::UsageTable,
+    groups: &[crate::plan::Group],
+    settings: &crate::plan::Settings,
+    options: &crate::emit::EmitOptions,
+    format: Format,
+) -> Result<()> {
+    let limit = crate::model::LAMBDA_UNZIPPED_LIMIT;
+    let fail = |reason: String, extra: serde_json::Value| -> Result<()> {
+        if format == Format::Json {
+            let mut doc =
+                serde_json::json!({"fits": false, "reason": reason, "limit_bytes": limit});
+            if let (Some(doc), Some(extra)) = (doc.as_object_mut(), extra.as_object()) {
+                doc.extend(extra.clone());
+            }
+            write_stdout(&format!("{doc:#}\n"))?;
+        }
+        Err(Error::Infeasible(reason))
+    };
+    let plan = match crate::plan::optimize(groups, settings) {
+        Ok(plan) => plan,
+        Err(i) => {
+            return fail(
+                crate::report::optimize::infeasible_message(&i),
+                serde_json::json!({"binding": i.binding, "min_latency_ms": i.min_latency_ms}),
+            )
+        }
+    };
+    let prepared = match crate::emit::prepare(analysis, usage, groups, &plan, options) {
+        Ok(prepared) => prepared,
+        Err(Error::Infeasible(reason)) => {
+            return fail(
+                reason,
+                serde_json::json!({"binding": "deployment package size"}),
+            )
+        }
+        Err(other) => return Err(other),
+    };
+    let unzipped = prepared.unzipped_bytes;
+    let budget = plan
+        .max_latency_ms
+        .map_or("no budget".to_string(), |m| format!("budget {m:.0} ms"));
+    let output = match format {
+        Format::Json => format!(
+            "{:#}\n",
+            serde_json::json!({
+                "fits": true,
+                "unzipped_bytes": unzipped,
+                "limit_bytes": limit,
+                "cold_start_ms": plan.cold_start_ms,
+                "max_latency_ms": plan.max_latency_ms,
+                "monthly_usd": plan.cost.total_usd,
+                "bytes": plan.bytes,
+                "regime": plan.regime,
+                "solver": plan.status,
+            })
+        ),
+        Format::Text => format!(
+            "ok: deployment.zip would unzip to {} of {} ({:.1}%); modelled cold start {:.0} ms ({budget}); ${:.2}/month\n",
+            crate::report::human_bytes(unzipped),
+            crate::report::human_bytes(limit),
+            unzipped as f64 * 100.0 / limit as f64,
+            plan.cold_start_ms,
+            plan.cost.total_usd
+        ),
+    };
+    write_stdout(&output)
 }
 
 /// `caios-pack report DIST [--out FILE]`: the HTML report of a package

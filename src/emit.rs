@@ -59,74 +59,51 @@ struct Placed<'a> {
     executable: bool,
 }
 
-pub fn emit(
-    a: &Analysis,
+/// An S3 bundle, compressed in memory and named by its SHA-256.
+struct Bundle {
+    group: usize,
+    sha: String,
+    zip: Vec<u8>,
+    unpacked: u64,
+}
+
+/// The EFS tree: files by path, and the manifest lines they hash to.
+struct EfsTree<'a> {
+    digest: String,
+    /// Where the function sees the tree: `<mount>/<digest16>`.
+    mount: String,
+    manifest_lines: Vec<String>,
+    files: Vec<(&'a str, Vec<u8>, bool)>,
+}
+
+/// Everything `emit` writes, computed in memory first so that a package
+/// over Lambda's limit fails before a single file is written.
+pub struct Prepared<'a> {
+    bundles: Vec<Bundle>,
+    efs: EfsTree<'a>,
+    catalogue_text: String,
+    zip_entries: Vec<(String, Vec<u8>, bool)>,
+    /// What `deployment.zip` unzips to.
+    pub unzipped_bytes: u64,
+}
+
+/// Builds every artifact in memory and checks the deployment package
+/// against Lambda's unzipped limit (exit 1 when over). Writes nothing.
+pub fn prepare<'a>(
+    a: &'a Analysis,
     usage: &UsageTable,
     groups: &[Group],
     plan: &Plan,
     options: &EmitOptions,
-) -> Result<Emitted> {
-    let out = &options.out;
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+) -> Result<Prepared<'a>> {
     let placed = place_files(a, groups, plan);
     let pycs = compile_pycs(&placed, &options.python)?;
-    // S3 bundles, one per S3 group, named by their SHA-256.
-    let mut bundle_of_group: BTreeMap<usize, (String, u64, u64)> = BTreeMap::new();
-    let s3_dir = out.join("s3");
-    recreate_dir(&s3_dir)?;
-    for g in (0..groups.len()).filter(|&g| plan.tiers[g] == TierName::S3) {
-        let members: Vec<(&str, Vec<u8>, bool)> = placed
-            .iter()
-            .filter(|p| p.group == g)
-            .map(|p| Ok((p.rel, read(p.source)?, p.executable)))
-            .collect::<Result<_>>()?;
-        let unpacked: u64 = members.iter().map(|(_, b, _)| b.len() as u64).sum();
-        let bytes = zip_bytes(
-            members
-                .iter()
-                .map(|(r, b, x)| (r.to_string(), b.as_slice(), *x)),
-        )?;
-        let sha = hex(&Sha256::digest(&bytes));
-        let path = s3_dir.join(format!("{sha}.zip"));
-        std::fs::write(&path, &bytes).map_err(|e| Error::io(&path, e))?;
-        bundle_of_group.insert(g, (sha, bytes.len() as u64, unpacked));
-    }
-    // EFS tree under efs/<digest>/, and its manifest.
-    let efs_files: Vec<&Placed> = placed.iter().filter(|p| p.tier == TierName::Efs).collect();
-    let mut manifest_lines = Vec::new();
-    let mut efs_bytes = 0u64;
-    let mut efs_contents = Vec::new();
-    for p in &efs_files {
-        let bytes = read(p.source)?;
-        efs_bytes += bytes.len() as u64;
-        manifest_lines.push(format!(
-            "{} {} {}",
-            hex(&Sha256::digest(&bytes)),
-            bytes.len(),
-            p.rel
-        ));
-        efs_contents.push((p.rel, bytes, p.executable));
-    }
-    manifest_lines.sort();
-    let efs_digest = hex(&Sha256::digest(manifest_lines.join("\n").as_bytes()));
-    let efs_dir = out.join("efs");
-    recreate_dir(&efs_dir)?;
-    let efs_root = efs_dir.join(&efs_digest[..16]);
-    for (rel, bytes, executable) in &efs_contents {
-        let path = efs_root.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        }
-        std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
-        set_mode(&path, *executable)?;
-    }
-    let efs_mount = format!(
-        "{}/{}",
-        options.efs_mount.trim_end_matches('/'),
-        &efs_digest[..16]
-    );
-    write_efs_manifest(out, &efs_mount, &efs_digest, &manifest_lines)?;
-    // The catalogue, then the zip that carries it.
+    let bundles = build_bundles(&placed, groups, plan)?;
+    let efs = efs_tree(&placed, &options.efs_mount)?;
+    let bundle_of_group: BTreeMap<usize, (String, u64, u64)> = bundles
+        .iter()
+        .map(|b| (b.group, (b.sha.clone(), b.zip.len() as u64, b.unpacked)))
+        .collect();
     let catalogue = catalogue(
         a,
         usage,
@@ -134,12 +111,10 @@ pub fn emit(
         plan,
         &placed,
         &bundle_of_group,
-        &efs_mount,
+        &efs.mount,
         options,
     );
     let catalogue_text = serde_json::to_string_pretty(&catalogue).unwrap_or_default();
-    let catalogue_path = out.join("catalogue.json");
-    std::fs::write(&catalogue_path, &catalogue_text).map_err(|e| Error::io(&catalogue_path, e))?;
     let mut zip_entries: Vec<(String, Vec<u8>, bool)> = vec![
         (
             "caios_importer.py".into(),
@@ -149,7 +124,7 @@ pub fn emit(
         ("caios_entry.py".into(), ENTRY.as_bytes().to_vec(), false),
         (
             "caios_catalogue.json".into(),
-            catalogue_text.into_bytes(),
+            catalogue_text.clone().into_bytes(),
             false,
         ),
     ];
@@ -157,18 +132,71 @@ pub fn emit(
         zip_entries.push((p.rel.to_string(), read(p.source)?, p.executable));
     }
     zip_entries.extend(pycs.into_iter().map(|(rel, bytes)| (rel, bytes, false)));
-    let unzipped: u64 = zip_entries.iter().map(|(_, b, _)| b.len() as u64).sum();
-    if unzipped > crate::model::LAMBDA_UNZIPPED_LIMIT {
+    let unzipped_bytes: u64 = zip_entries.iter().map(|(_, b, _)| b.len() as u64).sum();
+    if unzipped_bytes > crate::model::LAMBDA_UNZIPPED_LIMIT {
         return Err(Error::Infeasible(format!(
-            "deployment.zip would unzip to {unzipped} bytes, over Lambda's 262,144,000; lower limits.local_bytes"
+            "deployment.zip would unzip to {unzipped_bytes} bytes, over Lambda's 262,144,000 (the .pyc files add {} bytes the plan does not count); lower limits.local_bytes",
+            zip_entries
+                .iter()
+                .filter(|(r, _, _)| r.contains("__pycache__/"))
+                .map(|(_, b, _)| b.len() as u64)
+                .sum::<u64>()
         )));
     }
-    let pyc_count = zip_entries
+    Ok(Prepared {
+        bundles,
+        efs,
+        catalogue_text,
+        zip_entries,
+        unzipped_bytes,
+    })
+}
+
+/// Prepares and writes every artifact under `options.out`.
+pub fn emit(
+    a: &Analysis,
+    usage: &UsageTable,
+    groups: &[Group],
+    plan: &Plan,
+    options: &EmitOptions,
+) -> Result<Emitted> {
+    let prepared = prepare(a, usage, groups, plan, options)?;
+    write(prepared, options)
+}
+
+fn write(prepared: Prepared, options: &EmitOptions) -> Result<Emitted> {
+    let out = &options.out;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let s3_dir = out.join("s3");
+    recreate_dir(&s3_dir)?;
+    for bundle in &prepared.bundles {
+        let path = s3_dir.join(format!("{}.zip", bundle.sha));
+        std::fs::write(&path, &bundle.zip).map_err(|e| Error::io(&path, e))?;
+    }
+    let efs = &prepared.efs;
+    let efs_dir = out.join("efs");
+    recreate_dir(&efs_dir)?;
+    let efs_root = efs_dir.join(&efs.digest[..16]);
+    for (rel, bytes, executable) in &efs.files {
+        let path = efs_root.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
+        set_mode(&path, *executable)?;
+    }
+    write_efs_manifest(out, &efs.mount, &efs.digest, &efs.manifest_lines)?;
+    let catalogue_path = out.join("catalogue.json");
+    std::fs::write(&catalogue_path, &prepared.catalogue_text)
+        .map_err(|e| Error::io(&catalogue_path, e))?;
+    let pyc_compiled = prepared
+        .zip_entries
         .iter()
         .filter(|(r, _, _)| r.ends_with(".pyc") && r.contains("__pycache__/"))
         .count();
     let zip = zip_bytes(
-        zip_entries
+        prepared
+            .zip_entries
             .iter()
             .map(|(r, b, x)| (r.clone(), b.as_slice(), *x)),
     )?;
@@ -177,13 +205,68 @@ pub fn emit(
     write_json(&out.join("iam-policy.json"), &iam_policy(options))?;
     Ok(Emitted {
         zip_bytes: zip.len() as u64,
-        zip_unzipped_bytes: unzipped,
-        bundles: bundle_of_group.len(),
-        s3_bytes: bundle_of_group.values().map(|(_, size, _)| size).sum(),
-        efs_files: efs_files.len(),
-        efs_bytes,
-        efs_digest,
-        pyc_compiled: pyc_count,
+        zip_unzipped_bytes: prepared.unzipped_bytes,
+        bundles: prepared.bundles.len(),
+        s3_bytes: prepared.bundles.iter().map(|b| b.zip.len() as u64).sum(),
+        efs_files: efs.files.len(),
+        efs_bytes: efs.files.iter().map(|(_, b, _)| b.len() as u64).sum(),
+        efs_digest: efs.digest.clone(),
+        pyc_compiled,
+    })
+}
+
+/// One content-addressed zip per S3 group, compressed in parallel.
+fn build_bundles(placed: &[Placed], groups: &[Group], plan: &Plan) -> Result<Vec<Bundle>> {
+    use rayon::prelude::*;
+    (0..groups.len())
+        .filter(|&g| plan.tiers[g] == TierName::S3)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|group| {
+            let members: Vec<(&str, Vec<u8>, bool)> = placed
+                .iter()
+                .filter(|p| p.group == group)
+                .map(|p| Ok((p.rel, read(p.source)?, p.executable)))
+                .collect::<Result<_>>()?;
+            let unpacked = members.iter().map(|(_, b, _)| b.len() as u64).sum();
+            let zip = zip_bytes(
+                members
+                    .iter()
+                    .map(|(r, b, x)| (r.to_string(), b.as_slice(), *x)),
+            )?;
+            let sha = hex(&Sha256::digest(&zip));
+            Ok(Bundle {
+                group,
+                sha,
+                zip,
+                unpacked,
+            })
+        })
+        .collect()
+}
+
+/// The EFS files with their manifest; the digest hashes the sorted manifest.
+fn efs_tree<'a>(placed: &[Placed<'a>], mount: &str) -> Result<EfsTree<'a>> {
+    let mut manifest_lines = Vec::new();
+    let mut files = Vec::new();
+    for p in placed.iter().filter(|p| p.tier == TierName::Efs) {
+        let bytes = read(p.source)?;
+        manifest_lines.push(format!(
+            "{} {} {}",
+            hex(&Sha256::digest(&bytes)),
+            bytes.len(),
+            p.rel
+        ));
+        files.push((p.rel, bytes, p.executable));
+    }
+    manifest_lines.sort();
+    let digest = hex(&Sha256::digest(manifest_lines.join("\n").as_bytes()));
+    let mount = format!("{}/{}", mount.trim_end_matches('/'), &digest[..16]);
+    Ok(EfsTree {
+        digest,
+        mount,
+        manifest_lines,
+        files,
     })
 }
 
@@ -299,19 +382,65 @@ fn cache_tag(python: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
+/// Input bytes per chunk that one thread compresses into its own in-memory
+/// zip; chunks are then merged, in order, without recompression.
+const ZIP_CHUNK_BYTES: u64 = 2_000_000;
+
 /// A deterministic zip: sorted entries, fixed time, fixed permissions.
+/// Entries are deflated in parallel (contiguous chunks, one in-memory zip
+/// each) and merged raw, so the result does not depend on the thread count.
 fn zip_bytes<'a>(entries: impl Iterator<Item = (String, &'a [u8], bool)>) -> Result<Vec<u8>> {
+    use rayon::prelude::*;
     let mut entries: Vec<(String, &[u8], bool)> = entries.collect();
     entries.sort_by(|x, y| x.0.cmp(&y.0));
+    for (name, _, _) in &entries {
+        assert_safe_member(name)?;
+    }
+    let chunks = chunk_by_bytes(&entries, ZIP_CHUNK_BYTES);
+    let parts: Vec<Vec<u8>> = chunks
+        .par_iter()
+        .map(|range| zip_sequential(&entries[range.clone()]))
+        .collect::<Result<_>>()?;
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for part in parts {
+        let archive = zip::ZipArchive::new(std::io::Cursor::new(part))
+            .map_err(|e| Error::Failed(format!("re-reading a zip chunk: {e}")))?;
+        writer
+            .merge_archive(archive)
+            .map_err(|e| Error::Failed(format!("merging zip chunks: {e}")))?;
+    }
+    let cursor = writer
+        .finish()
+        .map_err(|e| Error::Failed(format!("finishing zip: {e}")))?;
+    Ok(cursor.into_inner())
+}
+
+/// Contiguous index ranges holding about `target` input bytes each.
+fn chunk_by_bytes(entries: &[(String, &[u8], bool)], target: u64) -> Vec<std::ops::Range<usize>> {
+    let mut chunks = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, (_, data, _)) in entries.iter().enumerate() {
+        bytes += data.len() as u64;
+        if bytes >= target {
+            chunks.push(start..i + 1);
+            (start, bytes) = (i + 1, 0);
+        }
+    }
+    if start < entries.len() {
+        chunks.push(start..entries.len());
+    }
+    chunks
+}
+
+fn zip_sequential(entries: &[(String, &[u8], bool)]) -> Result<Vec<u8>> {
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let fixed = zip::DateTime::default(); // 1980-01-01 00:00:00
     for (name, bytes, executable) in entries {
-        assert_safe_member(&name)?;
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
             .compression_level(Some(6))
             .last_modified_time(fixed)
-            .unix_permissions(if executable { 0o755 } else { 0o644 });
+            .unix_permissions(if *executable { 0o755 } else { 0o644 });
         writer
             .start_file(name.as_str(), options)
             .and_then(|_| writer.write_all(bytes).map_err(Into::into))

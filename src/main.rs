@@ -133,8 +133,12 @@ struct PackageFlags {
     #[arg(long, default_value = "python3")]
     python: String,
     /// Also write OUT/report.html (see `caios-pack report`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "check")]
     report: bool,
+    /// CI mode: write nothing; exit 0 when the unit fits and meets the
+    /// budget, 1 with the reason when it does not (--format json: a summary).
+    #[arg(long)]
+    check: bool,
 }
 
 #[derive(clap::Args)]
@@ -246,6 +250,7 @@ fn main() -> ExitCode {
             efs_mount: p.efs_mount,
             python: p.python,
             report: p.report,
+            check: p.check,
         }),
         Command::Report { dist, out } => commands::report(&dist, out.as_deref()),
         Command::Trace(t) => commands::trace(&TraceArgs {

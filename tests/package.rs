@@ -325,3 +325,79 @@ fn reference_unit_packages_and_runs() {
     assert_eq!(result["packaged"], result["plain"]);
     assert_eq!(result["packaged"].as_array().unwrap().len(), 3);
 }
+
+/// Runs `package --check --format json` with extra flags; returns the exit
+/// code, the JSON summary and stderr.
+fn check(unit: &Path, extra: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    let out_dir = unit.join("never-written");
+    let run = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
+        .arg("package")
+        .arg(unit)
+        .args(["--check", "--format", "json", "--out"])
+        .arg(&out_dir)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(!out_dir.exists(), "--check wrote {}", out_dir.display());
+    let summary = serde_json::from_slice(&run.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&run.stdout));
+    });
+    (
+        run.status.code(),
+        summary,
+        String::from_utf8_lossy(&run.stderr).into(),
+    )
+}
+
+#[test]
+fn check_passes_a_unit_that_fits() {
+    let unit = unit();
+    let (code, summary, stderr) = check(unit.path(), &["--max-latency", "10ms"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(summary["fits"], true);
+    let unzipped = summary["unzipped_bytes"].as_u64().unwrap();
+    assert!(unzipped > 0 && unzipped < 1_000_000, "{summary}");
+    assert_eq!(summary["limit_bytes"], 262_144_000);
+    // The same numbers as the package that `package` then writes.
+    let dist = tempfile::tempdir().unwrap();
+    package(unit.path(), dist.path());
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dist.path().join("plan.json")).unwrap()).unwrap();
+    assert_eq!(plan["emitted"]["zip_unzipped_bytes"], unzipped);
+    assert_eq!(plan["plan"]["cold_start_ms"], summary["cold_start_ms"]);
+}
+
+#[test]
+fn check_fails_a_unit_that_does_not_fit() {
+    let unit = unit();
+    // A 300 MB model pinned to the package (sparse: costs no disk).
+    let model = unit.path().join("src/model.bin");
+    std::fs::File::create(&model)
+        .unwrap()
+        .set_len(300_000_000)
+        .unwrap();
+    let yaml =
+        "handler: handler.handler\nsource: src\nsite_packages: env\nassets: [\"src/*.bin\"]\n\
+                pins:\n  - {glob: \"model.bin\", tier: local}\n";
+    std::fs::write(unit.path().join("caios-pack.yaml"), yaml).unwrap();
+    let (code, summary, stderr) = check(unit.path(), &["--max-latency", "2s"]);
+    assert_eq!(code, Some(1), "{summary} {stderr}");
+    assert_eq!(summary["fits"], false);
+    assert!(
+        stderr.lines().count() == 1 && stderr.contains("package"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_fails_a_budget_no_plan_meets() {
+    let unit = unit();
+    let (code, summary, stderr) = check(unit.path(), &["--max-latency", "1ms"]);
+    assert_eq!(code, Some(1), "{summary} {stderr}");
+    assert_eq!(summary["fits"], false);
+    assert!(
+        summary["min_latency_ms"].as_f64().unwrap() > 1.0,
+        "{summary}"
+    );
+    assert!(stderr.contains("latency budget"), "{stderr}");
+}

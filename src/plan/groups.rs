@@ -298,25 +298,11 @@ fn make_group(
 
 fn apply_pins(a: &Analysis, groups: &mut [Group], pins: &[Pin]) {
     for pin in pins {
-        let glob = pin
-            .glob
-            .as_deref()
-            .and_then(|g| globset::Glob::new(g).ok())
-            .map(|g| g.compile_matcher());
+        let matcher = PinMatcher::new(pin);
         for group in groups.iter_mut().filter(|g| {
             g.pinned.is_none() || g.pin_reason.as_deref() != Some("the handler's own code")
         }) {
-            let by_module = pin
-                .module
-                .as_deref()
-                .is_some_and(|m| group.name == m || group.name.starts_with(&format!("{m}.")));
-            let by_glob = glob.as_ref().is_some_and(|g| {
-                group
-                    .files
-                    .iter()
-                    .any(|&f| g.is_match(&a.inventory.files[f].rel))
-            });
-            if by_module || by_glob {
+            if matcher.matches(a, group) {
                 group.pinned = Some(pin.tier);
                 group.pin_reason = Some(format!(
                     "pinned to {} by caios-pack.yaml ({})",
@@ -325,6 +311,50 @@ fn apply_pins(a: &Analysis, groups: &mut [Group], pins: &[Pin]) {
                 ));
             }
         }
+    }
+}
+
+/// The pins that match no group: almost always a typo, which would
+/// otherwise silently leave the file wherever the optimiser puts it.
+pub fn unmatched_pins<'p>(a: &Analysis, groups: &[Group], pins: &'p [Pin]) -> Vec<&'p Pin> {
+    pins.iter()
+        .filter(|pin| {
+            let matcher = PinMatcher::new(pin);
+            !groups.iter().any(|g| matcher.matches(a, g))
+        })
+        .collect()
+}
+
+/// A pin's test: a module name (the group or a subpackage of it) or a glob
+/// over the paths of the group's files, relative to their roots.
+struct PinMatcher<'p> {
+    module: Option<&'p str>,
+    glob: Option<globset::GlobMatcher>,
+}
+
+impl<'p> PinMatcher<'p> {
+    fn new(pin: &'p Pin) -> Self {
+        PinMatcher {
+            module: pin.module.as_deref(),
+            glob: pin
+                .glob
+                .as_deref()
+                .and_then(|g| globset::Glob::new(g).ok())
+                .map(|g| g.compile_matcher()),
+        }
+    }
+
+    fn matches(&self, a: &Analysis, group: &Group) -> bool {
+        let by_module = self
+            .module
+            .is_some_and(|m| group.name == m || group.name.starts_with(&format!("{m}.")));
+        let by_glob = self.glob.as_ref().is_some_and(|g| {
+            group
+                .files
+                .iter()
+                .any(|&f| g.is_match(&a.inventory.files[f].rel))
+        });
+        by_module || by_glob
     }
 }
 

@@ -114,6 +114,19 @@ fn number(text: &Value) -> f64 {
         .unwrap_or_else(|| panic!("no number in {text:?}"))
 }
 
+/// `300000` → `300,000`, as the page writes exact byte counts.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (k, c) in digits.chars().enumerate() {
+        if k > 0 && (digits.len() - k) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn close(shown: f64, expected: f64, what: &str) {
     let tolerance = 0.051 + expected.abs() * 0.001;
     assert!(
@@ -194,6 +207,32 @@ fn report_draws_every_file_and_the_plan_totals() {
     assert_eq!(usage["report"]["colour"], "usage");
     assert_eq!(usage["elements"], files.len());
     assert_ne!(initial["colours"], usage["colours"]);
+
+    let legend = usage["legend"].as_str().unwrap();
+    for name in ["hot", "lazy", "deferred", "unreachable"] {
+        assert!(legend.contains(name), "legend: {legend}");
+    }
+
+    // The tooltip of a file names its module, distribution, path, bytes,
+    // usage reason, tier and the reason of its group's tier.
+    let tooltip = seen["tooltip"].as_str().unwrap();
+    let clicked = files.iter().find(|f| f["path"] == seen["clicked"]).unwrap();
+    let group = &plan["groups"][clicked["group"].as_u64().unwrap() as usize];
+    let bytes = clicked["bytes"].as_u64().unwrap();
+    for expected in [
+        clicked["path"].as_str().unwrap(),
+        clicked["module"].as_str().unwrap_or("–"),
+        clicked["distribution"].as_str().unwrap_or("–"),
+        clicked["tier"].as_str().unwrap(),
+        clicked["usage_reason"].as_str().unwrap(),
+        group["reason"].as_str().unwrap(),
+        &thousands(bytes),
+    ] {
+        assert!(
+            tooltip.contains(expected),
+            "tooltip lacks {expected:?}: {tooltip}"
+        );
+    }
 
     // A click zooms into a subtree: fewer rectangles, all within it; "up"
     // brings every file back.

@@ -117,6 +117,13 @@ class WebDriver:
         found = self.session_call("POST", "/element", {"using": "css selector", "value": css})
         self.session_call("POST", f"/element/{found[ELEMENT]}/click", {})
 
+    def hover(self, css):
+        """Moves the pointer onto the centre of the first element matching css."""
+        found = self.session_call("POST", "/element", {"using": "css selector", "value": css})
+        move = {"type": "pointerMove", "duration": 0, "origin": {ELEMENT: found[ELEMENT]}, "x": 0, "y": 0}
+        pointer = {"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": [move]}
+        self.session_call("POST", "/actions", {"actions": [pointer]})
+
     def set_viewport(self, width, height):
         """--window-size sizes the window; make the page itself width x height."""
         dx, dy = self.js("return [outerWidth - innerWidth, outerHeight - innerHeight]")
@@ -153,6 +160,7 @@ return {
   summary: {zip_unzipped: text('zip-unzipped'), cold_start: text('cold-start'),
             cold_budget: text('cold-budget'), total_usd: text('total-usd')},
   crumbs: text('crumbs'),
+  legend: text('legend'),
 };
 """
 # Marks the largest file rectangle so WebDriver can click it by selector.
@@ -173,10 +181,13 @@ def observe(driver):
 
 
 def interact(driver, result):
-    """Colour by usage, then zoom by clicking the biggest file, then go up."""
+    """Colour by usage, hover over the biggest file, zoom by clicking it, go up."""
     driver.click("label:has(> #colour-usage)")  # the radio itself is hidden
     result["usage"] = observe(driver)
     result["clicked"] = driver.js(MARK_BIGGEST)
+    driver.hover("#biggest")
+    result["tooltip"] = driver.wait_for("const t = document.getElementById('tip'); "
+                                        "return t.style.display === 'block' && t.textContent")
     driver.click("#biggest")
     driver.wait_for("return window.caiosReport.zoom.length > 1")
     result["zoomed"] = observe(driver)

@@ -1,0 +1,787 @@
+"""Cold start of the reference unit: packaged by caios-pack vs all-local vs Zappa-style.
+
+Run through benches/cold_start.sh (which builds caios-pack and finds the
+reference env, s3s-fs and boto3). Directly:
+
+  python3 benches/cold_start.py --caios-pack BIN --env REF_ENV --s3s-fs BIN --pylibs DIR
+                                [--unit fixtures/reference-unit] [--runs 7] [--work DIR]
+                                [--dist DIR] [--json-out FILE] [--diagnose N] [--no-warm]
+                                [--tmp-base DIR]
+
+Modes, each run in a fresh `python3 -I -S` process (all timed inside it):
+
+  local     all-local: the unit's src and the whole env on sys.path, no importer
+            and no size limit.
+  packaged  `caios-pack package UNIT --site-packages ENV --max-latency 3s`:
+            deployment.zip unzipped into a task root, its S3 bundles in s3s-fs
+            behind the shaping proxy (benches/shaping_proxy.py: 30 ms to the
+            first byte, then 85 MB/s), a fresh empty CAIOS_TMP per process, the
+            EFS tier from DIST/efs/<digest>; boto3 on sys.path after the task
+            root, as the Lambda runtime provides it. Handler caios_entry.handler.
+  zappa     Zappa-style: one zip (deflate level 6, built once in setup) of the
+            whole env, with bytecode compiled in (unchecked-hash .pyc, as
+            caios-pack ships it), in the same s3s-fs behind the same proxy;
+            the process imports boto3, GETs the archive into memory, extracts
+            it into a fresh temp folder, puts it on sys.path, imports the
+            handler and calls it.
+  warm      diagnostic only, no target: `packaged` with every bundle already
+            extracted in CAIOS_TMP (a warm sandbox's /tmp), i.e. the importer
+            and the local tier without any S3 traffic.
+
+Each process's /tmp (CAIOS_TMP, the Zappa extraction folder) is a fresh
+folder under --tmp-base, by default /dev/shm: on the development VM, ext4
+under other builds' load creates small files at ~0.65 ms each, which turns the
+Zappa-style extraction of 10,754 files from ~2.5 s into ~13 s; tmpfs keeps that
+artefact out (it favours the Zappa-style baseline, never the package).
+
+Cold start = from just before the benchmark spawns the process to the
+handler returning its result for the first event of events.json (the clock
+is CLOCK_MONOTONIC, shared by both processes). Init = from the first line of
+the driver (interpreter up) to the handler module imported (`import
+caios_entry` / `import handler`; for zappa including download and extract).
+
+Every mode runs once untimed first (output checked, page cache warmed), then
+--runs rounds; each round runs every mode once, in an order rotated every
+round, so that machine noise hits all modes alike. Medians are reported.
+Every run's result for the first event must equal the all-local result, or
+the benchmark stops with exit status 3. Afterwards (untimed) a few
+instrumented `packaged` runs record a timeline of the importer's S3 work
+(client creation, download, extraction, imports blocked on a bundle) to
+show whether the prefetch overlaps init.
+
+Exit status: 0 whatever the timings; 2 setup failed; 3 a run failed or gave a
+different result.
+"""
+
+import argparse
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import zipfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "runtime"))
+import harness  # noqa: E402  (S3Server, s3_client, credentials)
+
+BUCKET = "caios-bench"
+ZAPPA_KEY = "zappa/env.zip"
+ZAPPA_FORMAT = 2                     # bump when the archive's layout changes
+MODES = ("local", "packaged", "zappa", "warm")
+LABELS = {
+    "local": "all-local (a)",
+    "packaged": "packaged (p)",
+    "zappa": "Zappa-style (b)",
+    "warm": "packaged, bundles already in /tmp (diagnostic)",
+}
+
+# The process under test. argv: mode, config JSON. Prints one line
+# "COLD-START {json}" with monotonic timestamps (ns) and the result.
+DRIVER = r"""
+import time
+T0 = time.monotonic_ns()
+import sys, json
+mode = sys.argv[1]
+cfg = json.loads(sys.argv[2])
+out = {"mode": mode, "t_start": T0}
+if mode in ("packaged", "warm"):
+    sys.path[:0] = [cfg["task"], cfg["pylibs"]]
+    if cfg.get("instrument"):
+        exec(cfg["instrument"], {"T0": T0, "out": out})
+    import caios_entry
+    call = caios_entry.handler
+elif mode == "local":
+    sys.path[:0] = [cfg["src"], cfg["env"]]
+    import handler
+    call = handler.handler
+elif mode == "zappa":
+    sys.path[:0] = [cfg["src"], cfg["pylibs"]]
+    import io, tempfile, zipfile
+    import boto3
+    from botocore.config import Config
+    client = boto3.client("s3", endpoint_url=cfg["endpoint"], region_name=cfg["region"],
+                          config=Config(s3={"addressing_style": "path"}))
+    out["t_client"] = time.monotonic_ns()
+    body = client.get_object(Bucket=cfg["bucket"], Key=cfg["key"])["Body"].read()
+    out["t_download"] = time.monotonic_ns()
+    out["zip_bytes"] = len(body)
+    dest = tempfile.mkdtemp(prefix="zappa-", dir=cfg["tmp"])
+    with zipfile.ZipFile(io.BytesIO(body)) as zf:
+        zf.extractall(dest)
+    del body
+    out["t_extract"] = time.monotonic_ns()
+    sys.path.insert(1, dest)
+    import handler
+    call = handler.handler
+else:
+    raise SystemExit("unknown mode %r" % mode)
+out["t_init"] = time.monotonic_ns()
+import types
+result = call(cfg["event"], types.SimpleNamespace(**cfg.get("context", {})))
+out["t_first"] = time.monotonic_ns()
+out["result"] = result
+sys.stdout.write("\nCOLD-START " + json.dumps(out) + "\n")
+sys.stdout.flush()
+import os
+os._exit(0)
+"""
+
+# Untimed diagnostic runs: wraps the importer's S3 steps to record when they
+# ran (ms after the driver's first line) and in which thread.
+INSTRUMENT = r"""
+import threading, time
+import caios_importer as ci
+tl = out.setdefault("timeline", [])
+
+def wrap(name, label, argi):
+    orig = getattr(ci.Importer, name)
+    def w(self, *a, **k):
+        t0 = time.monotonic_ns()
+        try:
+            return orig(self, *a, **k)
+        finally:
+            t1 = time.monotonic_ns()
+            arg = a[argi] if len(a) > argi else None
+            tl.append([label, threading.current_thread().name, (t0 - T0) / 1e6, (t1 - T0) / 1e6,
+                       str(arg)])
+    setattr(ci.Importer, name, w)
+
+wrap("_get_client", "s3 client: import boto3 + create", 0)
+wrap("_download", "GET + sha256", 1)
+wrap("_extract", "extract", 1)
+wrap("_ensure_for_module", "import waits for its bundle", 1)
+"""
+
+
+def die(msg, code=2):
+    sys.stderr.write("error: %s\n" % msg)
+    sys.exit(code)
+
+
+def step(msg):
+    sys.stderr.write("\n== %s\n" % msg)
+    sys.stderr.flush()
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+# ---------------------------------------------------------------------------
+# Setup
+
+
+def unzip_with_modes(zpath, dest):
+    """Unzip as Lambda does: Unix modes from external_attr kept."""
+    with zipfile.ZipFile(zpath) as zf:
+        for info in zf.infolist():
+            path = zf.extract(info, dest)
+            mode = (info.external_attr >> 16) & 0o7777
+            if mode and not info.is_dir():
+                os.chmod(path, mode)
+
+
+def env_stamp(env):
+    """Cheap identity of the env: file count, total size, newest mtime."""
+    n = size = newest = 0
+    for root, dirs, files in os.walk(env):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for f in files:
+            st = os.lstat(os.path.join(root, f))
+            n += 1
+            size += st.st_size
+            newest = max(newest, int(st.st_mtime))
+    return {"format": ZAPPA_FORMAT, "env": os.path.abspath(env), "files": n, "bytes": size,
+            "newest_mtime": newest, "python": sys.implementation.cache_tag}
+
+
+def unchecked_pyc(src_path, source):
+    """Bytecode of a .py file as an unchecked-hash .pyc (PEP 552), taken from
+    the env's own timestamp .pyc when it matches the source, else compiled."""
+    tag = sys.implementation.cache_tag
+    folder, name = os.path.split(src_path)
+    cached = os.path.join(folder, "__pycache__", name[:-3] + "." + tag + ".pyc")
+    magic = importlib.util.MAGIC_NUMBER
+    code_bytes = None
+    try:
+        with open(cached, "rb") as f:
+            data = f.read()
+        st = os.stat(src_path)
+        if (data[:4] == magic and int.from_bytes(data[4:8], "little") == 0
+                and int.from_bytes(data[8:12], "little") == (int(st.st_mtime) & 0xFFFFFFFF)
+                and int.from_bytes(data[12:16], "little") == (st.st_size & 0xFFFFFFFF)):
+            code_bytes = data[16:]
+    except OSError:
+        pass
+    if code_bytes is None:
+        import marshal
+        try:
+            code = compile(source, src_path, "exec", dont_inherit=True)
+        except (SyntaxError, ValueError):
+            return None
+        code_bytes = marshal.dumps(code)
+    flags = 0b01                      # hash-based, check_source off: unchecked
+    return magic + flags.to_bytes(4, "little") + importlib.util.source_hash(source) + code_bytes
+
+
+def build_zappa_zip(env, out_path):
+    """The whole env in one zip, deflate level 6, .py files with unchecked-hash
+    .pyc files next to them in __pycache__ (the env's own __pycache__ folders
+    are replaced). Unix modes kept."""
+    tag = sys.implementation.cache_tag
+    tmp = out_path + ".part"
+    n_files = n_pyc = 0
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        for root, dirs, files in os.walk(env):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            rel_root = os.path.relpath(root, env)
+            for f in sorted(files):
+                if rel_root == "." and f == ".complete":
+                    continue
+                path = os.path.join(root, f)
+                if os.path.islink(path) or not os.path.isfile(path):
+                    continue
+                arc = f if rel_root == "." else rel_root.replace(os.sep, "/") + "/" + f
+                st = os.stat(path)
+                with open(path, "rb") as fh:
+                    data = fh.read()
+                info = zipfile.ZipInfo(arc, date_time=time.localtime(max(st.st_mtime, 315532800))[:6])
+                info.create_system = 3
+                info.external_attr = (0o100000 | (st.st_mode & 0o777)) << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, data, compresslevel=6)
+                n_files += 1
+                if f.endswith(".py"):
+                    pyc = unchecked_pyc(path, data)
+                    if pyc is not None:
+                        pinfo = zipfile.ZipInfo(arc.rsplit("/", 1)[0] + "/__pycache__/" + f[:-3] + "."
+                                                + tag + ".pyc" if "/" in arc else
+                                                "__pycache__/" + f[:-3] + "." + tag + ".pyc",
+                                                date_time=info.date_time)
+                        pinfo.create_system = 3
+                        pinfo.external_attr = (0o100644) << 16
+                        pinfo.compress_type = zipfile.ZIP_DEFLATED
+                        zf.writestr(pinfo, pyc, compresslevel=6)
+                        n_pyc += 1
+    os.replace(tmp, out_path)
+    return n_files, n_pyc
+
+
+def proc_cpu_ms(pid):
+    """user + system CPU time of a running process, ms (Linux /proc)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        ticks = int(fields[11]) + int(fields[12])
+        return ticks * 1000.0 / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def loadavg():
+    try:
+        return os.getloadavg()
+    except OSError:
+        return (float("nan"),) * 3
+
+
+# ---------------------------------------------------------------------------
+# Running one process
+
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.work = os.path.abspath(a.work)
+        self.unit = os.path.abspath(a.unit)
+        self.env_dir = os.path.abspath(a.env)
+        self.pylibs = os.path.abspath(a.pylibs)
+        base = a.tmp_base or ("/dev/shm" if os.path.isdir("/dev/shm")
+                              and os.access("/dev/shm", os.W_OK) else self.work)
+        # Each process's /tmp (CAIOS_TMP, the Zappa extraction folder) lives here.
+        self.runs_dir = os.path.join(os.path.abspath(base), "caios-cold-start-%d" % os.getpid())
+        self.server = None
+        self.proxy = None
+        self.proxy_url = None
+        self.proxy_log = os.path.join(self.work, "proxy.log")
+        self.proxy_log_pos = 0
+        self.counter = 0
+
+    # -- setup -----------------------------------------------------------
+
+    def setup(self):
+        a = self.a
+        os.makedirs(self.work, exist_ok=True)
+        events = json.load(open(os.path.join(self.unit, "events.json")))["tests"]
+        self.event = events[0]
+        src = os.path.join(self.unit, "src")
+        self.src = src if os.path.isfile(os.path.join(src, "handler.py")) else self.unit
+
+        # 1. The package.
+        if a.dist:
+            self.dist = os.path.abspath(a.dist)
+            step("reusing the package in %s" % self.dist)
+        else:
+            self.dist = os.path.join(self.work, "dist")
+            shutil.rmtree(self.dist, ignore_errors=True)
+            cmd = [a.caios_pack, "package", self.unit, "--site-packages", self.env_dir,
+                   "--max-latency", a.max_latency, "--out", self.dist]
+            step(" ".join(cmd))
+            t = time.monotonic()
+            p = subprocess.run(cmd, capture_output=True, text=True)
+            if p.returncode != 0:
+                die("caios-pack package failed (exit %d):\n%s%s" % (p.returncode, p.stdout, p.stderr))
+            self.package_summary = p.stdout
+            sys.stderr.write(p.stdout[:1200] + ("...\n" if len(p.stdout) > 1200 else ""))
+            sys.stderr.write("packaged in %.1f s\n" % (time.monotonic() - t))
+        self.catalogue = json.load(open(os.path.join(self.dist, "catalogue.json")))
+        efs_dir = os.path.join(self.dist, "efs")
+        roots = sorted(os.listdir(efs_dir)) if os.path.isdir(efs_dir) else []
+        self.efs_root = os.path.join(efs_dir, roots[0]) if roots else ""
+
+        # 2. The task root (deployment.zip unzipped, as Lambda does).
+        self.task = os.path.join(self.work, "task")
+        shutil.rmtree(self.task, ignore_errors=True)
+        step("unzipping deployment.zip into %s" % self.task)
+        unzip_with_modes(os.path.join(self.dist, "deployment.zip"), self.task)
+
+        # 3. The Zappa-style archive (reused when the env has not changed).
+        zdir = os.path.join(self.work, "zappa")
+        os.makedirs(zdir, exist_ok=True)
+        self.zappa_zip = os.path.join(zdir, "env.zip")
+        stamp_path = os.path.join(zdir, "stamp.json")
+        stamp = env_stamp(self.env_dir)
+        old = None
+        try:
+            old = json.load(open(stamp_path))
+        except (OSError, ValueError):
+            pass
+        if old != stamp or not os.path.isfile(self.zappa_zip):
+            step("building the Zappa-style archive of %s (zip, level 6; untimed)" % self.env_dir)
+            t = time.monotonic()
+            n, npyc = build_zappa_zip(self.env_dir, self.zappa_zip)
+            json.dump(stamp, open(stamp_path, "w"))
+            sys.stderr.write("%d files + %d .pyc, %.1f MB, in %.1f s\n"
+                             % (n, npyc, os.path.getsize(self.zappa_zip) / 1e6, time.monotonic() - t))
+        else:
+            step("reusing the Zappa-style archive %s (%.1f MB)"
+                 % (self.zappa_zip, os.path.getsize(self.zappa_zip) / 1e6))
+        with zipfile.ZipFile(self.zappa_zip) as zf:
+            self.zappa_unpacked = sum(i.file_size for i in zf.infolist())
+            self.zappa_members = len(zf.infolist())
+
+        # 4. s3s-fs, the bucket, the objects; the shaping proxy in front.
+        store = os.path.join(self.work, "s3", "store")
+        shutil.rmtree(os.path.dirname(store), ignore_errors=True)
+        os.makedirs(store)
+        step("starting s3s-fs (%s) and uploading" % a.s3s_fs)
+        self.server = harness.S3Server(a.s3s_fs, store).start()
+        client = harness.s3_client([self.pylibs], self.server.url)
+        client.create_bucket(Bucket=BUCKET)
+        prefix = self.catalogue["s3"].get("prefix") or ""
+        s3dir = os.path.join(self.dist, "s3")
+        self.s3_objects = 0
+        self.s3_bytes = 0
+        for name in sorted(os.listdir(s3dir)):
+            with open(os.path.join(s3dir, name), "rb") as f:
+                data = f.read()
+            client.put_object(Bucket=BUCKET, Key=prefix + name, Body=data)
+            self.s3_objects += 1
+            self.s3_bytes += len(data)
+        client.upload_file(self.zappa_zip, BUCKET, ZAPPA_KEY)
+        self.zappa_size = os.path.getsize(self.zappa_zip)
+        head = client.head_object(Bucket=BUCKET, Key=ZAPPA_KEY)
+        if head["ContentLength"] != self.zappa_size:
+            die("the Zappa archive in s3s-fs has %d bytes, not %d" % (head["ContentLength"],
+                                                                      self.zappa_size))
+        sys.stderr.write("%d bundles (%.1f MB) under s3://%s/%s, Zappa archive %.1f MB\n"
+                         % (self.s3_objects, self.s3_bytes / 1e6, BUCKET, prefix,
+                            self.zappa_size / 1e6))
+        open(self.proxy_log, "w").close()
+        self.proxy = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "shaping_proxy.py"),
+             "--upstream-port", str(self.server.port), "--ttfb-ms", str(a.ttfb_ms),
+             "--rate-mb", str(a.rate_mb), "--log", self.proxy_log],
+            stdout=subprocess.PIPE, text=True, preexec_fn=harness._die_with_parent)
+        line = self.proxy.stdout.readline().split()
+        if len(line) != 2 or line[0] != "listening":
+            die("the shaping proxy did not start")
+        self.proxy_url = "http://127.0.0.1:%s" % line[1]
+        step("shaping proxy %s: %.0f ms to the first byte, %.0f MB/s shared"
+             % (self.proxy_url, a.ttfb_ms, a.rate_mb))
+        os.makedirs(self.runs_dir, exist_ok=True)
+        self.warm_tmp = None
+
+    def close(self):
+        if self.proxy is not None and self.proxy.poll() is None:
+            self.proxy.terminate()
+            try:
+                self.proxy.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proxy.kill()
+        if self.server is not None:
+            self.server.stop()
+        shutil.rmtree(self.runs_dir, ignore_errors=True)
+
+    # -- one process -------------------------------------------------------
+
+    def base_env(self, rundir):
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": rundir,
+            "LANG": "C.UTF-8",
+            "AWS_ACCESS_KEY_ID": harness.ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": harness.SECRET_KEY,
+            "AWS_REGION": harness.REGION,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ENDPOINT_URL": self.proxy_url,
+            "AWS_LAMBDA_FUNCTION_NAME": "cold-start-bench",
+        }
+
+    def run(self, mode, instrument=False, keep_tmp=False):
+        self.counter += 1
+        rundir = os.path.join(self.runs_dir, "%03d-%s" % (self.counter, mode))
+        shutil.rmtree(rundir, ignore_errors=True)
+        os.makedirs(rundir)
+        env = self.base_env(rundir)
+        cfg = {"event": self.event["event"], "context": self.event.get("context") or {}}
+        if mode in ("packaged", "warm"):
+            cfg.update(task=self.task, pylibs=self.pylibs)
+            env.update(CAIOS_BUCKET=BUCKET, CAIOS_EFS_ROOT=self.efs_root)
+            if mode == "packaged":
+                env["CAIOS_TMP"] = os.path.join(rundir, "caios")     # fresh, empty
+            else:
+                env["CAIOS_TMP"] = self.warm_tmp
+            if instrument:
+                cfg["instrument"] = INSTRUMENT
+        elif mode == "local":
+            cfg.update(src=self.src, env=self.env_dir)
+        elif mode == "zappa":
+            ztmp = os.path.join(rundir, "tmp")
+            os.makedirs(ztmp)
+            cfg.update(src=self.src, pylibs=self.pylibs, endpoint=self.proxy_url,
+                       region=harness.REGION, bucket=BUCKET, key=ZAPPA_KEY, tmp=ztmp)
+        cmd = [sys.executable, "-I", "-S", "-c", DRIVER, mode, json.dumps(cfg)]
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        side0 = (proc_cpu_ms(self.proxy.pid), proc_cpu_ms(self.server.proc.pid))
+        t_spawn = time.monotonic_ns()
+        p = subprocess.run(cmd, env=env, cwd=rundir, capture_output=True, text=True, timeout=600)
+        t_exit = time.monotonic_ns()
+        side1 = (proc_cpu_ms(self.proxy.pid), proc_cpu_ms(self.server.proc.pid))
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        rec = None
+        emf = None
+        for line in p.stdout.splitlines():
+            if line.startswith("COLD-START "):
+                rec = json.loads(line[len("COLD-START "):])
+            elif line.startswith("{") and '"caios"' in line:
+                try:
+                    emf = harness.parse_emf_line(line)
+                except ValueError:
+                    pass
+        if p.returncode != 0 or rec is None:
+            sys.stderr.write("--- stdout\n%s\n--- stderr\n%s\n" % (p.stdout[-3000:], p.stderr[-6000:]))
+            die("the %s run (%s) failed with exit status %d" % (mode, rundir, p.returncode), 3)
+        ms = lambda t: (t - t_spawn) / 1e6   # noqa: E731
+        r = {
+            "mode": mode,
+            "cold_ms": ms(rec["t_first"]),
+            "init_ms": (rec["t_init"] - rec["t_start"]) / 1e6,
+            "interp_ms": ms(rec["t_start"]),
+            "handler_ms": (rec["t_first"] - rec["t_init"]) / 1e6,
+            "process_ms": ms(t_exit),
+            "cpu_ms": ((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)) * 1000,
+            "proxy_cpu_ms": side1[0] - side0[0],
+            "s3s_cpu_ms": side1[1] - side0[1],
+            "result": rec["result"],
+            "load": loadavg()[0],
+        }
+        if mode == "zappa":
+            r["zappa"] = {
+                "boto3_client_ms": (rec["t_client"] - rec["t_start"]) / 1e6,
+                "download_ms": (rec["t_download"] - rec["t_client"]) / 1e6,
+                "extract_ms": (rec["t_extract"] - rec["t_download"]) / 1e6,
+                "import_ms": (rec["t_init"] - rec["t_extract"]) / 1e6,
+                "zip_bytes": rec["zip_bytes"],
+            }
+        if emf is not None:
+            r["emf"] = {k: emf.get(k) for k in (
+                "init_ms", "local_count", "local_ms", "efs_count", "efs_ms", "s3_count",
+                "s3_ms", "s3_client_ms", "s3_wait_ms", "s3_bytes", "s3_fetched")}
+            r["emf_modules"] = emf.get("modules") or []
+            r["emf_invocation_modules"] = emf.get("invocation_modules") or []
+        if "timeline" in rec:
+            r["timeline"] = rec["timeline"]
+        r["gets"] = self.read_proxy_log()
+        if mode == "packaged" and keep_tmp:
+            self.warm_tmp = os.path.join(self.runs_dir, "warm-tmp")
+            shutil.rmtree(self.warm_tmp, ignore_errors=True)
+            os.rename(env["CAIOS_TMP"], self.warm_tmp)
+        shutil.rmtree(rundir, ignore_errors=True)
+        return r
+
+    def read_proxy_log(self):
+        with open(self.proxy_log) as f:
+            f.seek(self.proxy_log_pos)
+            data = f.read()
+            self.proxy_log_pos = f.tell()
+        return [json.loads(line) for line in data.splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------------------
+# Report
+
+
+def fmt(x, nd=0):
+    if x is None or x != x:
+        return "-"
+    return ("%." + str(nd) + "f") % x
+
+
+def summarize(b, results, diag, warmups):
+    a = b.a
+    by = {m: [r for r in results if r["mode"] == m] for m in MODES}
+    med = {m: {k: median([r[k] for r in rs]) for k in ("cold_ms", "init_ms", "interp_ms",
+                                                        "handler_ms", "cpu_ms", "proxy_cpu_ms",
+                                                        "s3s_cpu_ms", "process_ms")}
+           for m, rs in by.items() if rs}
+    lines = []
+    w = lines.append
+    w("")
+    w("cold_start: reference unit %s, first event %r" % (b.unit, b.event.get("name")))
+    w("python %s (-I -S), %d CPUs, load average at the end %s; caios-pack %s"
+      % (platform.python_version(), os.cpu_count(), " ".join(fmt(x, 2) for x in loadavg()),
+         a.caios_pack))
+    w("each process's /tmp (CAIOS_TMP, Zappa extraction) under %s" % os.path.dirname(b.runs_dir))
+    w("network model: %.0f ms to the first byte of every response, then %.0f MB/s shared "
+      "(benches/shaping_proxy.py in front of s3s-fs)" % (a.ttfb_ms, a.rate_mb))
+    w("package: deployment.zip %.1f MB; %d S3 bundles, %.1f MB; Zappa-style archive %.1f MB "
+      "zipped, %.1f MB unpacked, %d members"
+      % (os.path.getsize(os.path.join(b.dist, "deployment.zip")) / 1e6, b.s3_objects,
+         b.s3_bytes / 1e6, b.zappa_size / 1e6, b.zappa_unpacked / 1e6, b.zappa_members))
+    w("")
+    hdr = "%-48s %5s %12s %15s %11s %15s" % ("mode", "runs", "cold ms (med)", "cold min/max",
+                                             "init ms", "init min/max")
+    w(hdr)
+    w("-" * len(hdr))
+    for m in MODES:
+        rs = by[m]
+        if not rs:
+            continue
+        cs = [r["cold_ms"] for r in rs]
+        ins = [r["init_ms"] for r in rs]
+        w("%-48s %5d %12s %15s %11s %15s" % (
+            LABELS[m], len(rs), fmt(median(cs)), "%s / %s" % (fmt(min(cs)), fmt(max(cs))),
+            fmt(median(ins)), "%s / %s" % (fmt(min(ins)), fmt(max(ins)))))
+    w("")
+    w("medians, ms: interpreter start (spawn to first driver line), handler call, child CPU "
+      "(user+sys), proxy and s3s-fs CPU during the run")
+    for m in MODES:
+        if m in med:
+            x = med[m]
+            w("  %-46s start %5s  handler %5s  cpu %6s  proxy cpu %5s  s3s-fs cpu %5s"
+              % (LABELS[m], fmt(x["interp_ms"]), fmt(x["handler_ms"]), fmt(x["cpu_ms"]),
+                 fmt(x["proxy_cpu_ms"]), fmt(x["s3s_cpu_ms"])))
+
+    verdict = {}
+    if "packaged" in med and "local" in med and "zappa" in med:
+        p, l, z = med["packaged"]["cold_ms"], med["local"]["cold_ms"], med["zappa"]["cold_ms"]
+        r1 = p / l
+        r2 = z / p
+        verdict = {"packaged_over_local": r1, "zappa_over_packaged": r2,
+                   "target_local_met": r1 <= 1.0, "target_zappa_met": r2 >= 8.0}
+        w("")
+        w("packaged / all-local  = %.2fx   target <= 1.0x: %s" % (
+            r1, "MET" if r1 <= 1.0 else "NOT MET (packaged is %.0f ms = %.0f%% slower than all-local)"
+            % (p - l, (r1 - 1) * 100)))
+        w("Zappa-style / packaged = %.2fx   target >= 8x:  %s" % (
+            r2, "MET" if r2 >= 8.0 else "NOT MET (packaged is %.1fx faster than Zappa-style, "
+            "not 8x)" % r2))
+        w("init medians: packaged / all-local = %.2fx, Zappa-style / packaged = %.2fx"
+          % (med["packaged"]["init_ms"] / med["local"]["init_ms"],
+             med["zappa"]["init_ms"] / med["packaged"]["init_ms"]))
+
+    # Where the packaged mode's time goes: the importer's own EMF line.
+    for m in ("packaged", "warm"):
+        emfs = [r["emf"] for r in by[m] if r.get("emf")]
+        if not emfs:
+            continue
+        w("")
+        w("%s: importer EMF line, medians over %d runs" % (LABELS[m], len(emfs)))
+        keys = ("init_ms", "local_ms", "efs_ms", "s3_ms", "s3_client_ms", "s3_wait_ms")
+        w("  " + "  ".join("%s %s" % (k, fmt(median([e[k] for e in emfs if e.get(k) is not None]), 1))
+                           for k in keys))
+        w("  modules: local %s, efs %s, s3 %s; S3 bytes fetched %s (%s bundles: %s)" % (
+            fmt(median([e["local_count"] for e in emfs])), fmt(median([e["efs_count"] for e in emfs])),
+            fmt(median([e["s3_count"] for e in emfs])), fmt(median([e["s3_bytes"] for e in emfs])),
+            fmt(median([len(e["s3_fetched"] or []) for e in emfs])),
+            ", ".join(sorted(set(n[:12] for e in emfs for n in (e["s3_fetched"] or []))))))
+        # Slowest modules by cumulative time (median over runs).
+        cum = {}
+        for r in by[m]:
+            for name, tier, s, c in r.get("emf_modules") or []:
+                cum.setdefault((name, tier), []).append((s / 1000.0, c / 1000.0))
+        top = sorted(cum.items(), key=lambda kv: -median([c for _, c in kv[1]]))[:8]
+        w("  largest cumulative module loads (median ms, self/cum): " + "; ".join(
+            "%s [%s] %s/%s" % (n, t, fmt(median([s for s, _ in v]), 1), fmt(median([c for _, c in v]), 1))
+            for (n, t), v in top))
+
+    zs = [r["zappa"] for r in by["zappa"]]
+    if zs:
+        w("")
+        w("Zappa-style phases, medians (ms): import boto3 + client %s, GET %.1f MB %s, "
+          "extract %s, import handler %s"
+          % (fmt(median([z["boto3_client_ms"] for z in zs])), zs[0]["zip_bytes"] / 1e6,
+             fmt(median([z["download_ms"] for z in zs])), fmt(median([z["extract_ms"] for z in zs])),
+             fmt(median([z["import_ms"] for z in zs]))))
+
+    # The proxy's view: GETs per run, effective rate of the largest body.
+    w("")
+    w("S3 GETs through the proxy (median per run): count, MB, largest body's ms to first byte / total")
+    for m in ("packaged", "zappa", "warm"):
+        rs = by[m]
+        if not rs:
+            continue
+        counts = [len([g for g in r["gets"] if g["method"] == "GET"]) for r in rs]
+        mbs = [sum(g["bytes"] for g in r["gets"]) / 1e6 for r in rs]
+        bigs = [max(r["gets"], key=lambda g: g["bytes"]) for r in rs if r["gets"]]
+        if bigs:
+            rate = median([g["bytes"] / 1e6 / max(1e-9, (g["total_ms"] - g["ttfb_ms"]) / 1000)
+                           for g in bigs])
+            big = "largest %.1f MB: %s / %s ms (%.0f MB/s effective)" % (
+                bigs[0]["bytes"] / 1e6, fmt(median([g["ttfb_ms"] for g in bigs]), 1),
+                fmt(median([g["total_ms"] for g in bigs])), rate)
+        else:
+            big = "no GETs"
+        w("  %-46s %s GETs, %s MB; %s" % (LABELS[m], fmt(median(counts)), fmt(median(mbs), 1), big))
+
+    # The timeline of the instrumented runs.
+    if diag:
+        w("")
+        w("prefetch vs init (%d instrumented packaged runs, untimed; ms after the driver's first "
+          "line, median start-end):" % len(diag))
+        rows = {}
+        for r in diag:
+            seen = {}
+            for label, thread, t0, t1, arg in r.get("timeline") or []:
+                if label == "import waits for its bundle" and t1 - t0 < 1.0:
+                    continue
+                key = (label, "main" if thread == "MainThread" else
+                       thread.rsplit("-", 1)[0] if thread.startswith("caios-") else thread,
+                       arg if label == "import waits for its bundle" else "")
+                seen.setdefault(key, []).append((t0, t1))
+            for key, spans in seen.items():
+                rows.setdefault(key, []).append((spans[0][0], spans[-1][1]))
+        for key, spans in sorted(rows.items(), key=lambda kv: median([s for s, _ in kv[1]])):
+            label, thread, arg = key
+            w("  %-36s %-22s %7s - %7s%s" % (label, "[" + thread + "]", fmt(median([s for s, _ in spans])),
+                                            fmt(median([e for _, e in spans])),
+                                            "  (" + arg + ")" if arg else ""))
+        w("  %-36s %-22s %7s - %7s" % ("handler module imported (init end)", "[main]", "",
+                                        fmt(median([r["init_ms"] for r in diag]))))
+        w("  %-36s %-22s %7s" % ("cold start (spawn to result)", "", fmt(median([r["cold_ms"] for r in diag]))))
+    return "\n".join(lines), med, verdict
+
+
+# ---------------------------------------------------------------------------
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--caios-pack", required=True)
+    ap.add_argument("--env", required=True, help="the reference unit's site-packages")
+    ap.add_argument("--unit", default=os.path.join(REPO, "fixtures", "reference-unit"))
+    ap.add_argument("--s3s-fs", required=True)
+    ap.add_argument("--pylibs", required=True, help="folder holding boto3")
+    ap.add_argument("--work", default=os.path.join(REPO, "target", "cold-start"))
+    ap.add_argument("--dist", help="reuse this `caios-pack package` output instead of packaging")
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--max-latency", default="3s")
+    ap.add_argument("--ttfb-ms", type=float, default=30.0)
+    ap.add_argument("--rate-mb", type=float, default=85.0)
+    ap.add_argument("--diagnose", type=int, default=3, help="instrumented packaged runs (0: none)")
+    ap.add_argument("--no-warm", action="store_true", help="skip the diagnostic warm mode")
+    ap.add_argument("--tmp-base", help="where each process's /tmp goes (CAIOS_TMP, the Zappa "
+                    "extraction); default /dev/shm (tmpfs), else --work")
+    ap.add_argument("--json-out")
+    a = ap.parse_args()
+    if a.runs < 1:
+        die("--runs must be at least 1")
+    for what, path in (("caios-pack", a.caios_pack), ("s3s-fs", a.s3s_fs)):
+        if not os.access(path, os.X_OK):
+            die("%s not found at %s" % (what, path))
+    if not os.path.isdir(os.path.join(a.pylibs, "boto3")):
+        die("no boto3 in %s" % a.pylibs)
+
+    b = Bench(a)
+    modes = [m for m in MODES if not (m == "warm" and a.no_warm)]
+    try:
+        b.setup()
+        # Untimed first run of every mode: the results every run must give.
+        step("untimed check run of every mode")
+        warmups = {}
+        for m in modes:
+            if m == "warm" and b.warm_tmp is None:
+                die("no extracted bundles for the warm mode")
+            r = b.run(m, keep_tmp=(m == "packaged"))
+            warmups[m] = r
+            sys.stderr.write("  %-9s cold %7.0f ms  init %7.0f ms  result %s\n"
+                             % (m, r["cold_ms"], r["init_ms"], json.dumps(r["result"])))
+        expected = warmups["local"]["result"]
+        for m, r in warmups.items():
+            if r["result"] != expected:
+                die("%s gives %s for the first event, all-local gives %s"
+                    % (m, json.dumps(r["result"]), json.dumps(expected)), 3)
+        if not (warmups["packaged"].get("emf") or {}).get("s3_bytes"):
+            sys.stderr.write("warning: the packaged run fetched nothing from S3\n")
+
+        results = []
+        step("%d rounds of %s, order rotated every round" % (a.runs, ", ".join(modes)))
+        for i in range(a.runs):
+            order = modes[i % len(modes):] + modes[:i % len(modes)]
+            line = []
+            for m in order:
+                r = b.run(m)
+                if r["result"] != expected:
+                    die("round %d: %s gives %s for the first event, all-local gives %s"
+                        % (i + 1, m, json.dumps(r["result"]), json.dumps(expected)), 3)
+                results.append(r)
+                line.append("%s %.0f" % (m, r["cold_ms"]))
+            sys.stderr.write("  round %d (load %.2f): %s ms\n" % (i + 1, loadavg()[0], ", ".join(line)))
+
+        diag = []
+        if a.diagnose > 0:
+            step("%d instrumented packaged runs (untimed)" % a.diagnose)
+            for _ in range(a.diagnose):
+                r = b.run("packaged", instrument=True)
+                if r["result"] != expected:
+                    die("instrumented packaged run gives %s" % json.dumps(r["result"]), 3)
+                diag.append(r)
+    finally:
+        b.close()
+
+    text, med, verdict = summarize(b, results, diag, warmups)
+    print(text)
+    if a.json_out:
+        doc = {"config": {k: v for k, v in vars(a).items()}, "python": platform.python_version(),
+               "cpus": os.cpu_count(), "medians": med, "verdict": verdict,
+               "expected_result": expected, "runs": results, "diagnose": diag,
+               "warmups": warmups}
+        with open(a.json_out, "w") as f:
+            json.dump(doc, f, indent=1)
+        sys.stderr.write("raw figures in %s\n" % a.json_out)
+
+
+if __name__ == "__main__":
+    main()

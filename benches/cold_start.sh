@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Cold start of the reference unit: packaged by caios-pack (deployment.zip +
+# S3 bundles fetched on demand through a shaping proxy) vs all-local vs a
+# Zappa-style single archive fetched from S3 at start (benches/cold_start.py).
+#
+#   benches/cold_start.sh [--runs N] [--no-build] [--json-out FILE] [--work DIR] [--dist DIR]
+#                         [--diagnose N] [--no-warm] [--tmp-base DIR]
+#
+# --tmp-base: where each process's /tmp goes (default /dev/shm: this VM's ext4
+# creates small files slowly, which would mostly penalise the Zappa-style mode).
+#
+# Environment:
+#   CAIOS_REF_ENV     reference site-packages folder, built by build-env.sh if missing
+#                     (default ~/.cache/caios-pack/ref-env)
+#   CAIOS_REF_UNIT    the reference unit folder (default fixtures/reference-unit)
+#   CAIOS_PACK_BIN    caios-pack binary (default target/release/caios-pack, built with
+#                     `cargo build --release`; setting it skips the build)
+#   CAIOS_S3S_FS      s3s-fs binary (default target/test-tools/bin/s3s-fs, installed
+#                     with cargo as .ci/run does if missing)
+#   CAIOS_TEST_PYLIBS folder holding boto3 (default target/test-tools/pylibs, installed
+#                     with pip as .ci/run does if missing)
+#
+# Every mode runs in fresh `python3 -I -S` processes, round-robin, N rounds
+# (default 7); medians, ratios and the targets (packaged <= 1.0x all-local,
+# >= 8x faster than Zappa-style) are printed. Exit 0 whatever the timings;
+# 2: setup failed; 3: a run failed or a mode's result differs from all-local.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+build=1
+py_args=()
+
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; }
+die() { echo "error: $*" >&2; exit 2; }
+
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --runs|--json-out|--work|--dist|--diagnose|--tmp-base)
+      [[ $# -ge 2 ]] || die "$1 needs a value"
+      py_args+=("$1" "$2"); shift 2 ;;
+    --no-warm) py_args+=("$1"); shift ;;
+    --no-build) build=0; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
+  esac
+done
+
+PY_HOST=${PYTHON:-python3}
+command -v "$PY_HOST" >/dev/null || die "$PY_HOST not found"
+step() { printf '\n== %s\n' "$*" >&2; }
+
+# 1. The reference unit and its env (idempotent).
+ref_unit=${CAIOS_REF_UNIT:-$repo/fixtures/reference-unit}
+[[ -f $ref_unit/build-env.sh && -f $ref_unit/events.json && -f $ref_unit/caios-pack.yaml ]] \
+  || die "reference unit not found at $ref_unit (set CAIOS_REF_UNIT)"
+ref_unit=$(cd "$ref_unit" && pwd)
+REF_ENV=${CAIOS_REF_ENV:-$HOME/.cache/caios-pack/ref-env}
+step "reference env: $REF_ENV"
+mkdir -p "$(dirname "$REF_ENV")"
+bash "$ref_unit/build-env.sh" "$REF_ENV" "$PY_HOST" >&2 || die "build-env.sh failed"
+REF_ENV=$(cd "$REF_ENV" && pwd)
+
+# 2. s3s-fs and boto3, where .ci/run puts them.
+S3S=${CAIOS_S3S_FS:-$repo/target/test-tools/bin/s3s-fs}
+if [[ ! -x $S3S ]]; then
+  [[ -z ${CAIOS_S3S_FS:-} ]] || die "CAIOS_S3S_FS=$S3S is not executable"
+  step "installing s3s-fs into target/test-tools"
+  (cd "$repo" && CARGO_TARGET_DIR=target/test-tools/build cargo install s3s-fs@0.14.1 \
+     --features binary --locked --root target/test-tools >&2) || die "cargo install s3s-fs failed"
+fi
+PYLIBS=${CAIOS_TEST_PYLIBS:-$repo/target/test-tools/pylibs}
+if [[ ! -d $PYLIBS/boto3 ]]; then
+  [[ -z ${CAIOS_TEST_PYLIBS:-} ]] || die "no boto3 in CAIOS_TEST_PYLIBS=$PYLIBS"
+  step "installing boto3 into $PYLIBS"
+  "$PY_HOST" -m pip install --quiet --disable-pip-version-check --target "$PYLIBS" boto3 >&2 \
+    || die "pip install boto3 failed"
+fi
+
+# 3. caios-pack release build.
+bin=${CAIOS_PACK_BIN:-$repo/target/release/caios-pack}
+if [[ -z ${CAIOS_PACK_BIN:-} && $build == 1 ]]; then
+  step "cargo build --release"
+  (cd "$repo" && cargo build --release >&2) || die "cargo build --release failed"
+fi
+[[ -x $bin ]] || die "caios-pack binary not found at $bin"
+
+# 4. The benchmark.
+commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo none)
+dirty=$([[ -n $(git -C "$repo" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null) ]] && echo yes || echo no)
+step "cold_start.py (caios-pack at commit $commit, src changed: $dirty; $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg))"
+exec "$PY_HOST" "$here/cold_start.py" --caios-pack "$bin" --env "$REF_ENV" --unit "$ref_unit" \
+  --s3s-fs "$S3S" --pylibs "$PYLIBS" "${py_args[@]}"

@@ -5,23 +5,27 @@
 //!
 //! - every `caios-pack …` command in a ```sh block (and in the `run:` steps of
 //!   the GitHub Actions workflow of ci.md) runs, in order, against a real unit
-//!   (the guides' `my-fn`, built here: handler, a small site-packages, a model
-//!   file, events) and exits 0 — or the code its comment states (`# exit 1`).
+//!   (the layout of the guides' `my-fn`, built here with a stand-in handler,
+//!   a small site-packages, a model file and events, and configured with
+//!   getting-started.md's own caios-pack.yaml) and exits 0 — or the code its comment states (`# exit 1`).
 //!   A usage error from clap (an option or subcommand that does not exist)
 //!   fails with its own message. `upload` runs against a real S3 server
-//!   (s3s-fs on loopback), `efs-sync` into a temporary folder, and the
+//!   (s3s-fs on loopback) and every bundle must then be in the bucket,
+//!   `efs-sync` writes into a temporary folder, and the
 //!   feedback guide's `--stats` files are real: the cold-start lines the
 //!   packaged function printed when it ran;
 //! - shell code in the guides is tagged ```sh (run here) or ```text (not
 //!   run); other shell tags are refused so nothing escapes the check;
 //! - every ```yaml block of config.md, getting-started.md and model.md, laid
 //!   over a minimal configuration, is accepted by `analyze` and `optimize`
-//!   (unknown keys and wrong types exit 2);
+//!   (unknown keys and wrong types exit 2), and config.md names every key of
+//!   the structs `caios-pack.yaml` is read into (src/config.rs, src/model.rs);
 //! - deploy.md names every environment variable the runtime importer reads,
 //!   names no `CAIOS_*` variable it does not read, and its SAM, CDK and
 //!   Terraform snippets wire the handler, runtime, EFS mount path and IAM
 //!   action that `caios-pack package` actually uses;
-//! - the pip options of lambda-env.md exist in the installed pip;
+//! - the pip options of lambda-env.md exist in the installed pip (its `uv`
+//!   lines are ```text: uv is not a requirement of this repository);
 //! - README.md links every guide under `## Guides`.
 //!
 //! Placeholders substituted in commands, and nothing else: `$BUCKET` (the test
@@ -532,16 +536,29 @@ fn subcommand(command: &DocCommand) -> &str {
     command.args.first().map(String::as_str).unwrap_or("")
 }
 
-/// After the guide's `upload`, the bucket holds every bundle of `dist/`.
+/// After the guide's `upload`, the bucket holds every bundle of `dist/`
+/// under the catalogue's prefix (and there is at least one).
 fn assert_uploaded(server: &S3Server, unit: &Path) {
-    let dist = unit.join("dist/s3");
-    let bundles = std::fs::read_dir(&dist).map(|d| d.count()).unwrap_or(0);
-    let stored = server.objects();
+    let dist = unit.join("dist");
+    let catalogue: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dist.join("catalogue.json")).unwrap()).unwrap();
+    let prefix = catalogue["s3"]["prefix"].as_str().unwrap_or("");
+    let bundles: Vec<PathBuf> = walk_files(&dist.join("s3"));
     assert!(
-        stored >= bundles && bundles > 0,
-        "{bundles} bundles in {}, {stored} objects on the server",
-        dist.display()
+        !bundles.is_empty(),
+        "the guide's package wrote no S3 bundle"
     );
+    for bundle in bundles {
+        let name = bundle.file_name().unwrap().to_string_lossy();
+        let key = format!("{prefix}{name}");
+        let stored = server.root.path().join(BUCKET).join(&key);
+        assert_eq!(
+            std::fs::read(&stored).ok(),
+            std::fs::read(&bundle).ok(),
+            "s3://{BUCKET}/{key} is not the bundle {}",
+            bundle.display()
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -589,11 +606,6 @@ impl S3Server {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
-    }
-
-    /// Objects stored in the bucket (s3s-fs keeps them as files).
-    fn objects(&self) -> usize {
-        walk_files(&self.root.path().join(BUCKET)).len()
     }
 }
 
@@ -960,13 +972,14 @@ fn deploy_names_every_runtime_variable() {
             "docs/deploy.md does not document {var}, which the importer reads"
         );
     }
-    // The test's own placeholders are not runtime variables; ci.md's
-    // workflow variables are the CI's, not the function's.
+    // ci.md is left out: its CAIOS_* names are the workflow's repository
+    // variables, not the function's.
     for doc in [
         "deploy.md",
         "getting-started.md",
         "feedback.md",
         "config.md",
+        "lambda-env.md",
     ] {
         for name in caios_names(&read_doc(doc)) {
             assert!(

@@ -382,6 +382,31 @@ fn cache_tag(python: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
+/// A deterministic zip of every file under `dir` (paths relative to it),
+/// written the way `deployment.zip` is; what benches/zip_writer.rs times.
+pub fn zip_folder(dir: &Path) -> Result<Vec<u8>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(dir) {
+        let entry = entry.map_err(|e| Error::input(format!("{}: {e}", dir.display())))?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(dir)
+            .unwrap_or(entry.path())
+            .to_string_lossy()
+            .into_owned();
+        let executable = entry
+            .metadata()
+            .map(|m| m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false);
+        files.push((rel, read(entry.path())?, executable));
+    }
+    zip_bytes(files.iter().map(|(r, b, x)| (r.clone(), b.as_slice(), *x)))
+}
+
 /// Input bytes per chunk that one thread compresses into its own in-memory
 /// zip; chunks are then merged, in order, without recompression.
 const ZIP_CHUNK_BYTES: u64 = 2_000_000;

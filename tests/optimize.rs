@@ -180,3 +180,27 @@ fn bad_budget_is_an_input_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `memory`"));
 }
+
+/// The runtime importer fetches from S3 with boto3, botocore, urllib3, …:
+/// a copy of them in the unit never goes to S3, even when it is never
+/// imported and S3 would be the cheapest place.
+#[test]
+fn the_s3_client_packages_never_go_to_s3() {
+    let dir = unit("limits:\n  local_bytes: 2100000\n");
+    for package in ["botocore", "urllib3"] {
+        let path = dir.path().join(format!("env/{package}/__init__.py"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "X = 1\n".repeat(20_000)).unwrap();
+    }
+    let (out, plan) = optimize(dir.path(), &["--max-latency", "2s"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(tier_of(&plan, "neverpkg"), "s3", "{plan}");
+    for package in ["botocore", "urllib3"] {
+        assert_ne!(tier_of(&plan, package), "s3", "{plan}");
+    }
+}

@@ -38,7 +38,21 @@ pub struct Group {
     pub pinned: Option<TierName>,
     /// Why it is pinned, for the report.
     pub pin_reason: Option<String>,
+    /// Why it may not go to S3: the runtime importer's S3 client is made of
+    /// these packages, so fetching them would need them first.
+    pub not_on_s3: Option<String>,
 }
+
+/// The S3 client's packages (the importer's `MACHINERY`): never on S3.
+const S3_CLIENT_PACKAGES: [&str; 7] = [
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "urllib3",
+    "jmespath",
+    "dateutil",
+    "six",
+];
 
 /// Builds the groups.
 pub fn build(a: &Analysis, usage: &UsageTable, pins: &[Pin]) -> Vec<Group> {
@@ -283,6 +297,13 @@ fn make_group(
         .filter(|&&m| usage.of(m).usage == Usage::Hot)
         .map(|&m| import_ms[m] * usage.of(m).init_probability)
         .sum();
+    let not_on_s3 = modules
+        .iter()
+        .map(|&m| inv.modules[m].name.as_str())
+        .find(|name| S3_CLIENT_PACKAGES.contains(&name.split('.').next().unwrap_or("")))
+        .map(|name| {
+            format!("holds {name}, part of the S3 client the runtime importer fetches with; never on S3")
+        });
     Group {
         name,
         files,
@@ -293,6 +314,7 @@ fn make_group(
         import_ms: import,
         pinned: handler.then_some(TierName::Local),
         pin_reason: handler.then(|| "the handler's own code".to_string()),
+        not_on_s3,
     }
 }
 

@@ -88,6 +88,9 @@ impl Settings {
     }
 
     fn tier_allowed(&self, group: &Group, tier: TierName) -> bool {
+        if tier == TierName::S3 && group.not_on_s3.is_some() {
+            return false;
+        }
         if let Some(pinned) = group.pinned {
             return pinned == tier;
         }
@@ -459,7 +462,11 @@ fn integral_tiers(values: &[[Option<f64>; 3]]) -> Option<Vec<TierName>> {
 fn greedy(groups: &[Group], s: &Settings) -> Option<Vec<TierName>> {
     let mut tiers: Vec<TierName> = groups
         .iter()
-        .map(|g| g.pinned.unwrap_or(TierName::S3))
+        .map(|g| match (g.pinned, &g.not_on_s3) {
+            (Some(tier), _) => tier,
+            (None, Some(_)) => TierName::Local,
+            (None, None) => TierName::S3,
+        })
         .collect();
     let mut local: u64 = groups
         .iter()
@@ -468,7 +475,7 @@ fn greedy(groups: &[Group], s: &Settings) -> Option<Vec<TierName>> {
         .map(|(g, _)| g.bytes)
         .sum();
     let mut order: Vec<usize> = (0..groups.len())
-        .filter(|&g| groups[g].pinned.is_none())
+        .filter(|&g| groups[g].pinned.is_none() && groups[g].not_on_s3.is_none())
         .collect();
     order.sort_by(|&a, &b| {
         let score = |g: &Group| (g.init_probability * (1.0 + g.import_ms)) / (g.bytes as f64 + 1.0);
@@ -482,6 +489,7 @@ fn greedy(groups: &[Group], s: &Settings) -> Option<Vec<TierName>> {
     }
     let plan = evaluate(groups, s, tiers.clone(), String::new());
     let fits = plan.bytes.tmp <= s.tmp_limit
+        && plan.bytes.local <= s.local_limit
         && s.max_latency_ms
             .is_none_or(|m| plan.cold_start_ms <= m + 1e-6);
     fits.then_some(tiers)

@@ -80,6 +80,11 @@ pub fn reason(plan: &Plan, groups: &[Group], g: usize) -> String {
     if let Some(pin) = &group.pin_reason {
         return pin.clone();
     }
+    if let (Some(why), TierName::Local | TierName::Efs) = (&group.not_on_s3, plan.tiers[g]) {
+        if group.init_probability == 0.0 {
+            return why.clone();
+        }
+    }
     match plan.tiers[g] {
         TierName::Local if group.init_probability > 0.0 => {
             "needed at init; local is fastest".into()

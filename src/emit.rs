@@ -577,7 +577,9 @@ fn catalogue(
         "modules": modules,
         "files": files,
         "prefetch": prefetch,
-        "fetch": {"timeout_s": 2.0, "retries": 3, "backoff_s": 0.2},
+        // The model assumes this many parallel prefetch downloads.
+        "fetch": {"timeout_s": 2.0, "retries": 3, "backoff_s": 0.2,
+                  "prefetch_connections": a.unit.tiers.s3_prefetch_connections},
     })
 }
 

@@ -14,8 +14,7 @@ pub const LAMBDA_UNZIPPED_LIMIT: u64 = 262_144_000;
 pub const DEFAULT_TMP_BYTES: u64 = 512 * 1024 * 1024;
 
 /// One storage tier's performance and prices.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Tier {
     /// Time to the first byte of one request (S3 GET, EFS open).
     pub first_byte_ms: f64,
@@ -27,8 +26,63 @@ pub struct Tier {
     pub read_usd_per_gb: f64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `tiers:` as written: every field optional, so that a partial tier keeps
+/// the defaults of that tier (not of another).
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+struct TiersYaml {
+    local: TierYaml,
+    efs: TierYaml,
+    s3: TierYaml,
+    efs_fixed_usd_per_month: Option<f64>,
+    s3_prefetch_connections: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TierYaml {
+    first_byte_ms: Option<f64>,
+    throughput_mb_s: Option<f64>,
+    storage_usd_per_gb_month: Option<f64>,
+    usd_per_1000_requests: Option<f64>,
+    read_usd_per_gb: Option<f64>,
+}
+
+impl TierYaml {
+    fn over(self, default: Tier) -> Tier {
+        Tier {
+            first_byte_ms: self.first_byte_ms.unwrap_or(default.first_byte_ms),
+            throughput_mb_s: self.throughput_mb_s.unwrap_or(default.throughput_mb_s),
+            storage_usd_per_gb_month: self
+                .storage_usd_per_gb_month
+                .unwrap_or(default.storage_usd_per_gb_month),
+            usd_per_1000_requests: self
+                .usd_per_1000_requests
+                .unwrap_or(default.usd_per_1000_requests),
+            read_usd_per_gb: self.read_usd_per_gb.unwrap_or(default.read_usd_per_gb),
+        }
+    }
+}
+
+impl From<TiersYaml> for Tiers {
+    fn from(yaml: TiersYaml) -> Self {
+        let default = Tiers::default();
+        Tiers {
+            local: yaml.local.over(default.local),
+            efs: yaml.efs.over(default.efs),
+            s3: yaml.s3.over(default.s3),
+            efs_fixed_usd_per_month: yaml
+                .efs_fixed_usd_per_month
+                .unwrap_or(default.efs_fixed_usd_per_month),
+            s3_prefetch_connections: yaml
+                .s3_prefetch_connections
+                .unwrap_or(default.s3_prefetch_connections),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "TiersYaml")]
 pub struct Tiers {
     pub local: Tier,
     pub efs: Tier,
@@ -143,12 +197,6 @@ impl Default for Tiers {
     }
 }
 
-impl Default for Tier {
-    fn default() -> Self {
-        Tiers::default().s3
-    }
-}
-
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -197,6 +245,23 @@ pub fn parse_duration_ms(text: &str) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_partial_tier_keeps_that_tiers_defaults() {
+        let tiers: super::Tiers =
+            serde_yaml::from_str("efs: {first_byte_ms: 2.0}\ns3: {throughput_mb_s: 90}\n").unwrap();
+        let defaults = super::Tiers::default();
+        assert_eq!(tiers.efs.first_byte_ms, 2.0);
+        assert_eq!(
+            tiers.efs.storage_usd_per_gb_month,
+            defaults.efs.storage_usd_per_gb_month
+        );
+        assert_eq!(tiers.efs.read_usd_per_gb, defaults.efs.read_usd_per_gb);
+        assert_eq!(tiers.s3.throughput_mb_s, 90.0);
+        assert_eq!(tiers.s3.first_byte_ms, defaults.s3.first_byte_ms);
+        assert_eq!(tiers.local.first_byte_ms, 0.0);
+        assert!(serde_yaml::from_str::<super::Tiers>("efs: {first_byte: 2}\n").is_err());
+    }
+
     #[test]
     fn durations() {
         assert_eq!(super::parse_duration_ms("800ms"), Some(800.0));

@@ -440,6 +440,7 @@ class Importer:
         self.timeout_s = float(fetch.get("timeout_s", DEFAULT_TIMEOUT_S))
         self.retries = max(0, int(fetch.get("retries", DEFAULT_RETRIES)))
         self.backoff_s = max(0.0, float(fetch.get("backoff_s", DEFAULT_BACKOFF_S)))
+        self.prefetch_connections = max(1, int(fetch.get("prefetch_connections", 3)))
         total = fetch.get("total_s")
         self.total_s = float(total) if total is not None else None
         prefetch = catalogue.get("prefetch") or []
@@ -1050,9 +1051,9 @@ class Importer:
         if self._prefetch_threads or not self.prefetch:
             return
         try:
-            n = int(threads or os.environ.get("CAIOS_PREFETCH_THREADS") or 3)
+            n = int(threads or os.environ.get("CAIOS_PREFETCH_THREADS") or self.prefetch_connections)
         except ValueError:
-            n = 3
+            n = self.prefetch_connections
         todo = list(self.prefetch)
         todo.reverse()
         lock = threading.Lock()

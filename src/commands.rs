@@ -194,6 +194,13 @@ fn load_stats(paths: &[PathBuf]) -> Result<Option<crate::stats::Stats>> {
         return Ok(None);
     }
     let stats = crate::stats::Stats::load(paths)?;
+    if stats.cold_starts == 0 && stats.invocations == 0 {
+        // E.g. the log export of a function that has not started yet.
+        eprintln!(
+            "caios-pack: warning: no observations in the statistics given; placing by the static analysis alone"
+        );
+        return Ok(None);
+    }
     for problem in &stats.problems {
         eprintln!("caios-pack: warning: {problem}");
     }

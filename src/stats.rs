@@ -31,6 +31,8 @@ pub enum StatsFormat {
     ImportTime,
     Emf,
     AggregateCsv,
+    /// No content at all (e.g. a log export before the first cold start).
+    Empty,
 }
 
 /// Merged observations for one module.
@@ -90,7 +92,8 @@ impl Stats {
             total = total.merge(tally);
             stats.files.push((path.clone(), format));
         }
-        if total.cold_starts == 0 && total.invocations == 0 {
+        let clean = stats.problems.is_empty() && stats.skipped_lines == 0;
+        if total.cold_starts == 0 && total.invocations == 0 && !clean {
             let detail = stats
                 .problems
                 .first()
@@ -147,9 +150,12 @@ fn read_file(reader: impl BufRead, path: &Path) -> Result<(StatsFormat, Tally)> 
     let first = reader.first_line().map_err(|e| Error::io(path, e))?;
     let first = first.trim_start();
     let mut tally = Tally::default();
-    let format = if first.starts_with("import time:") {
+    let format = if first.trim().is_empty() {
+        Ok(StatsFormat::Empty)
+    } else if first.starts_with("import time:") {
         read_importtime(&mut reader, &mut tally)
-    } else if first.starts_with("module,") {
+    } else if first.replace('"', "").starts_with("module,") {
+        // Athena and other SQL exports quote every field.
         read_aggregate_csv(&mut reader, &mut tally)
     } else if looks_like_emf(first) {
         read_emf(&mut reader, &mut tally)
@@ -695,6 +701,28 @@ mod tests {
             Some(0.005)
         );
         assert_eq!(stats.skipped_lines, 1);
+    }
+
+    #[test]
+    fn quoted_csv_from_a_sql_export() {
+        let text =
+            "\"module\",\"cold_starts\",\"init_loads\",\"invocations\",\"invocation_loads\"\n\
+                    \"numpy\",\"10\",\"10\",\"40\",\"0\"\n";
+        let stats = load_text(text).unwrap();
+        assert_eq!((stats.cold_starts, stats.invocations), (10, 40));
+        assert_eq!(stats.init_probability("numpy"), Some(1.0));
+    }
+
+    #[test]
+    fn an_empty_file_has_no_observations() {
+        for text in [
+            "",
+            "\n\n",
+            "module,cold_starts,init_loads,invocations,invocation_loads\n",
+        ] {
+            let stats = load_text(text).unwrap();
+            assert_eq!((stats.cold_starts, stats.invocations), (0, 0), "{text:?}");
+        }
     }
 
     #[test]

@@ -301,11 +301,17 @@ fn apply_observations(a: &Analysis, stats: &Stats, m: ModuleId, usage: &mut Modu
 
 /// A cold module that only lazy modules import is not loaded at init either:
 /// it loads when the lazy module first runs.
-fn mark_loaded_only_by_lazy(a: &Analysis, modules: &mut [ModuleUsage]) {
+/// `forced` modules are loaded at init whoever imports them (a hot child
+/// runs its package): they stay hot and their init-time imports run.
+fn mark_loaded_only_by_lazy(a: &Analysis, modules: &mut [ModuleUsage], forced: &[bool]) {
     let g = &a.graph.graph;
     let mut loaded = vec![false; g.node_count()];
     let mut queue = std::collections::VecDeque::from([a.graph.handler]);
     loaded[a.graph.handler.index()] = true;
+    for (m, _) in forced.iter().enumerate().filter(|(_, &f)| f) {
+        loaded[m] = true; // module nodes come first: node index = module id
+        queue.push_back(NodeIndex::new(m));
+    }
     let is_lazy = |n: NodeIndex, modules: &[ModuleUsage]| {
         n.index() < modules.len() && modules[n.index()].usage == Usage::Lazy
     };
@@ -338,23 +344,31 @@ fn mark_loaded_only_by_lazy(a: &Analysis, modules: &mut [ModuleUsage]) {
 /// (importing the child runs it). Each package made hot can load more, so
 /// this repeats from the static classification until the set of packages
 /// forced hot stops growing.
+///
+/// The forced set only grows, so this ends after at most one round per
+/// package.
 fn settle_lazy_set(a: &Analysis, base: Vec<ModuleUsage>) -> Vec<ModuleUsage> {
     let mut forced: Vec<(ModuleId, String)> = Vec::new();
+    let mut is_forced = vec![false; base.len()];
     loop {
         let mut modules = base.clone();
         for (m, reason) in &forced {
             modules[*m].usage = Usage::Hot;
             modules[*m].reason = reason.clone();
         }
-        mark_loaded_only_by_lazy(a, &mut modules);
+        mark_loaded_only_by_lazy(a, &mut modules, &is_forced);
         let before: Vec<Usage> = modules.iter().map(|m| m.usage).collect();
         demote_parents_of_hot_children(a, &mut modules);
         let newly: Vec<(ModuleId, String)> = (0..modules.len())
+            .filter(|&m| !is_forced[m])
             .filter(|&m| before[m] == Usage::Lazy && modules[m].usage == Usage::Hot)
             .map(|m| (m, modules[m].reason.clone()))
             .collect();
         if newly.is_empty() {
             return modules;
+        }
+        for (m, _) in &newly {
+            is_forced[*m] = true;
         }
         forced.extend(newly);
     }

@@ -401,3 +401,133 @@ fn check_fails_a_budget_no_plan_meets() {
     );
     assert!(stderr.contains("latency budget"), "{stderr}");
 }
+
+/// A handler over the reference unit's scorer that also imports, by a name
+/// it computes, a module static analysis cannot see: the analysis is wrong
+/// about `sklearn._min_dependencies` (unreachable), the function must not be.
+const WRONG_ANALYSIS_HANDLER: &str = "import importlib\nimport scorer\n\n\
+def handler(event, context):\n    out = scorer.handler(event, context)\n    \
+name = \"sklearn.\" + \"_min_dependencies\"\n    \
+out[\"numpy_min\"] = importlib.import_module(name).NUMPY_MIN_VERSION\n    return out\n";
+
+/// numpy + pandas + scikit-learn from PyPI with a 100 MB package limit, so
+/// the plan uses S3 and EFS: `package`, `upload` to s3s-fs, `efs-sync` to a
+/// stand-in mount, then the unzipped package gives the unpackaged outputs on
+/// the reference events; once without statistics and once with an empty
+/// statistics file. The module the analysis missed is fetched from S3.
+#[test]
+fn real_packages_on_every_tier_survive_a_wrong_analysis() {
+    let env = support::reference_env();
+    let (s3s, pylibs) = (support::s3s_fs(), support::pylibs());
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let unit = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(unit.path().join("src")).unwrap();
+    std::fs::copy(
+        repo.join("fixtures/reference-unit/src/handler.py"),
+        unit.path().join("src/scorer.py"),
+    )
+    .unwrap();
+    std::fs::write(unit.path().join("src/handler.py"), WRONG_ANALYSIS_HANDLER).unwrap();
+    let yaml = format!(
+        "handler: handler.handler\nsource: src\nsite_packages: {}\nlimits:\n  local_bytes: 100000000\n",
+        env.display()
+    );
+    std::fs::write(unit.path().join("caios-pack.yaml"), yaml).unwrap();
+    let why = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
+        .arg("analyze")
+        .arg(unit.path())
+        .args(["--why", "sklearn._min_dependencies"])
+        .output()
+        .unwrap();
+    let why = String::from_utf8_lossy(&why.stdout);
+    assert!(why.contains("usage: unreachable"), "{why}");
+    let empty_stats = unit.path().join("empty-stats.log");
+    std::fs::write(&empty_stats, "").unwrap();
+    for stats in [None, Some(&empty_stats)] {
+        let dist = tempfile::tempdir().unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_caios-pack"));
+        command
+            .arg("package")
+            .arg(unit.path())
+            .args(["--max-latency", "1500ms", "--out"])
+            .arg(dist.path());
+        if let Some(stats) = stats {
+            command.arg("--stats").arg(stats);
+        }
+        let run = command.output().unwrap();
+        assert_eq!(
+            run.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let catalogue: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dist.path().join("catalogue.json")).unwrap())
+                .unwrap();
+        let tiers: std::collections::BTreeSet<&str> = catalogue["modules"]
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(|m| m["tier"].as_str())
+            .collect();
+        assert_eq!(tiers.len(), 3, "modules on {tiers:?}");
+        assert_eq!(
+            catalogue["modules"]["sklearn._min_dependencies"]["tier"],
+            "s3"
+        );
+        let task = tempfile::tempdir().unwrap();
+        unzip(&dist.path().join("deployment.zip"), task.path());
+        let mount = tempfile::tempdir().unwrap();
+        let sync = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
+            .arg("efs-sync")
+            .arg(dist.path())
+            .arg("--root")
+            .arg(mount.path())
+            .output()
+            .unwrap();
+        assert_eq!(sync.status.code(), Some(0));
+        let efs_root = catalogue["efs_root"].as_str().unwrap();
+        let digest = efs_root.rsplit('/').next().unwrap();
+        let out = Command::new("python3")
+            .arg(repo.join("tests/support/s3_e2e.py"))
+            .args([
+                dist.path(),
+                task.path(),
+                &pylibs,
+                &s3s,
+                &unit.path().join("src"),
+                &env,
+            ])
+            .arg(repo.join("fixtures/reference-unit/events.json"))
+            .env("CAIOS_PACK_BIN", env!("CARGO_BIN_EXE_caios-pack"))
+            .env("CAIOS_E2E_EFS_ROOT", mount.path().join(digest))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(result["packaged"], result["plain"]);
+        assert_eq!(result["packaged"][0]["numpy_min"], "1.24.1", "{result}");
+        let emf = &result["emf"][0];
+        let fetched = |module: &str| {
+            emf["invocation_modules"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|m| m[0] == module && m[1] == "s3")
+        };
+        assert!(
+            fetched("sklearn._min_dependencies"),
+            "{}",
+            emf["invocation_modules"]
+        );
+        assert!(
+            emf["efs_count"].as_u64().unwrap_or(0) > 0,
+            "nothing read from EFS: efs_count {}",
+            emf["efs_count"]
+        );
+    }
+}

@@ -4,7 +4,9 @@ Usage: python3 s3_e2e.py DIST TASK_ROOT PYLIBS S3S_FS UNIT_SRC UNIT_ENV [EVENTS.
 
 Without EVENTS the handler gets {"x": 1} and {"x": 2}; with it, every event
 of the file ({"tests": [{"name", "event", "context"}]}). The EFS tier is
-read from DIST/efs/<digest>.
+read from DIST/efs/<digest>, or from CAIOS_E2E_EFS_ROOT when set (a mount
+populated by `caios-pack efs-sync`). With CAIOS_PACK_BIN set, the bundles are
+uploaded by `caios-pack upload` (twice) instead of boto3.
 
 Starts s3s-fs on 127.0.0.1 (tests/runtime/harness.py), uploads DIST/s3/*.zip
 under the catalogue's prefix with boto3, then runs the unzipped package
@@ -86,7 +88,8 @@ def main():
                 "AWS_ENDPOINT_URL": server.url,
                 "CAIOS_BUCKET": "caios-e2e",
                 "CAIOS_TMP": os.path.join(tmp, "caios-tmp"),
-                "CAIOS_EFS_ROOT": efs_roots[0] if efs_roots else "",
+                # A synced mount (CAIOS_E2E_EFS_ROOT) or the tree in DIST.
+                "CAIOS_EFS_ROOT": os.environ.get("CAIOS_E2E_EFS_ROOT") or (efs_roots[0] if efs_roots else ""),
             }
             packaged = subprocess.run(
                 [sys.executable, "-I", "-S", "-B", "-c", DRIVER, "packaged", events, task, pylibs],

@@ -531,3 +531,100 @@ fn real_packages_on_every_tier_survive_a_wrong_analysis() {
         );
     }
 }
+
+/// S3 faults on a whole package: its one bundle (coldpkg, imported during
+/// the invocation) behind the harness's fault-injecting proxy.
+#[test]
+fn packaged_function_under_s3_faults() {
+    let (s3s, pylibs) = (support::s3s_fs(), support::pylibs());
+    let unit = tempfile::tempdir().unwrap();
+    let write = |rel: &str, bytes: &[u8]| {
+        let path = unit.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    };
+    write(
+        "src/handler.py",
+        b"def handler(event, context):\n    import coldpkg\n    return coldpkg.run(event['x'])\n",
+    );
+    write(
+        "env/coldpkg/__init__.py",
+        b"import os\nopen(os.environ['CAIOS_TEST_MARKER'], 'w').close()\n\ndef run(x):\n    return x * 2\n",
+    );
+    write("env/coldpkg/weights.bin", &vec![2u8; 1_000_000]);
+    write(
+        "caios-pack.yaml",
+        b"handler: handler.handler\nsource: src\nsite_packages: env\nlimits:\n  local_bytes: 100000\n",
+    );
+    let dist = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
+        .arg("package")
+        .arg(unit.path())
+        .args(["--max-latency", "2s", "--out"])
+        .arg(dist.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let task = tempfile::tempdir().unwrap();
+    unzip(&dist.path().join("deployment.zip"), task.path());
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fault_e2e.py"))
+        .arg(dist.path())
+        .arg(task.path())
+        .arg(&pylibs)
+        .arg(&s3s)
+        .arg("coldpkg")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (sha, key) = (
+        r["bundle"]["sha"].as_str().unwrap(),
+        r["bundle"]["key"].as_str().unwrap(),
+    );
+    let error = |label: &str| -> String {
+        r[label]["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{label}: no error: {}", r[label]))
+            .to_string()
+    };
+    assert_eq!(r["clean"]["result"], 2, "{}", r["clean"]);
+    // Two 500s are retried; the third GET succeeds.
+    assert_eq!(r["500-twice"]["result"], 2, "{}", r["500-twice"]);
+    assert_eq!(r["500-twice"]["gets"], 3);
+    // A stall ends within the catalogue's bound (2 s per attempt, 4
+    // attempts, backoff; the per-bundle deadline is 8 s) with a clear error.
+    let stall = error("stall");
+    assert!(
+        stall.contains("'coldpkg'") && stall.contains(sha) && stall.contains(key),
+        "{stall}"
+    );
+    assert!(
+        r["stall"]["elapsed_s"].as_f64().unwrap() < 15.0,
+        "{}",
+        r["stall"]
+    );
+    assert_eq!(r["stall"]["executed"], false);
+    // One flipped byte: refused by its hash, nothing from it executed.
+    let flipped = error("flipped");
+    assert!(flipped.contains("sha256 mismatch"), "{flipped}");
+    assert_eq!(r["flipped"]["executed"], false);
+    // A missing key names module, bundle and key.
+    let missing = error("missing");
+    for part in ["'coldpkg'", sha, key, "does not exist"] {
+        assert!(missing.contains(part), "{part} not in: {missing}");
+    }
+    // 64 KiB of /tmp for a 1 MB bundle: refused before downloading.
+    let full = error("tmp-full");
+    assert!(full.contains("not enough space"), "{full}");
+    assert_eq!(r["tmp-full"]["gets"], 0, "{}", r["tmp-full"]);
+}

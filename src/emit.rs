@@ -642,3 +642,51 @@ fn set_mode(path: &Path, executable: bool) -> Result<()> {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_packer_refuses_members_that_could_escape() {
+        for name in ["../x.py", "/etc/x.py", "a/../../x.py", "a//x.py", "a/", ""] {
+            let err = zip_bytes([(name.to_string(), &b"x"[..], false)].into_iter()).unwrap_err();
+            assert!(err.to_string().contains("could escape"), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn zip_is_sorted_deterministic_and_the_same_at_any_chunk_size() {
+        let data: Vec<(String, Vec<u8>)> = (0..50)
+            .map(|i| {
+                (
+                    format!("pkg/m{:02}.py", 49 - i),
+                    vec![b'a' + (i % 26) as u8; 10_000 * i],
+                )
+            })
+            .collect();
+        let entries = || data.iter().map(|(n, b)| (n.clone(), b.as_slice(), false));
+        let zip = zip_bytes(entries()).unwrap();
+        assert_eq!(zip, zip_bytes(entries()).unwrap());
+        let whole = zip_sequential(&{
+            let mut all: Vec<(String, &[u8], bool)> = entries().collect();
+            all.sort_by(|x, y| x.0.cmp(&y.0));
+            all
+        })
+        .unwrap();
+        let names = |bytes: &[u8]| {
+            let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+            (0..archive.len())
+                .map(|i| {
+                    let mut file = archive.by_index(i).unwrap();
+                    let mut content = Vec::new();
+                    std::io::Read::read_to_end(&mut file, &mut content).unwrap();
+                    (file.name().to_string(), content)
+                })
+                .collect::<Vec<_>>()
+        };
+        let (chunked, single) = (names(&zip), names(&whole));
+        assert_eq!(chunked, single);
+        assert!(chunked.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+}

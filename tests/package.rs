@@ -628,3 +628,56 @@ fn packaged_function_under_s3_faults() {
     assert!(full.contains("not enough space"), "{full}");
     assert_eq!(r["tmp-full"]["gets"], 0, "{}", r["tmp-full"]);
 }
+
+/// fixtures/asset-unit: its model, pinned to S3, reaches the handler through
+/// `caios_importer.asset_path`, fetched and verified from a real s3s-fs;
+/// the outputs equal the unpackaged run's.
+#[test]
+fn asset_pinned_to_s3_loads_through_asset_path() {
+    let (s3s, pylibs) = (support::s3s_fs(), support::pylibs());
+    let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/asset-unit");
+    let dist = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
+        .arg("package")
+        .arg(&unit)
+        .arg("--out")
+        .arg(dist.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let catalogue: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dist.path().join("catalogue.json")).unwrap())
+            .unwrap();
+    let model = &catalogue["files"]["models/weights.json"];
+    assert_eq!(model["tier"], "s3", "{catalogue}");
+    let task = tempfile::tempdir().unwrap();
+    unzip(&dist.path().join("deployment.zip"), task.path());
+    assert!(
+        !task.path().join("models").exists(),
+        "the model is in the zip"
+    );
+    let src = unit.join("src");
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/s3_e2e.py"))
+        .args([dist.path(), task.path(), &pylibs, &s3s, &src, &src])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["packaged"], result["plain"], "{result}");
+    assert_eq!(result["packaged"][0]["model"], "fixture-linear-v1");
+    assert_eq!(
+        result["extracted_bundles"],
+        serde_json::json!([model["bundle"]]),
+        "{result}"
+    );
+}

@@ -204,3 +204,21 @@ fn the_s3_client_packages_never_go_to_s3() {
         assert_ne!(tier_of(&plan, package), "s3", "{plan}");
     }
 }
+
+/// When only pins keep groups off a package they would fit, the regime says so.
+#[test]
+fn the_regime_names_pins_that_move_groups_off_a_package_they_fit() {
+    let dir = unit("pins:\n  - {module: hotpkg, tier: s3}\n");
+    let (out, plan) = optimize(dir.path(), &["--max-latency", "5s"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let regime = plan["plan"]["regime"].as_str().unwrap();
+    assert!(
+        regime.contains("would fit the package") && regime.contains("pins place 1 group(s)"),
+        "{regime}"
+    );
+}

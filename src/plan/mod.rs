@@ -589,7 +589,21 @@ fn regime(
         .iter()
         .zip(tiers)
         .any(|(g, t)| *t != TierName::Local && g.init_probability > 0.0);
-    let mut words = if hot_elsewhere {
+    let pinned_off: Vec<&Group> = groups
+        .iter()
+        .zip(tiers)
+        .filter(|(g, t)| **t != TierName::Local && g.pinned == Some(**t))
+        .map(|(g, _)| g)
+        .collect();
+    let mut words = if hot_elsewhere && total <= s.local_limit && !pinned_off.is_empty() {
+        format!(
+            "the unit ({}) would fit the package ({}), but pins place {} group(s) ({}) off it",
+            crate::report::human_bytes(total),
+            crate::report::human_bytes(s.local_limit),
+            pinned_off.len(),
+            crate::report::human_bytes(pinned_off.iter().map(|g| g.bytes).sum())
+        )
+    } else if hot_elsewhere {
         format!(
             "the unit ({}) does not fit the package ({}): part of the cold set is off the package",
             crate::report::human_bytes(total),

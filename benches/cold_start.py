@@ -54,9 +54,7 @@ different result.
 """
 
 import argparse
-import hashlib
 import importlib.util
-import io
 import json
 import os
 import platform
@@ -263,9 +261,9 @@ def build_zappa_zip(env, out_path):
                 if f.endswith(".py"):
                     pyc = unchecked_pyc(path, data)
                     if pyc is not None:
-                        pinfo = zipfile.ZipInfo(arc.rsplit("/", 1)[0] + "/__pycache__/" + f[:-3] + "."
-                                                + tag + ".pyc" if "/" in arc else
-                                                "__pycache__/" + f[:-3] + "." + tag + ".pyc",
+                        pdir = arc.rsplit("/", 1)[0] + "/__pycache__/" if "/" in arc \
+                            else "__pycache__/"
+                        pinfo = zipfile.ZipInfo(pdir + f[:-3] + "." + tag + ".pyc",
                                                 date_time=info.date_time)
                         pinfo.create_system = 3
                         pinfo.external_attr = (0o100644) << 16

@@ -36,6 +36,7 @@ struct TiersYaml {
     s3: TierYaml,
     efs_fixed_usd_per_month: Option<f64>,
     s3_prefetch_connections: Option<u32>,
+    s3_client_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -77,6 +78,7 @@ impl From<TiersYaml> for Tiers {
             s3_prefetch_connections: yaml
                 .s3_prefetch_connections
                 .unwrap_or(default.s3_prefetch_connections),
+            s3_client_ms: yaml.s3_client_ms.unwrap_or(default.s3_client_ms),
         }
     }
 }
@@ -92,6 +94,9 @@ pub struct Tiers {
     pub efs_fixed_usd_per_month: f64,
     /// Parallel connections the importer uses to prefetch S3 bundles.
     pub s3_prefetch_connections: u32,
+    /// Importing boto3 and creating the S3 client in the function, paid once
+    /// by the first fetch of a sandbox.
+    pub s3_client_ms: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -193,6 +198,9 @@ impl Default for Tiers {
             },
             efs_fixed_usd_per_month: 0.0,
             s3_prefetch_connections: 4,
+            // The importer's `s3_client_ms` measured 222-360 ms here
+            // (docs/model.md); Lambda's CPU share at 1 GB is similar.
+            s3_client_ms: 250.0,
         }
     }
 }

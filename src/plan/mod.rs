@@ -335,6 +335,9 @@ fn solve(
         .map(|g| TierName::ALL.map(|t| s.tier_allowed(g, t).then(|| vars.add(decision()))))
         .collect();
     let efs_used = vars.add(decision());
+    // 1 when init fetches anything from S3: the importer then imports boto3
+    // and creates its client during init, a fixed cost.
+    let s3_at_init = vars.add(decision());
     let unhidden = vars.add(variable().min(0.0));
     let coeff: Vec<[Coefficients; 3]> = groups
         .iter()
@@ -354,7 +357,7 @@ fn solve(
         }
         e
     };
-    let latency = sum(&|c| c.latency_ms) + unhidden;
+    let latency = sum(&|c| c.latency_ms) + unhidden + s.tiers.s3_client_ms * s3_at_init;
     let usd = sum(&|c| c.usd);
     let objective_expr = match objective {
         Objective::Cost { billed_per_ms } => {
@@ -376,6 +379,11 @@ fn solve(
         model = model.with(constraint!(chosen == 1.0));
         if let Some(v) = vs[1] {
             model = model.with(constraint!(efs_used >= v));
+        }
+    }
+    for (g, vs) in x.iter().enumerate() {
+        if let (Some(v), true) = (vs[2], coeff[g][2].download_ms > 0.0) {
+            model = model.with(constraint!(s3_at_init >= v));
         }
     }
     model = model.with(constraint!(sum(&|c| c.local_bytes) <= s.local_limit as f64));
@@ -495,6 +503,36 @@ fn greedy(groups: &[Group], s: &Settings) -> Option<Vec<TierName>> {
     fits.then_some(tiers)
 }
 
+struct ClientCost {
+    at_init: f64,
+    first_invocation: f64,
+}
+
+fn s3_client_ms(
+    groups: &[Group],
+    tiers: &[TierName],
+    s: &Settings,
+    fetched_at_init: bool,
+) -> ClientCost {
+    let ms = s.tiers.s3_client_ms;
+    if fetched_at_init {
+        return ClientCost {
+            at_init: ms,
+            first_invocation: 0.0,
+        };
+    }
+    let later = groups
+        .iter()
+        .zip(tiers)
+        .filter(|(_, t)| **t == TierName::S3)
+        .map(|(g, _)| g.invocation_probability)
+        .fold(0.0, f64::max);
+    ClientCost {
+        at_init: 0.0,
+        first_invocation: ms * later,
+    }
+}
+
 /// Recomputes every figure of a placement.
 pub fn evaluate(groups: &[Group], s: &Settings, tiers: Vec<TierName>, status: String) -> Plan {
     let mut latency = 0.0;
@@ -540,8 +578,12 @@ pub fn evaluate(groups: &[Group], s: &Settings, tiers: Vec<TierName>, status: St
         cost.storage_usd += storage;
         cost.requests_and_reads_usd += c.usd - storage;
     }
-    let unhidden = (download - overlap).max(0.0);
+    // Importing boto3 and creating the S3 client: once per cold start when
+    // init fetches from S3, else on the first invocation that does.
+    let s3_client_ms = s3_client_ms(groups, &tiers, s, !prefetch.is_empty());
+    let unhidden = (download - overlap).max(0.0) + s3_client_ms.at_init;
     latency += unhidden;
+    first += s3_client_ms.first_invocation;
     per_tier[2].cold_start_ms += unhidden;
     if bytes.efs > 0 {
         cost.efs_fixed_usd = s.tiers.efs_fixed_usd_per_month;

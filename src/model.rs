@@ -37,6 +37,8 @@ struct TiersYaml {
     efs_fixed_usd_per_month: Option<f64>,
     s3_prefetch_connections: Option<u32>,
     s3_client_ms: Option<f64>,
+    s3_zip_ratio: Option<f64>,
+    s3_extract_mb_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -79,6 +81,8 @@ impl From<TiersYaml> for Tiers {
                 .s3_prefetch_connections
                 .unwrap_or(default.s3_prefetch_connections),
             s3_client_ms: yaml.s3_client_ms.unwrap_or(default.s3_client_ms),
+            s3_zip_ratio: yaml.s3_zip_ratio.unwrap_or(default.s3_zip_ratio),
+            s3_extract_mb_s: yaml.s3_extract_mb_s.unwrap_or(default.s3_extract_mb_s),
         }
     }
 }
@@ -97,6 +101,10 @@ pub struct Tiers {
     /// Importing boto3 and creating the S3 client in the function, paid once
     /// by the first fetch of a sandbox.
     pub s3_client_ms: f64,
+    /// Zipped / unpacked bytes of S3 bundles: what crosses the network.
+    pub s3_zip_ratio: f64,
+    /// Unpacked MB/s at which the importer extracts a bundle into /tmp.
+    pub s3_extract_mb_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -201,6 +209,11 @@ impl Default for Tiers {
             // The importer's `s3_client_ms` measured 222-360 ms here
             // (docs/model.md); Lambda's CPU share at 1 GB is similar.
             s3_client_ms: 250.0,
+            // The reference unit's bundles: 65.9 MB zipped of 268 MB (0.25),
+            // pyarrow's 53.8 of 160.8 MB (0.33).
+            s3_zip_ratio: 0.35,
+            // pyarrow's 160.8 MB extracted in ~530 ms (docs/benchmarks.md).
+            s3_extract_mb_s: 300.0,
         }
     }
 }

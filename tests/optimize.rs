@@ -103,8 +103,9 @@ fn regime_b_cold_groups_local_rest_on_s3() {
 
 #[test]
 fn regime_c_efs_takes_what_s3_cannot_deliver_in_time() {
-    // hotpkg (2 MB) does not fit; from S3 it would add ~13 ms to init,
-    // from EFS ~6 ms: a 10 ms budget needs EFS.
+    // hotpkg (2 MB) does not fit; from S3 it would add ~290 ms to init
+    // (first byte, transfer, extraction, creating the S3 client), from EFS
+    // ~6 ms: a 10 ms budget needs EFS.
     let dir = unit("limits:\n  local_bytes: 1000000\n");
     let (out, plan) = optimize(dir.path(), &["--max-latency", "10ms"]);
     assert_eq!(
@@ -118,10 +119,17 @@ fn regime_c_efs_takes_what_s3_cannot_deliver_in_time() {
     let regime = plan["plan"]["regime"].as_str().unwrap();
     assert!(regime.contains("EFS needed because"), "{regime}");
     assert!(plan["plan"]["cold_start_ms"].as_f64().unwrap() <= 10.0);
-    // With a looser budget the same unit needs no EFS.
-    let (_, loose) = optimize(dir.path(), &["--max-latency", "50ms"]);
-    assert_eq!(tier_of(&loose, "hotpkg"), "s3");
+    // With a looser budget, and EFS costing a NAT gateway, the same unit
+    // needs no EFS.
+    let nat = unit("limits:\n  local_bytes: 1000000\ntiers:\n  efs_fixed_usd_per_month: 33\n");
+    let (_, loose) = optimize(nat.path(), &["--max-latency", "1s"]);
+    assert_eq!(tier_of(&loose, "hotpkg"), "s3", "{loose}");
     assert_eq!(bytes(&loose, "efs"), 0);
+    let cold = loose["plan"]["cold_start_ms"].as_f64().unwrap();
+    assert!(
+        (250.0..1000.0).contains(&cold),
+        "the S3 client and fetch: {cold} ms"
+    );
 }
 
 #[test]

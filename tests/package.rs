@@ -681,3 +681,73 @@ fn asset_pinned_to_s3_loads_through_asset_path() {
         "{result}"
     );
 }
+
+/// A module finds its data file next to `__file__`: when its package is
+/// split by usage (the package hot, the module used only by the handler),
+/// the module and its folder's data files must land in the same place.
+#[test]
+fn a_module_keeps_its_data_files_when_its_package_is_split() {
+    let (s3s, pylibs) = (support::s3s_fs(), support::pylibs());
+    let unit = tempfile::tempdir().unwrap();
+    let write = |rel: &str, bytes: &[u8]| {
+        let path = unit.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    };
+    write(
+        "src/handler.py",
+        b"from tool import early\nBASE = early.base()\n\ndef handler(event, context):\n    from tool import late\n    return {'css': late.style(), 'x': event['x'] + BASE}\n",
+    );
+    write("env/tool/__init__.py", b"");
+    write("env/tool/early.py", b"def base():\n    return 40\n");
+    write(
+        "env/tool/late.py",
+        b"import pathlib\n\ndef style():\n    return (pathlib.Path(__file__).parent / 'late.css').read_text()[:12]\n",
+    );
+    write(
+        "env/tool/late.css",
+        &[b"body{color:red}\n".repeat(40_000)].concat(),
+    );
+    // `tool.early` runs at init, `tool.late` only in the handler: `tool` is
+    // split by usage. Room for the handler and tool.early, not for late.css.
+    write(
+        "caios-pack.yaml",
+        b"handler: handler.handler\nsource: src\nsite_packages: env\nlimits:\n  local_bytes: 50000\n",
+    );
+    let dist = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
+        .arg("package")
+        .arg(unit.path())
+        .args(["--max-latency", "5s", "--out"])
+        .arg(dist.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let task = tempfile::tempdir().unwrap();
+    unzip(&dist.path().join("deployment.zip"), task.path());
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/s3_e2e.py"))
+        .args([
+            dist.path(),
+            task.path(),
+            &pylibs,
+            &s3s,
+            &unit.path().join("src"),
+            &unit.path().join("env"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["packaged"], result["plain"], "{result}");
+    assert_eq!(result["packaged"][0]["css"], "body{color:r");
+}

@@ -136,6 +136,7 @@ struct GroupKey {
 fn group_keys(a: &Analysis, usage: &UsageTable) -> Vec<GroupKey> {
     let inv = &a.inventory;
     let split = split_points(a, usage);
+    let is_package = |name: &str| inv.module(name).is_some_and(|m| inv.modules[m].is_package);
     // Distribution → the key of its top-level package, for its metadata.
     let mut dist_key: HashMap<usize, String> = HashMap::new();
     for file in &inv.files {
@@ -161,7 +162,7 @@ fn group_keys(a: &Analysis, usage: &UsageTable) -> Vec<GroupKey> {
             .filter(|_| !a.graph.library_nodes.contains_key(&id))
         {
             (
-                key_for_module(&inv.modules[owner].name, &split),
+                key_for_module(&inv.modules[owner].name, &split, &is_package),
                 Some(owner),
                 false,
             )
@@ -188,7 +189,7 @@ fn group_keys(a: &Analysis, usage: &UsageTable) -> Vec<GroupKey> {
     // Namespace packages have no file: attach them to their key too.
     for (m, module) in inv.modules.iter().enumerate() {
         if module.file.is_none() {
-            let key = key_for_module(&module.name, &split);
+            let key = key_for_module(&module.name, &split, &is_package);
             if let Some(entry) = by_key.get_mut(&key) {
                 entry.modules.push(m);
             }
@@ -221,13 +222,20 @@ fn split_points(a: &Analysis, usage: &UsageTable) -> std::collections::HashSet<S
 }
 
 /// The deepest package prefix of `name` that is not split, plus one level
-/// below each split package.
-fn key_for_module(name: &str, split: &std::collections::HashSet<String>) -> String {
+/// below each split package — but never below a folder: a module stays
+/// with its package's other files, since code finds its data files next
+/// to `__file__` and a bundle is extracted into a folder of its own.
+fn key_for_module(
+    name: &str,
+    split: &std::collections::HashSet<String>,
+    is_package: impl Fn(&str) -> bool,
+) -> String {
     let parts: Vec<&str> = name.split('.').collect();
     let mut depth = 1;
     while depth < parts.len()
         && depth <= MAX_SPLIT_DEPTH
         && split.contains(&parts[..depth].join("."))
+        && is_package(&parts[..depth + 1].join("."))
     {
         depth += 1;
     }
@@ -413,12 +421,15 @@ mod tests {
     fn keys_follow_split_points() {
         let split: std::collections::HashSet<String> =
             ["pandas".to_string(), "pandas.io".to_string()].into();
-        assert_eq!(key_for_module("numpy.core.multiarray", &split), "numpy");
-        assert_eq!(key_for_module("pandas.core.frame", &split), "pandas.core");
-        assert_eq!(
-            key_for_module("pandas.io.formats.style", &split),
-            "pandas.io.formats"
-        );
-        assert_eq!(key_for_module("pandas", &split), "pandas");
+        let packages = ["pandas", "pandas.core", "pandas.io", "pandas.io.formats"];
+        let is_package = |name: &str| packages.contains(&name);
+        let key = |name: &str| key_for_module(name, &split, is_package);
+        assert_eq!(key("numpy.core.multiarray"), "numpy");
+        assert_eq!(key("pandas.core.frame"), "pandas.core");
+        assert_eq!(key("pandas.io.formats.style"), "pandas.io.formats");
+        assert_eq!(key("pandas"), "pandas");
+        // A module of a split package stays with its folder's files.
+        assert_eq!(key("pandas.io.common"), "pandas.io");
+        assert_eq!(key("pandas.api"), "pandas");
     }
 }

@@ -162,7 +162,7 @@ fn group_keys(a: &Analysis, usage: &UsageTable) -> Vec<GroupKey> {
             .filter(|_| !a.graph.library_nodes.contains_key(&id))
         {
             (
-                key_for_module(&inv.modules[owner].name, &split, &is_package),
+                key_for_module(&inv.modules[owner].name, &split, is_package),
                 Some(owner),
                 false,
             )
@@ -189,7 +189,7 @@ fn group_keys(a: &Analysis, usage: &UsageTable) -> Vec<GroupKey> {
     // Namespace packages have no file: attach them to their key too.
     for (m, module) in inv.modules.iter().enumerate() {
         if module.file.is_none() {
-            let key = key_for_module(&module.name, &split, &is_package);
+            let key = key_for_module(&module.name, &split, is_package);
             if let Some(entry) = by_key.get_mut(&key) {
                 entry.modules.push(m);
             }

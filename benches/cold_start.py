@@ -525,7 +525,10 @@ class Bench:
         if mode == "packaged" and keep_tmp:
             self.warm_tmp = os.path.join(self.runs_dir, "warm-tmp")
             shutil.rmtree(self.warm_tmp, ignore_errors=True)
-            os.rename(env["CAIOS_TMP"], self.warm_tmp)
+            if os.path.isdir(env["CAIOS_TMP"]):
+                os.rename(env["CAIOS_TMP"], self.warm_tmp)
+            else:  # nothing was fetched from S3 (e.g. EFS took the init set)
+                os.makedirs(self.warm_tmp)
         shutil.rmtree(rundir, ignore_errors=True)
         return r
 

@@ -171,19 +171,12 @@ pub fn optimize(args: &OptimizeArgs) -> Result<()> {
     }
 }
 
-/// The placement groups, warning about pins that match nothing.
+/// The placement groups, warning about pins that do not do what they say.
 fn build_groups(analysis: &Analysis, usage: &crate::usage::UsageTable) -> Vec<crate::plan::Group> {
     let pins = &analysis.unit.pins;
     let groups = crate::plan::groups::build(analysis, usage, pins);
-    for pin in crate::plan::groups::unmatched_pins(analysis, &groups, pins) {
-        eprintln!(
-            "caios-pack: warning: caios-pack.yaml: the pin {} matches no module or file of the unit; check its spelling (files are matched by their path under their root)",
-            pin.module
-                .as_deref()
-                .map(|m| format!("module `{m}`"))
-                .or_else(|| pin.glob.as_deref().map(|g| format!("glob `{g}`")))
-                .unwrap_or_default()
-        );
+    for warning in crate::plan::groups::pin_warnings(analysis, &groups, pins) {
+        eprintln!("caios-pack: warning: caios-pack.yaml: {warning}");
     }
     groups
 }
@@ -303,7 +296,7 @@ fn check(
     options: &crate::emit::EmitOptions,
     format: Format,
 ) -> Result<()> {
-    let limit = crate::model::LAMBDA_UNZIPPED_LIMIT;
+    let limit = crate::emit::package_limit(analysis);
     let fail = |reason: String, extra: serde_json::Value| -> Result<()> {
         if format == Format::Json {
             let mut doc =

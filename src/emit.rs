@@ -133,9 +133,11 @@ pub fn prepare<'a>(
     }
     zip_entries.extend(pycs.into_iter().map(|(rel, bytes)| (rel, bytes, false)));
     let unzipped_bytes: u64 = zip_entries.iter().map(|(_, b, _)| b.len() as u64).sum();
-    if unzipped_bytes > crate::model::LAMBDA_UNZIPPED_LIMIT {
+    let limit = package_limit(a);
+    if unzipped_bytes > limit {
         return Err(Error::Infeasible(format!(
-            "deployment.zip would unzip to {unzipped_bytes} bytes, over Lambda's 262,144,000 (the .pyc files add {} bytes the plan does not count); lower limits.local_bytes",
+            "deployment.zip would unzip to {unzipped_bytes} bytes, over the {limit} Lambda's 262,144,000 leaves beside {} bytes of layers (the .pyc files add {} bytes); lower limits.local_bytes",
+            a.unit.limits.layers_bytes,
             zip_entries
                 .iter()
                 .filter(|(r, _, _)| r.contains("__pycache__/"))
@@ -150,6 +152,12 @@ pub fn prepare<'a>(
         zip_entries,
         unzipped_bytes,
     })
+}
+
+/// What the deployment package may unzip to: Lambda's limit minus the
+/// layers the function also carries.
+pub fn package_limit(a: &Analysis) -> u64 {
+    crate::model::LAMBDA_UNZIPPED_LIMIT.saturating_sub(a.unit.limits.layers_bytes)
 }
 
 /// Prepares and writes every artifact under `options.out`.
@@ -280,11 +288,10 @@ fn place_files<'a>(a: &'a Analysis, groups: &[Group], plan: &Plan) -> Vec<Placed
             group_of[f] = g;
         }
     }
-    let mut seen = std::collections::HashSet::new();
+    let shipped = shipped_files(a);
     let mut placed = Vec::new();
     for (id, file) in a.inventory.files.iter().enumerate() {
-        let stale_cache = file.kind == FileKind::Bytecode && file.rel.contains("__pycache__/");
-        if stale_cache || group_of[id] == usize::MAX || !seen.insert(file.rel.as_str()) {
+        if !shipped[id] || group_of[id] == usize::MAX {
             continue;
         }
         placed.push(Placed {
@@ -297,6 +304,21 @@ fn place_files<'a>(a: &'a Analysis, groups: &[Group], plan: &Plan) -> Vec<Placed
     }
     placed.sort_by(|x, y| x.rel.cmp(y.rel));
     placed
+}
+
+/// Which files of the unit are shipped: caches of `.py` files are not (the
+/// zip gets fresh unchecked-hash pycs), nor a path an earlier root also
+/// holds (`sys.path` would never reach it).
+pub fn shipped_files(a: &Analysis) -> Vec<bool> {
+    let mut seen = std::collections::HashSet::new();
+    a.inventory
+        .files
+        .iter()
+        .map(|file| {
+            let stale_cache = file.kind == FileKind::Bytecode && file.rel.contains("__pycache__/");
+            !stale_cache && seen.insert(file.rel.as_str())
+        })
+        .collect()
 }
 
 /// Compiles the local tier's `.py` files with the target interpreter into
@@ -415,13 +437,20 @@ const ZIP_CHUNK_BYTES: u64 = 2_000_000;
 /// Entries are deflated in parallel (contiguous chunks, one in-memory zip
 /// each) and merged raw, so the result does not depend on the thread count.
 fn zip_bytes<'a>(entries: impl Iterator<Item = (String, &'a [u8], bool)>) -> Result<Vec<u8>> {
+    zip_bytes_in_chunks(entries, ZIP_CHUNK_BYTES)
+}
+
+fn zip_bytes_in_chunks<'a>(
+    entries: impl Iterator<Item = (String, &'a [u8], bool)>,
+    chunk_bytes: u64,
+) -> Result<Vec<u8>> {
     use rayon::prelude::*;
     let mut entries: Vec<(String, &[u8], bool)> = entries.collect();
     entries.sort_by(|x, y| x.0.cmp(&y.0));
     for (name, _, _) in &entries {
         assert_safe_member(name)?;
     }
-    let chunks = chunk_by_bytes(&entries, ZIP_CHUNK_BYTES);
+    let chunks = chunk_by_bytes(&entries, chunk_bytes);
     let parts: Vec<Vec<u8>> = chunks
         .par_iter()
         .map(|range| zip_sequential(&entries[range.clone()]))
@@ -657,36 +686,35 @@ mod tests {
 
     #[test]
     fn zip_is_sorted_deterministic_and_the_same_at_any_chunk_size() {
-        let data: Vec<(String, Vec<u8>)> = (0..50)
+        let data: Vec<(String, Vec<u8>, bool)> = (0..50)
             .map(|i| {
-                (
-                    format!("pkg/m{:02}.py", 49 - i),
-                    vec![b'a' + (i % 26) as u8; 10_000 * i],
-                )
+                let name = format!("pkg/m{:02}.so", 49 - i);
+                (name, vec![b'a' + (i % 26) as u8; 10_000 * i], i % 3 == 0)
             })
             .collect();
-        let entries = || data.iter().map(|(n, b)| (n.clone(), b.as_slice(), false));
-        let zip = zip_bytes(entries()).unwrap();
-        assert_eq!(zip, zip_bytes(entries()).unwrap());
-        let whole = zip_sequential(&{
-            let mut all: Vec<(String, &[u8], bool)> = entries().collect();
-            all.sort_by(|x, y| x.0.cmp(&y.0));
-            all
-        })
-        .unwrap();
-        let names = |bytes: &[u8]| {
-            let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
-            (0..archive.len())
-                .map(|i| {
-                    let mut file = archive.by_index(i).unwrap();
-                    let mut content = Vec::new();
-                    std::io::Read::read_to_end(&mut file, &mut content).unwrap();
-                    (file.name().to_string(), content)
-                })
-                .collect::<Vec<_>>()
-        };
-        let (chunked, single) = (names(&zip), names(&whole));
-        assert_eq!(chunked, single);
-        assert!(chunked.windows(2).all(|w| w[0].0 < w[1].0));
+        let entries = || data.iter().map(|(n, b, x)| (n.clone(), b.as_slice(), *x));
+        let mut sorted: Vec<(String, &[u8], bool)> = entries().collect();
+        sorted.sort_by(|x, y| x.0.cmp(&y.0));
+        let sequential = zip_sequential(&sorted).unwrap();
+        // One chunk per entry, a few chunks, one chunk: byte-identical.
+        for chunk in [1, 100_000, 2_000_000, u64::MAX] {
+            let zip = zip_bytes_in_chunks(entries(), chunk).unwrap();
+            assert!(zip == sequential, "chunk size {chunk} changes the bytes");
+        }
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(sequential)).unwrap();
+        let mut names = Vec::new();
+        for i in 0..archive.len() {
+            let file = archive.by_index(i).unwrap();
+            let executable = data.iter().find(|d| d.0 == file.name()).unwrap().2;
+            let mode = if executable { 0o755 } else { 0o644 };
+            assert_eq!(
+                file.unix_mode().map(|m| m & 0o777),
+                Some(mode),
+                "{}",
+                file.name()
+            );
+            names.push(file.name().to_string());
+        }
+        assert!(names.windows(2).all(|w| w[0] < w[1]));
     }
 }

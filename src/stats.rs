@@ -260,8 +260,13 @@ fn read_aggregate_csv(
     tally: &mut Tally,
 ) -> std::io::Result<StatsFormat> {
     let (mut cold_starts, mut invocations) = (0u64, 0u64);
+    let mut header_seen = false;
     reader.for_each_line(|number, line| {
-        if number == 1 || line.trim().is_empty() {
+        if line.trim().is_empty() {
+            return;
+        }
+        if !header_seen {
+            header_seen = true; // the first non-blank line: `module,cold_starts,…`
             return;
         }
         let fields: Vec<&str> = line
@@ -719,6 +724,7 @@ mod tests {
             "",
             "\n\n",
             "module,cold_starts,init_loads,invocations,invocation_loads\n",
+            "\n\"module\",\"cold_starts\",\"init_loads\",\"invocations\",\"invocation_loads\"\n",
         ] {
             let stats = load_text(text).unwrap();
             assert_eq!((stats.cold_starts, stats.invocations), (0, 0), "{text:?}");

@@ -230,3 +230,41 @@ fn the_regime_names_pins_that_move_groups_off_a_package_they_fit() {
         "{regime}"
     );
 }
+
+/// A pin names a module; it pins the group holding that module's files even
+/// when the group carries another name (here: the unsplit package).
+#[test]
+fn a_module_pin_reaches_the_group_that_holds_the_module() {
+    let dir = unit("pins:\n  - {module: coldpkg.sub, tier: efs}\n");
+    std::fs::write(dir.path().join("env/coldpkg/sub.py"), "Y = 2\n").unwrap();
+    let (out, plan) = optimize(dir.path(), &["--max-latency", "5s"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(tier_of(&plan, "coldpkg"), "efs", "{plan}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
+
+/// Pins that cannot do what they say are reported: a typo, an invalid glob,
+/// and S3 for the S3 client the importer fetches with (kept off S3).
+#[test]
+fn pins_that_cannot_apply_are_reported() {
+    let dir = unit(
+        "pins:\n  - {module: coldpgk, tier: efs}\n  - {glob: \"env/[\", tier: s3}\n  - {module: botocore, tier: s3}\n",
+    );
+    let path = dir.path().join("env/botocore/__init__.py");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, "X = 1\n").unwrap();
+    let (out, plan) = optimize(dir.path(), &["--max-latency", "5s"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("module `coldpgk` matches no module"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("glob `env/[` is not a valid glob"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("would put botocore on S3"), "{stderr}");
+    assert_ne!(tier_of(&plan, "botocore"), "s3", "{plan}");
+}

@@ -333,6 +333,9 @@ fn apply_pins(a: &Analysis, groups: &mut [Group], pins: &[Pin]) {
             g.pinned.is_none() || g.pin_reason.as_deref() != Some("the handler's own code")
         }) {
             if matcher.matches(a, group) {
+                if pin.tier == TierName::S3 && group.not_on_s3.is_some() {
+                    continue; // the importer's own S3 client: `unmatched_pins` reports it
+                }
                 group.pinned = Some(pin.tier);
                 group.pin_reason = Some(format!(
                     "pinned to {} by caios-pack.yaml ({})",
@@ -344,15 +347,40 @@ fn apply_pins(a: &Analysis, groups: &mut [Group], pins: &[Pin]) {
     }
 }
 
-/// The pins that match no group: almost always a typo, which would
-/// otherwise silently leave the file wherever the optimiser puts it.
-pub fn unmatched_pins<'p>(a: &Analysis, groups: &[Group], pins: &'p [Pin]) -> Vec<&'p Pin> {
-    pins.iter()
-        .filter(|pin| {
-            let matcher = PinMatcher::new(pin);
-            !groups.iter().any(|g| matcher.matches(a, g))
-        })
-        .collect()
+/// Warnings about pins that do not do what they say: an invalid glob, a pin
+/// that matches no group (almost always a typo, which would otherwise
+/// silently leave the files wherever the optimiser puts them), an S3 pin on
+/// the runtime importer's own S3 client (ignored).
+pub fn pin_warnings(a: &Analysis, groups: &[Group], pins: &[Pin]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for pin in pins {
+        let what = pin
+            .module
+            .as_deref()
+            .map(|m| format!("module `{m}`"))
+            .or_else(|| pin.glob.as_deref().map(|g| format!("glob `{g}`")))
+            .unwrap_or_default();
+        if let Some(Err(err)) = pin.glob.as_deref().map(globset::Glob::new) {
+            warnings.push(format!("the pin {what} is not a valid glob: {err}"));
+            continue;
+        }
+        let matcher = PinMatcher::new(pin);
+        let matched: Vec<&Group> = groups.iter().filter(|g| matcher.matches(a, g)).collect();
+        if matched.is_empty() {
+            warnings.push(format!(
+                "the pin {what} matches no module or file of the unit; check its spelling (files are matched by their path under their root)"
+            ));
+        }
+        if pin.tier == TierName::S3 {
+            for g in matched.iter().filter(|g| g.not_on_s3.is_some()) {
+                warnings.push(format!(
+                    "the pin {what} would put {} on S3, but the runtime importer fetches with it; kept off S3",
+                    g.name
+                ));
+            }
+        }
+    }
+    warnings
 }
 
 /// A pin's test: a module name (the group or a subpackage of it) or a glob
@@ -374,10 +402,21 @@ impl<'p> PinMatcher<'p> {
         }
     }
 
+    /// By module: the group's name, or any module that owns one of its files
+    /// (a merged group is named after its biggest member, often a library).
     fn matches(&self, a: &Analysis, group: &Group) -> bool {
-        let by_module = self
-            .module
-            .is_some_and(|m| group.name == m || group.name.starts_with(&format!("{m}.")));
+        let inv = &a.inventory;
+        let under = |name: &str, m: &str| {
+            name == m || (name.starts_with(m) && name.as_bytes().get(m.len()) == Some(&b'.'))
+        };
+        let by_module = self.module.is_some_and(|m| {
+            under(&group.name, m)
+                || group
+                    .files
+                    .iter()
+                    .filter_map(|&f| inv.files[f].owner)
+                    .any(|owner| under(&inv.modules[owner].name, m))
+        });
         let by_glob = self.glob.as_ref().is_some_and(|g| {
             group
                 .files

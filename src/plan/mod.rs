@@ -482,9 +482,9 @@ fn greedy(groups: &[Group], s: &Settings) -> Option<Vec<TierName>> {
     let mut tiers: Vec<TierName> = groups
         .iter()
         .map(|g| match (g.pinned, &g.not_on_s3) {
-            (Some(tier), _) => tier,
-            (None, Some(_)) => TierName::Local,
-            (None, None) => TierName::S3,
+            (Some(tier), _) if s.tier_allowed(g, tier) => tier,
+            (_, Some(_)) => TierName::Local,
+            _ => TierName::S3,
         })
         .collect();
     let mut local: u64 = groups
@@ -696,9 +696,14 @@ fn efs_needed_for_budget(groups: &[Group], tiers: &[TierName], s: &Settings) -> 
     let Some(max) = s.max_latency_ms else {
         return false;
     };
-    let without_efs: Vec<TierName> = tiers
+    // Every EFS group that may go to S3, moved there.
+    let without_efs: Vec<TierName> = groups
         .iter()
-        .map(|&t| if t == TierName::Efs { TierName::S3 } else { t })
+        .zip(tiers)
+        .map(|(g, &t)| match t {
+            TierName::Efs if s.tier_allowed(g, TierName::S3) => TierName::S3,
+            other => other,
+        })
         .collect();
     cold_start_ms(groups, &without_efs, s) > max + 1e-6
 }

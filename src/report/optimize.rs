@@ -81,9 +81,7 @@ pub fn reason(plan: &Plan, groups: &[Group], g: usize) -> String {
         return pin.clone();
     }
     if let (Some(why), TierName::Local | TierName::Efs) = (&group.not_on_s3, plan.tiers[g]) {
-        if group.init_probability == 0.0 {
-            return why.clone();
-        }
+        return why.clone();
     }
     match plan.tiers[g] {
         TierName::Local if group.init_probability > 0.0 => {
@@ -171,7 +169,8 @@ struct JsonFile<'a> {
 }
 
 /// `plan.json` as `package` writes it: the plan and its groups, every file
-/// of the unit with its group, tier and usage, and what was emitted.
+/// it ships with its group, tier and usage, what was emitted, and the
+/// package limit (Lambda's minus layers).
 pub fn package_json(
     plan: &Plan,
     groups: &[Group],
@@ -186,10 +185,12 @@ pub fn package_json(
             group_of[f] = Some(g);
         }
     }
+    let shipped = crate::emit::shipped_files(a);
     let files: Vec<JsonFile> = inv
         .files
         .iter()
         .enumerate()
+        .filter(|(id, _)| shipped[*id])
         .filter_map(|(id, file)| {
             let g = group_of[id]?;
             let module_usage = file.owner.map(|m| usage.of(m));
@@ -213,6 +214,7 @@ pub fn package_json(
         "plan": plan,
         "groups": json_plan(plan, groups).groups,
         "emitted": emitted,
+        "package_limit_bytes": crate::emit::package_limit(a),
         "files": files,
     });
     serde_json::to_string_pretty(&doc).unwrap_or_default()

@@ -11,7 +11,6 @@
 // directories when no module owns it (dist-info, shared libraries).
 "use strict";
 (function () {
-  const LAMBDA_UNZIPPED_LIMIT = 262144000;
   const TIERS = ["local", "efs", "s3"];
   const USAGES = ["hot", "lazy", "deferred", "unreachable"];
   const HEADER = 16; // px of a frame's label strip
@@ -19,6 +18,9 @@
 
   const t0 = performance.now();
   const plan = JSON.parse($("plan").textContent);
+  // Lambda's 262,144,000 bytes minus the function's layers (plan.json's
+  // package_limit_bytes; older plans lack it).
+  const LAMBDA_UNZIPPED_LIMIT = Number(plan.package_limit_bytes || 262144000);
   const files = plan.files || [];
   const groups = plan.groups || [];
   const p = plan.plan || {};

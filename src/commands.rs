@@ -338,6 +338,7 @@ fn check(
                 "fits": true,
                 "unzipped_bytes": unzipped,
                 "limit_bytes": limit,
+                "zip_bytes": prepared.zip_bytes(),
                 "cold_start_ms": plan.cold_start_ms,
                 "max_latency_ms": plan.max_latency_ms,
                 "monthly_usd": plan.cost.total_usd,
@@ -347,10 +348,12 @@ fn check(
             })
         ),
         Format::Text => format!(
-            "ok: deployment.zip would unzip to {} of {} ({:.1}%); modelled cold start {:.0} ms ({budget}); ${:.2}/month\n",
+            "ok: deployment.zip would unzip to {} of {} ({:.1}%), {} zipped{}; modelled cold start {:.0} ms ({budget}); ${:.2}/month\n",
             crate::report::human_bytes(unzipped),
             crate::report::human_bytes(limit),
-            unzipped as f64 * 100.0 / limit as f64,
+            unzipped as f64 * 100.0 / limit.max(1) as f64,
+            crate::report::human_bytes(prepared.zip_bytes()),
+            if prepared.zip_bytes() > 50_000_000 { " (over 50 MB: deploy it through S3)" } else { "" },
             plan.cold_start_ms,
             plan.cost.total_usd
         ),

@@ -82,9 +82,17 @@ pub struct Prepared<'a> {
     bundles: Vec<Bundle>,
     efs: EfsTree<'a>,
     catalogue_text: String,
-    zip_entries: Vec<(String, Vec<u8>, bool)>,
+    deployment_zip: Vec<u8>,
+    pyc_compiled: usize,
     /// What `deployment.zip` unzips to.
     pub unzipped_bytes: u64,
+}
+
+impl Prepared<'_> {
+    /// Bytes of `deployment.zip` (Lambda takes 50 MB by direct upload).
+    pub fn zip_bytes(&self) -> u64 {
+        self.deployment_zip.len() as u64
+    }
 }
 
 /// Builds every artifact in memory and checks the deployment package
@@ -134,22 +142,32 @@ pub fn prepare<'a>(
     zip_entries.extend(pycs.into_iter().map(|(rel, bytes)| (rel, bytes, false)));
     let unzipped_bytes: u64 = zip_entries.iter().map(|(_, b, _)| b.len() as u64).sum();
     let limit = package_limit(a);
+    let is_pyc = |r: &str| r.ends_with(".pyc") && r.contains("__pycache__/");
     if unzipped_bytes > limit {
         return Err(Error::Infeasible(format!(
-            "deployment.zip would unzip to {unzipped_bytes} bytes, over the {limit} Lambda's 262,144,000 leaves beside {} bytes of layers (the .pyc files add {} bytes); lower limits.local_bytes",
+            "deployment.zip would unzip to {unzipped_bytes} bytes, over the {limit} bytes left of Lambda's 262,144,000 after {} bytes of layers (its .pyc files add {} bytes); lower limits.local_bytes",
             a.unit.limits.layers_bytes,
             zip_entries
                 .iter()
-                .filter(|(r, _, _)| r.contains("__pycache__/"))
+                .filter(|(r, _, _)| is_pyc(r))
                 .map(|(_, b, _)| b.len() as u64)
                 .sum::<u64>()
         )));
     }
+    let pyc_compiled = zip_entries.iter().filter(|(r, _, _)| is_pyc(r)).count();
+    // Built here, not when writing: a bad member name fails `--check` too,
+    // and nothing is written before every artifact exists.
+    let deployment_zip = zip_bytes(
+        zip_entries
+            .iter()
+            .map(|(r, b, x)| (r.clone(), b.as_slice(), *x)),
+    )?;
     Ok(Prepared {
         bundles,
         efs,
         catalogue_text,
-        zip_entries,
+        deployment_zip,
+        pyc_compiled,
         unzipped_bytes,
     })
 }
@@ -197,19 +215,9 @@ fn write(prepared: Prepared, options: &EmitOptions) -> Result<Emitted> {
     let catalogue_path = out.join("catalogue.json");
     std::fs::write(&catalogue_path, &prepared.catalogue_text)
         .map_err(|e| Error::io(&catalogue_path, e))?;
-    let pyc_compiled = prepared
-        .zip_entries
-        .iter()
-        .filter(|(r, _, _)| r.ends_with(".pyc") && r.contains("__pycache__/"))
-        .count();
-    let zip = zip_bytes(
-        prepared
-            .zip_entries
-            .iter()
-            .map(|(r, b, x)| (r.clone(), b.as_slice(), *x)),
-    )?;
+    let zip = &prepared.deployment_zip;
     let zip_path = out.join("deployment.zip");
-    std::fs::write(&zip_path, &zip).map_err(|e| Error::io(&zip_path, e))?;
+    std::fs::write(&zip_path, zip).map_err(|e| Error::io(&zip_path, e))?;
     write_json(&out.join("iam-policy.json"), &iam_policy(options))?;
     Ok(Emitted {
         zip_bytes: zip.len() as u64,
@@ -219,7 +227,7 @@ fn write(prepared: Prepared, options: &EmitOptions) -> Result<Emitted> {
         efs_files: efs.files.len(),
         efs_bytes: efs.files.iter().map(|(_, b, _)| b.len() as u64).sum(),
         efs_digest: efs.digest.clone(),
-        pyc_compiled,
+        pyc_compiled: prepared.pyc_compiled,
     })
 }
 

@@ -364,6 +364,7 @@ fn check_passes_a_unit_that_fits() {
     let plan: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dist.path().join("plan.json")).unwrap()).unwrap();
     assert_eq!(plan["emitted"]["zip_unzipped_bytes"], unzipped);
+    assert_eq!(plan["emitted"]["zip_bytes"], summary["zip_bytes"]);
     assert_eq!(plan["plan"]["cold_start_ms"], summary["cold_start_ms"]);
 }
 

@@ -14,8 +14,9 @@ use crate::imports::{ImportTable, Site, SiteKind};
 use crate::scan::{FileId, FileKind, Inventory, ModuleId};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
+use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "type", content = "id")]
@@ -292,7 +293,7 @@ pub fn build(inv: &Inventory, imports: &ImportTable, handler_id: ModuleId) -> Im
     for id in 0..inv.modules.len() {
         graph.add_node(Node::Module(id));
     }
-    let mut library_nodes = HashMap::new();
+    let mut library_nodes = HashMap::default();
     for (id, file) in inv.files.iter().enumerate() {
         if file.kind == FileKind::SharedLib {
             library_nodes.insert(id, graph.add_node(Node::Library(id)));
@@ -398,7 +399,7 @@ fn add_library_edges(
     graph: &mut DiGraph<Node, Edge>,
     library_nodes: &HashMap<FileId, NodeIndex>,
 ) {
-    let mut by_name: HashMap<&str, Vec<FileId>> = HashMap::new();
+    let mut by_name: HashMap<&str, Vec<FileId>> = HashMap::default();
     for &id in library_nodes.keys() {
         let name = inv.files[id].rel.rsplit('/').next().unwrap_or("");
         by_name.entry(name).or_default().push(id);

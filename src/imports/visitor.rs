@@ -5,11 +5,11 @@
 //! Input: a parsed module and its text (for line numbers). Output: [`ModuleImports`].
 
 use super::{Binding, ModuleImports, Scope, Site, SiteKind};
+use rustc_hash::FxHashMap as HashMap;
 use rustpython_ruff_python_ast::visitor::{self, Visitor};
 use rustpython_ruff_python_ast::{
     self as ast, CmpOp, ExceptHandler, Expr, InterpolatedStringElement, ModModule, Stmt,
 };
-use std::collections::HashMap;
 
 /// Byte offset → 1-based line.
 pub struct LineIndex {
@@ -62,10 +62,10 @@ struct ImportVisitor<'a> {
     /// Module-level import bindings by local name, for attribute chains.
     bound: HashMap<String, usize>,
     /// Attribute chains already recorded.
-    chains: std::collections::HashSet<String>,
+    chains: rustc_hash::FxHashSet<String>,
     /// `for name in ("a", "b"):` loop variables and their literal values.
     loop_strings: HashMap<&'a str, Vec<String>>,
-    init_names: std::collections::HashSet<&'a str>,
+    init_names: rustc_hash::FxHashSet<&'a str>,
     replaces_itself: bool,
     side_effects: Vec<String>,
 }
@@ -82,7 +82,7 @@ pub fn visit_module(module: &ModModule, text: &str, record_calls: bool) -> Modul
         },
         sites: Vec::new(),
         all: None,
-        string_lists: HashMap::new(),
+        string_lists: HashMap::default(),
         import_structure: Vec::new(),
         import_structure_used: false,
         getattr_names: Vec::new(),
@@ -94,10 +94,10 @@ pub fn visit_module(module: &ModModule, text: &str, record_calls: bool) -> Modul
         record_calls,
         bindings: Vec::new(),
         init_calls: Vec::new(),
-        bound: HashMap::new(),
-        chains: std::collections::HashSet::new(),
-        loop_strings: HashMap::new(),
-        init_names: std::collections::HashSet::new(),
+        bound: HashMap::default(),
+        chains: std::collections::HashSet::default(),
+        loop_strings: HashMap::default(),
+        init_names: std::collections::HashSet::default(),
         replaces_itself: false,
         side_effects: Vec::new(),
     };

@@ -6,7 +6,8 @@
 //! library), and the dotted-name tokens of its read-only data, from which the
 //! imports stage finds imports made by compiled code (Cython, pybind11).
 
-use std::collections::{BTreeSet, HashSet};
+use rustc_hash::FxHashSet as HashSet;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// What caios-pack needs to know about one ELF shared object.
@@ -407,7 +408,7 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        let top = HashSet::from(["x".to_string()]);
+        let top: HashSet<String> = ["x".to_string()].into_iter().collect();
         assert!(read_elf(b"\x7fELF\x02\x01garbage", Path::new("x.so"), Some(&top)).is_err());
         assert!(read_elf(b"", Path::new("x.so"), None).is_err());
         // A valid header whose section table points past the end of the file.
@@ -433,7 +434,9 @@ mod tests {
 
     #[test]
     fn packed_runs_start_at_top_level_names() {
-        let top = HashSet::from(["dateutil".to_string(), "numpy".to_string()]);
+        let top: HashSet<String> = ["dateutil".to_string(), "numpy".to_string()]
+            .into_iter()
+            .collect();
         let mut out = BTreeSet::new();
         collect_packed_runs(
             b"formatdateutil.parserdateutil.tzday\0xnumpy.",

@@ -17,8 +17,9 @@ pub use elf::ElfInfo;
 
 use crate::config::Unit;
 use rayon::prelude::*;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub type FileId = usize;
@@ -146,6 +147,7 @@ pub struct Inventory {
     pub problems: Vec<Problem>,
     #[serde(skip)]
     pub module_index: HashMap<String, ModuleId>,
+    /// Shared objects (libraries and extension modules) by path.
     #[serde(skip)]
     pub file_index: HashMap<PathBuf, FileId>,
 }
@@ -187,10 +189,13 @@ pub fn scan(unit: &Unit, progress: &crate::progress::Progress) -> Inventory {
     find_modules(&mut inv, &walked.dirs, unit.python);
     read_distributions(&mut inv);
     assign_owners(&mut inv);
+    // Only shared objects can be a DT_NEEDED target: no need to index the
+    // other ten thousand paths.
     inv.file_index = inv
         .files
         .iter()
         .enumerate()
+        .filter(|(_, f)| matches!(f.kind, FileKind::SharedLib | FileKind::Extension))
         .map(|(id, f)| (f.path.clone(), id))
         .collect();
     inv
@@ -261,7 +266,7 @@ fn walk_roots(roots: &[Root], unit: &Unit, problems: &mut Vec<Problem>) -> Walke
     let all_roots: HashSet<&Path> = roots.iter().map(|r| r.path.as_path()).collect();
     let mut walked = Walked {
         files: Vec::new(),
-        dirs: vec![HashSet::new(); roots.len()],
+        dirs: vec![HashSet::default(); roots.len()],
     };
     for (root_id, root) in roots.iter().enumerate() {
         let walker = walkdir::WalkDir::new(&root.path)
@@ -523,7 +528,7 @@ enum Candidate {
 
 fn find_modules(inv: &mut Inventory, dirs: &[HashSet<String>], python: Option<(u32, u32)>) {
     // name -> (root -> best candidate in that root)
-    let mut candidates: HashMap<String, BTreeMap<RootId, Candidate>> = HashMap::new();
+    let mut candidates: HashMap<String, BTreeMap<RootId, Candidate>> = HashMap::default();
     let mut offer = |name: String, root: RootId, cand: Candidate| {
         let per_root = candidates.entry(name).or_default();
         let replace = match (per_root.get(&root), &cand) {
@@ -772,13 +777,13 @@ fn read_distributions(inv: &mut Inventory) {
 
 /// Gives every file its owning module and distribution.
 fn assign_owners(inv: &mut Inventory) {
-    let mut folder_owner: HashMap<(RootId, &str), ModuleId> = HashMap::new();
+    let mut folder_owner: HashMap<(RootId, &str), ModuleId> = HashMap::default();
     for (id, module) in inv.modules.iter().enumerate() {
         for (root, dir) in &module.portions {
             folder_owner.insert((*root, dir.as_str()), id);
         }
     }
-    let mut own_file: HashMap<FileId, ModuleId> = HashMap::new();
+    let mut own_file: HashMap<FileId, ModuleId> = HashMap::default();
     for (id, module) in inv.modules.iter().enumerate() {
         if let Some(file) = module.file {
             own_file.insert(file, id);
@@ -786,8 +791,8 @@ fn assign_owners(inv: &mut Inventory) {
     }
     // Distribution per listed path, and per top-level name for files that
     // RECORD does not list (caches written after installation).
-    let mut by_path: HashMap<(RootId, &str), DistId> = HashMap::new();
-    let mut by_top: HashMap<(RootId, &str), DistId> = HashMap::new();
+    let mut by_path: HashMap<(RootId, &str), DistId> = HashMap::default();
+    let mut by_top: HashMap<(RootId, &str), DistId> = HashMap::default();
     for (id, dist) in inv.dists.iter().enumerate() {
         for path in &dist.record {
             by_path.insert((dist.root, path.as_str()), id);

@@ -169,6 +169,16 @@ impl Inventory {
 /// `true` when `name` is a valid Python identifier (ASCII subset plus any
 /// non-ASCII letter, which Python accepts in module names).
 pub fn is_identifier(name: &str) -> bool {
+    if name.is_ascii() {
+        // The common case, without decoding characters.
+        let bytes = name.as_bytes();
+        return bytes
+            .first()
+            .is_some_and(|&b| b == b'_' || b.is_ascii_alphabetic())
+            && bytes
+                .iter()
+                .all(|&b| b == b'_' || b.is_ascii_alphanumeric());
+    }
     let mut chars = name.chars();
     match chars.next() {
         Some(c) if c == '_' || c.is_alphabetic() => {}

@@ -5,51 +5,97 @@
 
 mod support;
 
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// The unit of tests/optimize.rs, with every group off the package pinned to
 /// EFS (this test needs no S3 server).
 fn unit() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    let write = |rel: &str, bytes: &[u8]| {
-        let path = root.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, bytes).unwrap();
-    };
-    write(
-        "src/handler.py",
-        b"import hotpkg\nTABLE = hotpkg.load()\n\ndef handler(event, context):\n    import coldpkg\n    return {'value': coldpkg.run(TABLE) + event['x'], 'cold_file': coldpkg.__file__.endswith('coldpkg/__init__.py')}\n",
-    );
-    write("env/hotpkg/__init__.py", b"import os\n\ndef load():\n    with open(os.path.join(os.path.dirname(__file__), 'table.bin'), 'rb') as f:\n        return len(f.read())\n");
-    write("env/hotpkg/table.bin", &vec![1u8; 2_000_000]);
-    write(
-        "env/coldpkg/__init__.py",
-        b"def run(t):\n    return t * 2\n",
-    );
-    write("env/coldpkg/weights.bin", &vec![2u8; 1_000_000]);
-    write("env/neverpkg/__init__.py", b"X = 1\n");
+    let (table, weights) = (vec![1u8; 2_000_000], vec![2u8; 1_000_000]);
     let yaml = "handler: handler.handler\nsource: src\nsite_packages: env\nlimits:\n  local_bytes: 1000000\n\
                 pins:\n  - {module: coldpkg, tier: efs}\n  - {module: neverpkg, tier: efs}\n";
-    write("caios-pack.yaml", yaml.as_bytes());
+    write_files(
+        dir.path(),
+        &[
+            (
+                "src/handler.py",
+                b"import hotpkg\nTABLE = hotpkg.load()\n\ndef handler(event, context):\n    import coldpkg\n    return {'value': coldpkg.run(TABLE) + event['x'], 'cold_file': coldpkg.__file__.endswith('coldpkg/__init__.py')}\n",
+            ),
+            (
+                "env/hotpkg/__init__.py",
+                b"import os\n\ndef load():\n    with open(os.path.join(os.path.dirname(__file__), 'table.bin'), 'rb') as f:\n        return len(f.read())\n",
+            ),
+            ("env/hotpkg/table.bin", &table),
+            ("env/coldpkg/__init__.py", b"def run(t):\n    return t * 2\n"),
+            ("env/coldpkg/weights.bin", &weights),
+            ("env/neverpkg/__init__.py", b"X = 1\n"),
+            ("caios-pack.yaml", yaml.as_bytes()),
+        ],
+    );
     dir
 }
 
-fn package(unit: &Path, out: &Path) {
-    let run = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
-        .arg("package")
-        .arg(unit)
-        .args(["--max-latency", "10ms", "--out"])
-        .arg(out)
+/// Runs caios-pack; fails the test with its stderr unless it exits 0.
+fn caios_pack_ok<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
+        .args(args)
         .output()
         .unwrap();
     assert_eq!(
-        run.status.code(),
+        out.status.code(),
         Some(0),
         "{}",
-        String::from_utf8_lossy(&run.stderr)
+        String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+/// `caios-pack package UNIT FLAGS… --out DIST`, which must succeed.
+fn package_with(unit: &Path, dist: &Path, flags: &[&OsStr]) -> Output {
+    let mut args: Vec<&OsStr> = vec![OsStr::new("package"), unit.as_os_str()];
+    args.extend_from_slice(flags);
+    args.extend([OsStr::new("--out"), dist.as_os_str()]);
+    caios_pack_ok(args)
+}
+
+fn package(unit: &Path, out: &Path) {
+    package_with(unit, out, &flags(&["--max-latency", "10ms"]));
+}
+
+fn flags<'a>(words: &'a [&'a str]) -> Vec<&'a OsStr> {
+    words.iter().map(OsStr::new).collect()
+}
+
+/// Writes `files` (path relative to `root`, content) under `root`.
+fn write_files(root: &Path, files: &[(&str, &[u8])]) {
+    for (rel, bytes) in files {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+/// Runs a tests/support script with python3 and `env`; returns its JSON
+/// stdout, failing the test with its stderr when it fails.
+fn support_script(script: &str, args: &[&OsStr], env: &[(&str, &OsStr)]) -> serde_json::Value {
+    let out = Command::new("python3")
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/support")
+                .join(script),
+        )
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn unzip(zip: &Path, into: &Path) {
@@ -208,40 +254,25 @@ fn packaged_function_fetches_from_s3() {
     let yaml = "handler: handler.handler\nsource: src\nsite_packages: env\nlimits:\n  local_bytes: 2100000\n";
     std::fs::write(unit.path().join("caios-pack.yaml"), yaml).unwrap();
     let dist = tempfile::tempdir().unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
-        .arg("package")
-        .arg(unit.path())
-        .args(["--max-latency", "2s", "--out"])
-        .arg(dist.path())
-        .output()
-        .unwrap();
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    package_with(unit.path(), dist.path(), &flags(&["--max-latency", "2s"]));
     let task = tempfile::tempdir().unwrap();
     unzip(&dist.path().join("deployment.zip"), task.path());
-    let out = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/s3_e2e.py"))
-        .args([
-            dist.path(),
-            task.path(),
-            &pylibs,
-            &s3s,
-            &unit.path().join("src"),
-            &unit.path().join("env"),
-        ])
-        .env("CAIOS_PACK_BIN", env!("CARGO_BIN_EXE_caios-pack"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (src, env) = (unit.path().join("src"), unit.path().join("env"));
+    let result = support_script(
+        "s3_e2e.py",
+        &[
+            dist.path().as_os_str(),
+            task.path().as_os_str(),
+            pylibs.as_os_str(),
+            s3s.as_os_str(),
+            src.as_os_str(),
+            env.as_os_str(),
+        ],
+        &[(
+            "CAIOS_PACK_BIN",
+            OsStr::new(env!("CARGO_BIN_EXE_caios-pack")),
+        )],
     );
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(result["packaged"], result["plain"], "{result}");
     // `caios-pack upload` put every bundle once; the second run skipped them all.
     let bundles = std::fs::read_dir(dist.path().join("s3")).unwrap().count() as u64;
@@ -282,20 +313,17 @@ fn reference_unit_packages_and_runs() {
     let (s3s, pylibs) = (support::s3s_fs(), support::pylibs());
     let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/reference-unit");
     let dist = tempfile::tempdir().unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
-        .arg("package")
-        .arg(&unit)
-        .arg("--site-packages")
-        .arg(&env)
-        .args(["--max-latency", "3s", "--format", "json", "--out"])
-        .arg(dist.path())
-        .output()
-        .unwrap();
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    let run = package_with(
+        &unit,
+        dist.path(),
+        &[
+            OsStr::new("--site-packages"),
+            env.as_os_str(),
+            OsStr::new("--max-latency"),
+            OsStr::new("3s"),
+            OsStr::new("--format"),
+            OsStr::new("json"),
+        ],
     );
     let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     let unzipped = summary["emitted"]["zip_unzipped_bytes"].as_u64().unwrap();
@@ -303,25 +331,20 @@ fn reference_unit_packages_and_runs() {
     assert!(unzipped <= 262_144_000, "{unzipped}");
     let task = tempfile::tempdir().unwrap();
     unzip(&dist.path().join("deployment.zip"), task.path());
-    let out = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/s3_e2e.py"))
-        .args([
-            dist.path(),
-            task.path(),
-            &pylibs,
-            &s3s,
-            &unit.join("src"),
-            &env,
-        ])
-        .arg(unit.join("events.json"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (src, events) = (unit.join("src"), unit.join("events.json"));
+    let result = support_script(
+        "s3_e2e.py",
+        &[
+            dist.path().as_os_str(),
+            task.path().as_os_str(),
+            pylibs.as_os_str(),
+            s3s.as_os_str(),
+            src.as_os_str(),
+            env.as_os_str(),
+            events.as_os_str(),
+        ],
+        &[],
     );
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(result["packaged"], result["plain"]);
     assert_eq!(result["packaged"].as_array().unwrap().len(), 3);
 }
@@ -434,34 +457,23 @@ fn real_packages_on_every_tier_survive_a_wrong_analysis() {
         env.display()
     );
     std::fs::write(unit.path().join("caios-pack.yaml"), yaml).unwrap();
-    let why = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
-        .arg("analyze")
-        .arg(unit.path())
-        .args(["--why", "pandas.core.sparse.api"])
-        .output()
-        .unwrap();
+    let why = caios_pack_ok([
+        OsStr::new("analyze"),
+        unit.path().as_os_str(),
+        OsStr::new("--why"),
+        OsStr::new("pandas.core.sparse.api"),
+    ]);
     let why = String::from_utf8_lossy(&why.stdout);
     assert!(why.contains("usage: unreachable"), "{why}");
     let empty_stats = unit.path().join("empty-stats.log");
     std::fs::write(&empty_stats, "").unwrap();
     for stats in [None, Some(&empty_stats)] {
         let dist = tempfile::tempdir().unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_caios-pack"));
-        command
-            .arg("package")
-            .arg(unit.path())
-            .args(["--max-latency", "2s", "--out"])
-            .arg(dist.path());
+        let mut options = flags(&["--max-latency", "2s"]);
         if let Some(stats) = stats {
-            command.arg("--stats").arg(stats);
+            options.extend([OsStr::new("--stats"), stats.as_os_str()]);
         }
-        let run = command.output().unwrap();
-        assert_eq!(
-            run.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
+        package_with(unit.path(), dist.path(), &options);
         let catalogue: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dist.path().join("catalogue.json")).unwrap())
                 .unwrap();
@@ -476,37 +488,37 @@ fn real_packages_on_every_tier_survive_a_wrong_analysis() {
         let task = tempfile::tempdir().unwrap();
         unzip(&dist.path().join("deployment.zip"), task.path());
         let mount = tempfile::tempdir().unwrap();
-        let sync = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
-            .arg("efs-sync")
-            .arg(dist.path())
-            .arg("--root")
-            .arg(mount.path())
-            .output()
-            .unwrap();
-        assert_eq!(sync.status.code(), Some(0));
+        caios_pack_ok([
+            OsStr::new("efs-sync"),
+            dist.path().as_os_str(),
+            OsStr::new("--root"),
+            mount.path().as_os_str(),
+        ]);
         let efs_root = catalogue["efs_root"].as_str().unwrap();
-        let digest = efs_root.rsplit('/').next().unwrap();
-        let out = Command::new("python3")
-            .arg(repo.join("tests/support/s3_e2e.py"))
-            .args([
-                dist.path(),
-                task.path(),
-                &pylibs,
-                &s3s,
-                &unit.path().join("src"),
-                &env,
-            ])
-            .arg(repo.join("fixtures/reference-unit/events.json"))
-            .env("CAIOS_PACK_BIN", env!("CARGO_BIN_EXE_caios-pack"))
-            .env("CAIOS_E2E_EFS_ROOT", mount.path().join(digest))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let synced = mount.path().join(efs_root.rsplit('/').next().unwrap());
+        let (src, events) = (
+            unit.path().join("src"),
+            repo.join("fixtures/reference-unit/events.json"),
         );
-        let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let result = support_script(
+            "s3_e2e.py",
+            &[
+                dist.path().as_os_str(),
+                task.path().as_os_str(),
+                pylibs.as_os_str(),
+                s3s.as_os_str(),
+                src.as_os_str(),
+                env.as_os_str(),
+                events.as_os_str(),
+            ],
+            &[
+                (
+                    "CAIOS_PACK_BIN",
+                    OsStr::new(env!("CARGO_BIN_EXE_caios-pack")),
+                ),
+                ("CAIOS_E2E_EFS_ROOT", synced.as_os_str()),
+            ],
+        );
         assert_eq!(result["packaged"], result["plain"]);
         assert_eq!(result["packaged"][0]["sparse"], "SparseArray", "{result}");
         let emf = &result["emf"][0];
@@ -536,55 +548,40 @@ fn real_packages_on_every_tier_survive_a_wrong_analysis() {
 fn packaged_function_under_s3_faults() {
     let (s3s, pylibs) = (support::s3s_fs(), support::pylibs());
     let unit = tempfile::tempdir().unwrap();
-    let write = |rel: &str, bytes: &[u8]| {
-        let path = unit.path().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, bytes).unwrap();
-    };
-    write(
-        "src/handler.py",
-        b"def handler(event, context):\n    import coldpkg\n    return coldpkg.run(event['x'])\n",
-    );
-    write(
-        "env/coldpkg/__init__.py",
-        b"import os\nopen(os.environ['CAIOS_TEST_MARKER'], 'w').close()\n\ndef run(x):\n    return x * 2\n",
-    );
-    write("env/coldpkg/weights.bin", &vec![2u8; 1_000_000]);
-    write(
-        "caios-pack.yaml",
-        b"handler: handler.handler\nsource: src\nsite_packages: env\nlimits:\n  local_bytes: 100000\n",
+    let weights = vec![2u8; 1_000_000];
+    write_files(
+        unit.path(),
+        &[
+            (
+                "src/handler.py",
+                b"def handler(event, context):\n    import coldpkg\n    return coldpkg.run(event['x'])\n",
+            ),
+            (
+                "env/coldpkg/__init__.py",
+                b"import os\nopen(os.environ['CAIOS_TEST_MARKER'], 'w').close()\n\ndef run(x):\n    return x * 2\n",
+            ),
+            ("env/coldpkg/weights.bin", &weights),
+            (
+                "caios-pack.yaml",
+                b"handler: handler.handler\nsource: src\nsite_packages: env\nlimits:\n  local_bytes: 100000\n",
+            ),
+        ],
     );
     let dist = tempfile::tempdir().unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
-        .arg("package")
-        .arg(unit.path())
-        .args(["--max-latency", "2s", "--out"])
-        .arg(dist.path())
-        .output()
-        .unwrap();
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    package_with(unit.path(), dist.path(), &flags(&["--max-latency", "2s"]));
     let task = tempfile::tempdir().unwrap();
     unzip(&dist.path().join("deployment.zip"), task.path());
-    let out = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fault_e2e.py"))
-        .arg(dist.path())
-        .arg(task.path())
-        .arg(&pylibs)
-        .arg(&s3s)
-        .arg("coldpkg")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let r = support_script(
+        "fault_e2e.py",
+        &[
+            dist.path().as_os_str(),
+            task.path().as_os_str(),
+            pylibs.as_os_str(),
+            s3s.as_os_str(),
+            OsStr::new("coldpkg"),
+        ],
+        &[],
     );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let (sha, key) = (
         r["bundle"]["sha"].as_str().unwrap(),
         r["bundle"]["key"].as_str().unwrap(),
@@ -635,19 +632,7 @@ fn asset_pinned_to_s3_loads_through_asset_path() {
     let (s3s, pylibs) = (support::s3s_fs(), support::pylibs());
     let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/asset-unit");
     let dist = tempfile::tempdir().unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
-        .arg("package")
-        .arg(&unit)
-        .arg("--out")
-        .arg(dist.path())
-        .output()
-        .unwrap();
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    package_with(&unit, dist.path(), &[]);
     let catalogue: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dist.path().join("catalogue.json")).unwrap())
             .unwrap();
@@ -660,17 +645,18 @@ fn asset_pinned_to_s3_loads_through_asset_path() {
         "the model is in the zip"
     );
     let src = unit.join("src");
-    let out = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/s3_e2e.py"))
-        .args([dist.path(), task.path(), &pylibs, &s3s, &src, &src])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let result = support_script(
+        "s3_e2e.py",
+        &[
+            dist.path().as_os_str(),
+            task.path().as_os_str(),
+            pylibs.as_os_str(),
+            s3s.as_os_str(),
+            src.as_os_str(),
+            src.as_os_str(),
+        ],
+        &[],
     );
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(result["packaged"], result["plain"], "{result}");
     assert_eq!(result["packaged"][0]["model"], "fixture-linear-v1");
     assert_eq!(
@@ -687,65 +673,46 @@ fn asset_pinned_to_s3_loads_through_asset_path() {
 fn a_module_keeps_its_data_files_when_its_package_is_split() {
     let (s3s, pylibs) = (support::s3s_fs(), support::pylibs());
     let unit = tempfile::tempdir().unwrap();
-    let write = |rel: &str, bytes: &[u8]| {
-        let path = unit.path().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, bytes).unwrap();
-    };
-    write(
-        "src/handler.py",
-        b"from tool import early\nBASE = early.base()\n\ndef handler(event, context):\n    from tool import late\n    return {'css': late.style(), 'x': event['x'] + BASE}\n",
-    );
-    write("env/tool/__init__.py", b"");
-    write("env/tool/early.py", b"def base():\n    return 40\n");
-    write(
-        "env/tool/late.py",
-        b"import pathlib\n\ndef style():\n    return (pathlib.Path(__file__).parent / 'late.css').read_text()[:12]\n",
-    );
-    write(
-        "env/tool/late.css",
-        &[b"body{color:red}\n".repeat(40_000)].concat(),
-    );
+    let css = b"body{color:red}\n".repeat(40_000);
     // `tool.early` runs at init, `tool.late` only in the handler: `tool` is
     // split by usage. Room for the handler and tool.early, not for late.css.
-    write(
-        "caios-pack.yaml",
-        b"handler: handler.handler\nsource: src\nsite_packages: env\nlimits:\n  local_bytes: 50000\n",
+    write_files(
+        unit.path(),
+        &[
+            (
+                "src/handler.py",
+                b"from tool import early\nBASE = early.base()\n\ndef handler(event, context):\n    from tool import late\n    return {'css': late.style(), 'x': event['x'] + BASE}\n",
+            ),
+            ("env/tool/__init__.py", b""),
+            ("env/tool/early.py", b"def base():\n    return 40\n"),
+            (
+                "env/tool/late.py",
+                b"import pathlib\n\ndef style():\n    return (pathlib.Path(__file__).parent / 'late.css').read_text()[:12]\n",
+            ),
+            ("env/tool/late.css", &css),
+            (
+                "caios-pack.yaml",
+                b"handler: handler.handler\nsource: src\nsite_packages: env\nlimits:\n  local_bytes: 50000\n",
+            ),
+        ],
     );
     let dist = tempfile::tempdir().unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
-        .arg("package")
-        .arg(unit.path())
-        .args(["--max-latency", "5s", "--out"])
-        .arg(dist.path())
-        .output()
-        .unwrap();
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    package_with(unit.path(), dist.path(), &flags(&["--max-latency", "5s"]));
     let task = tempfile::tempdir().unwrap();
     unzip(&dist.path().join("deployment.zip"), task.path());
-    let out = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/s3_e2e.py"))
-        .args([
-            dist.path(),
-            task.path(),
-            &pylibs,
-            &s3s,
-            &unit.path().join("src"),
-            &unit.path().join("env"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (src, env) = (unit.path().join("src"), unit.path().join("env"));
+    let result = support_script(
+        "s3_e2e.py",
+        &[
+            dist.path().as_os_str(),
+            task.path().as_os_str(),
+            pylibs.as_os_str(),
+            s3s.as_os_str(),
+            src.as_os_str(),
+            env.as_os_str(),
+        ],
+        &[],
     );
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(result["packaged"], result["plain"], "{result}");
     assert_eq!(result["packaged"][0]["css"], "body{color:r");
 }

@@ -433,19 +433,8 @@ class Bench:
     # -- one process -------------------------------------------------------
 
     def base_env(self, rundir):
-        return {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": rundir,
-            "LANG": "C.UTF-8",
-            "AWS_ACCESS_KEY_ID": harness.ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": harness.SECRET_KEY,
-            "AWS_REGION": harness.REGION,
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_ENDPOINT_URL": self.proxy_url,
-            "AWS_LAMBDA_FUNCTION_NAME": "cold-start-bench",
-        }
+        return harness.client_env(rundir, self.proxy_url,
+                                  AWS_LAMBDA_FUNCTION_NAME="cold-start-bench")
 
     def run(self, mode, instrument=False, keep_tmp=False):
         self.counter += 1

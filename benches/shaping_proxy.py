@@ -38,7 +38,9 @@ import signal
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "runtime"))
+import harness  # noqa: E402  (the test harness's proxy server)
 
 # Hop-by-hop headers (not forwarded), as in tests/runtime/harness.py.
 _HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
@@ -89,21 +91,7 @@ class ShapingProxy:
         self.lock = threading.Lock()
         self.requests = 0
         self.body_bytes = 0
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                proxy._handle(self)
-
-            do_PUT = do_POST = do_HEAD = do_DELETE = do_GET
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
+        self.server = harness.proxy_server(self._handle, port)
         self.port = self.server.server_address[1]
         self.thread = None
 

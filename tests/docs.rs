@@ -405,11 +405,7 @@ const BASE_CONFIG: &str = "handler: handler.handler\nsource: src\nsite_packages:
 
 /// Writes `my-fn` (without its caios-pack.yaml) into `root`.
 fn write_unit(root: &Path) {
-    let write = |rel: &str, bytes: &[u8]| {
-        let path = root.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, bytes).unwrap();
-    };
+    let write = |rel: &str, bytes: &[u8]| support::write_file(root, rel, bytes);
     write("src/handler.py", HANDLER.as_bytes());
     write(
         "env/textkit/__init__.py",

@@ -2,6 +2,8 @@
 //! shrunk (instead of shipping huge files): the three regimes of the design,
 //! SnapStart, and an infeasible budget.
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -10,11 +12,7 @@ use std::process::{Command, Output};
 fn unit(extra_yaml: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let write = |rel: &str, bytes: &[u8]| {
-        let path = root.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, bytes).unwrap();
-    };
+    let write = |rel: &str, bytes: &[u8]| support::write_file(root, rel, bytes);
     write(
         "src/handler.py",
         b"import hotpkg\nTABLE = hotpkg.load()\n\ndef handler(event, context):\n    import coldpkg\n    return coldpkg.run(TABLE)\n",

@@ -71,10 +71,32 @@ fn flags<'a>(words: &'a [&'a str]) -> Vec<&'a OsStr> {
 /// Writes `files` (path relative to `root`, content) under `root`.
 fn write_files(root: &Path, files: &[(&str, &[u8])]) {
     for (rel, bytes) in files {
-        let path = root.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, bytes).unwrap();
+        support::write_file(root, rel, bytes);
     }
+}
+
+/// tests/support/s3_e2e.py on a package output: its bundles on a fresh
+/// s3s-fs, the unzipped package (TASK) and the plain handler (SRC + ENV) run
+/// on EVENTS (else two small events); returns its JSON report.
+fn s3_e2e(
+    dist: &Path,
+    task: &Path,
+    src: &Path,
+    env: &Path,
+    events: Option<&Path>,
+    vars: &[(&str, &OsStr)],
+) -> serde_json::Value {
+    let (s3s, pylibs) = (support::s3s_fs(), support::pylibs());
+    let mut args = vec![
+        dist.as_os_str(),
+        task.as_os_str(),
+        pylibs.as_os_str(),
+        s3s.as_os_str(),
+        src.as_os_str(),
+        env.as_os_str(),
+    ];
+    args.extend(events.map(Path::as_os_str));
+    support_script("s3_e2e.py", &args, vars)
 }
 
 /// Runs a tests/support script with python3 and `env`; returns its JSON
@@ -247,7 +269,6 @@ fn artifacts_are_reproducible() {
 /// needs during the invocation, and gives the unpackaged outputs.
 #[test]
 fn packaged_function_fetches_from_s3() {
-    let (s3s, pylibs) = (support::s3s_fs(), support::pylibs());
     let unit = unit();
     // Local room for the handler and hotpkg only; no pins: coldpkg and
     // neverpkg go to S3, the cheapest tier.
@@ -258,16 +279,12 @@ fn packaged_function_fetches_from_s3() {
     let task = tempfile::tempdir().unwrap();
     unzip(&dist.path().join("deployment.zip"), task.path());
     let (src, env) = (unit.path().join("src"), unit.path().join("env"));
-    let result = support_script(
-        "s3_e2e.py",
-        &[
-            dist.path().as_os_str(),
-            task.path().as_os_str(),
-            pylibs.as_os_str(),
-            s3s.as_os_str(),
-            src.as_os_str(),
-            env.as_os_str(),
-        ],
+    let result = s3_e2e(
+        dist.path(),
+        task.path(),
+        &src,
+        &env,
+        None,
         &[(
             "CAIOS_PACK_BIN",
             OsStr::new(env!("CARGO_BIN_EXE_caios-pack")),
@@ -310,7 +327,6 @@ fn packaged_function_fetches_from_s3() {
 #[test]
 fn reference_unit_packages_and_runs() {
     let env = support::reference_env();
-    let (s3s, pylibs) = (support::s3s_fs(), support::pylibs());
     let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/reference-unit");
     let dist = tempfile::tempdir().unwrap();
     let run = package_with(
@@ -332,19 +348,7 @@ fn reference_unit_packages_and_runs() {
     let task = tempfile::tempdir().unwrap();
     unzip(&dist.path().join("deployment.zip"), task.path());
     let (src, events) = (unit.join("src"), unit.join("events.json"));
-    let result = support_script(
-        "s3_e2e.py",
-        &[
-            dist.path().as_os_str(),
-            task.path().as_os_str(),
-            pylibs.as_os_str(),
-            s3s.as_os_str(),
-            src.as_os_str(),
-            env.as_os_str(),
-            events.as_os_str(),
-        ],
-        &[],
-    );
+    let result = s3_e2e(dist.path(), task.path(), &src, &env, Some(&events), &[]);
     assert_eq!(result["packaged"], result["plain"]);
     assert_eq!(result["packaged"].as_array().unwrap().len(), 3);
 }
@@ -442,7 +446,6 @@ out[\"sparse\"] = importlib.import_module(name).SparseArray.__name__\n    return
 #[test]
 fn real_packages_on_every_tier_survive_a_wrong_analysis() {
     let env = support::reference_env();
-    let (s3s, pylibs) = (support::s3s_fs(), support::pylibs());
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let unit = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(unit.path().join("src")).unwrap();
@@ -500,17 +503,12 @@ fn real_packages_on_every_tier_survive_a_wrong_analysis() {
             unit.path().join("src"),
             repo.join("fixtures/reference-unit/events.json"),
         );
-        let result = support_script(
-            "s3_e2e.py",
-            &[
-                dist.path().as_os_str(),
-                task.path().as_os_str(),
-                pylibs.as_os_str(),
-                s3s.as_os_str(),
-                src.as_os_str(),
-                env.as_os_str(),
-                events.as_os_str(),
-            ],
+        let result = s3_e2e(
+            dist.path(),
+            task.path(),
+            &src,
+            &env,
+            Some(&events),
             &[
                 (
                     "CAIOS_PACK_BIN",
@@ -629,7 +627,6 @@ fn packaged_function_under_s3_faults() {
 /// the outputs equal the unpackaged run's.
 #[test]
 fn asset_pinned_to_s3_loads_through_asset_path() {
-    let (s3s, pylibs) = (support::s3s_fs(), support::pylibs());
     let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/asset-unit");
     let dist = tempfile::tempdir().unwrap();
     package_with(&unit, dist.path(), &[]);
@@ -645,18 +642,7 @@ fn asset_pinned_to_s3_loads_through_asset_path() {
         "the model is in the zip"
     );
     let src = unit.join("src");
-    let result = support_script(
-        "s3_e2e.py",
-        &[
-            dist.path().as_os_str(),
-            task.path().as_os_str(),
-            pylibs.as_os_str(),
-            s3s.as_os_str(),
-            src.as_os_str(),
-            src.as_os_str(),
-        ],
-        &[],
-    );
+    let result = s3_e2e(dist.path(), task.path(), &src, &src, None, &[]);
     assert_eq!(result["packaged"], result["plain"], "{result}");
     assert_eq!(result["packaged"][0]["model"], "fixture-linear-v1");
     assert_eq!(
@@ -671,7 +657,6 @@ fn asset_pinned_to_s3_loads_through_asset_path() {
 /// the module and its folder's data files must land in the same place.
 #[test]
 fn a_module_keeps_its_data_files_when_its_package_is_split() {
-    let (s3s, pylibs) = (support::s3s_fs(), support::pylibs());
     let unit = tempfile::tempdir().unwrap();
     let css = b"body{color:red}\n".repeat(40_000);
     // `tool.early` runs at init, `tool.late` only in the handler: `tool` is
@@ -701,18 +686,7 @@ fn a_module_keeps_its_data_files_when_its_package_is_split() {
     let task = tempfile::tempdir().unwrap();
     unzip(&dist.path().join("deployment.zip"), task.path());
     let (src, env) = (unit.path().join("src"), unit.path().join("env"));
-    let result = support_script(
-        "s3_e2e.py",
-        &[
-            dist.path().as_os_str(),
-            task.path().as_os_str(),
-            pylibs.as_os_str(),
-            s3s.as_os_str(),
-            src.as_os_str(),
-            env.as_os_str(),
-        ],
-        &[],
-    );
+    let result = s3_e2e(dist.path(), task.path(), &src, &env, None, &[]);
     assert_eq!(result["packaged"], result["plain"], "{result}");
     assert_eq!(result["packaged"][0]["css"], "body{color:r");
 }

@@ -7,6 +7,8 @@
 //! out; plus a screenshot in the test's temp dir. Needs `chromium` and
 //! `chromium-driver`: without them the test fails and says to install them.
 
+mod support;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,11 +23,7 @@ fn repo() -> PathBuf {
 /// rectangles to tell apart.
 fn unit() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let write = |rel: &str, bytes: &[u8]| {
-        let path = dir.path().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, bytes).unwrap();
-    };
+    let write = |rel: &str, bytes: &[u8]| support::write_file(dir.path(), rel, bytes);
     write(
         "src/handler.py",
         b"import hotpkg\nimport helper\n\ndef handler(event, context):\n    import coldpkg\n    return coldpkg.run(hotpkg.load())\n",

@@ -75,11 +75,7 @@ fn lazy_candidates_of_the_reference_unit_are_safe() {
 #[test]
 fn static_usage_rules() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |rel: &str, text: &str| {
-        let path = dir.path().join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    };
+    let write = |rel: &str, text: &str| support::write_file(dir.path(), rel, text);
     write(
         "caios-pack.yaml",
         "handler: handler.handler\nsite_packages: env\n",

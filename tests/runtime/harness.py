@@ -157,6 +157,26 @@ _HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te
         "trailer", "upgrade", "expect"}
 
 
+def proxy_server(handle, port=0):
+    """A threaded HTTP/1.1 server on 127.0.0.1 that hands every request, of
+    any method, to `handle(request_handler)`; not started."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            handle(self)
+
+        do_PUT = do_POST = do_HEAD = do_DELETE = do_GET
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    return server
+
+
 class FaultProxy:
     """HTTP/1.1 proxy between boto3 and s3s-fs. Faults apply to GET requests
     whose path contains `match` (all GETs when match is None):
@@ -174,21 +194,7 @@ class FaultProxy:
         self.lock = threading.Lock()
         self.release = threading.Event()
         self.reset()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                proxy._handle(self)
-
-            do_PUT = do_POST = do_HEAD = do_DELETE = do_GET
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = proxy_server(self._handle)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -289,6 +295,27 @@ class FaultProxy:
 
 # ---------------------------------------------------------------------------
 # S3 client for the test process
+
+
+def client_env(home, endpoint=None, **extra):
+    """The environment of a process that talks to the test S3 server: the
+    test keys and region, no shared config or instance metadata (nothing of
+    the machine's own AWS setup leaks in), HOME in a temporary folder."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": home,
+        "LANG": "C.UTF-8",
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_REGION": REGION,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    if endpoint:
+        env["AWS_ENDPOINT_URL"] = endpoint
+    env.update(extra)
+    return env
 
 
 def s3_client(pylibs, endpoint):
@@ -455,21 +482,8 @@ class Unit:
             json.dump(self.catalogue(), f, indent=1)
 
     def env(self, extra=None):
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": self.tmp,
-            "LANG": "C.UTF-8",
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "AWS_REGION": REGION,
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_LAMBDA_FUNCTION_NAME": "test-fn",
-            "CAIOS_TMP": self.tmpbase,
-        }
-        if self.proxy is not None:
-            env["AWS_ENDPOINT_URL"] = self.proxy.url
+        env = client_env(self.tmp, self.proxy.url if self.proxy is not None else None,
+                         AWS_LAMBDA_FUNCTION_NAME="test-fn", CAIOS_TMP=self.tmpbase)
         if extra:
             env.update(extra)
         return env

@@ -88,21 +88,8 @@ def main():
                 cache = os.path.join(tmp, "caios-" + label)
                 os.makedirs(cache)
                 marker = os.path.join(tmp, "executed-" + label)
-                env = {
-                    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                    "HOME": tmp,
-                    "AWS_ACCESS_KEY_ID": harness.ACCESS_KEY,
-                    "AWS_SECRET_ACCESS_KEY": harness.SECRET_KEY,
-                    "AWS_REGION": harness.REGION,
-                    "AWS_CONFIG_FILE": os.devnull,
-                    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-                    "AWS_EC2_METADATA_DISABLED": "true",
-                    "AWS_ENDPOINT_URL": proxy.url,
-                    "CAIOS_BUCKET": BUCKET,
-                    "CAIOS_TMP": cache,
-                    "CAIOS_EMF": "0",
-                    "CAIOS_TEST_MARKER": marker,
-                }
+                env = harness.client_env(tmp, proxy.url, CAIOS_BUCKET=BUCKET, CAIOS_TMP=cache,
+                                         CAIOS_EMF="0", CAIOS_TEST_MARKER=marker)
                 out = run(task, pylibs, env, tmp_limit_kib)
                 out["executed"] = os.path.exists(marker)
                 out["gets"] = len(proxy.gets(sha))

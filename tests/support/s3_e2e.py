@@ -61,10 +61,7 @@ def main():
             caios = os.environ.get("CAIOS_PACK_BIN")
             if caios:
                 # The product's own upload, twice: the second finds everything there.
-                upload_env = dict(os.environ, AWS_ACCESS_KEY_ID=harness.ACCESS_KEY,
-                                  AWS_SECRET_ACCESS_KEY=harness.SECRET_KEY, AWS_REGION=harness.REGION,
-                                  AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-                                  AWS_EC2_METADATA_DISABLED="true")
+                upload_env = harness.client_env(tmp)
                 for _ in range(2):
                     up = subprocess.run([caios, "upload", dist, "--bucket", "caios-e2e",
                                          "--endpoint-url", server.url, "--format", "json"],
@@ -76,21 +73,11 @@ def main():
                 for name in sorted(os.listdir(os.path.join(dist, "s3"))):
                     with open(os.path.join(dist, "s3", name), "rb") as f:
                         client.put_object(Bucket="caios-e2e", Key=prefix + name, Body=f.read())
-            env = {
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "HOME": tmp,
-                "AWS_ACCESS_KEY_ID": harness.ACCESS_KEY,
-                "AWS_SECRET_ACCESS_KEY": harness.SECRET_KEY,
-                "AWS_REGION": harness.REGION,
-                "AWS_CONFIG_FILE": os.devnull,
-                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-                "AWS_EC2_METADATA_DISABLED": "true",
-                "AWS_ENDPOINT_URL": server.url,
-                "CAIOS_BUCKET": "caios-e2e",
-                "CAIOS_TMP": os.path.join(tmp, "caios-tmp"),
+            env = harness.client_env(
+                tmp, server.url, CAIOS_BUCKET="caios-e2e",
+                CAIOS_TMP=os.path.join(tmp, "caios-tmp"),
                 # A synced mount (CAIOS_E2E_EFS_ROOT) or the tree in DIST.
-                "CAIOS_EFS_ROOT": os.environ.get("CAIOS_E2E_EFS_ROOT") or (efs_roots[0] if efs_roots else ""),
-            }
+                CAIOS_EFS_ROOT=os.environ.get("CAIOS_E2E_EFS_ROOT") or (efs_roots[0] if efs_roots else ""))
             packaged = subprocess.run(
                 [sys.executable, "-I", "-S", "-B", "-c", DRIVER, "packaged", events, task, pylibs],
                 env=env, capture_output=True, text=True, timeout=120)

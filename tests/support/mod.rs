@@ -32,6 +32,13 @@ pub fn pip_env(name: &str, requirements: &[&str]) -> PathBuf {
         return dir;
     }
     let _ = std::fs::remove_dir_all(&dir);
+    pip_install_target(&dir, requirements);
+    std::fs::write(&marker, wanted).unwrap();
+    dir
+}
+
+/// `pip install --target DIR REQUIREMENTS…`; fails the test when pip does.
+fn pip_install_target(dir: &Path, requirements: &[&str]) {
     let status = Command::new("python3")
         .args([
             "-m",
@@ -40,15 +47,13 @@ pub fn pip_env(name: &str, requirements: &[&str]) -> PathBuf {
             "--quiet",
             "--disable-pip-version-check",
             "--no-warn-script-location",
+            "--target",
         ])
-        .arg("--target")
-        .arg(&dir)
+        .arg(dir)
         .args(requirements)
         .status()
         .expect("python3 -m pip runs");
     assert!(status.success(), "pip install {requirements:?} failed");
-    std::fs::write(&marker, wanted).unwrap();
-    dir
 }
 
 /// The reference unit's env, built by its own build-env.sh (or taken from
@@ -166,20 +171,7 @@ pub fn s3s_fs() -> PathBuf {
 pub fn pylibs() -> PathBuf {
     let dir = repo().join("target/test-tools/pylibs");
     if !dir.join("boto3").exists() {
-        let status = Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--target",
-            ])
-            .arg(&dir)
-            .arg("boto3")
-            .status()
-            .expect("pip runs");
-        assert!(status.success(), "pip install boto3 failed");
+        pip_install_target(&dir, &["boto3"]);
     }
     dir
 }

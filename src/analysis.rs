@@ -46,6 +46,7 @@ impl Analysis {
         let inventory = crate::scan::scan(&unit, progress);
         let handler = crate::graph::handler_module(&inventory, &unit.handler_module)?;
         let imports = parse_imports(&inventory, handler, coverage, progress);
+        progress.set_message("building the graph");
         let graph = crate::graph::build(&inventory, &imports, handler);
         let file_reach = file_reach(&inventory, &graph);
         progress.finish();

@@ -2,12 +2,18 @@
 //!
 //! Input: stage names and counts from the pipeline. Output: an indicatif bar
 //! on a terminal; nothing at all when stderr is piped or redirected (CI logs).
+//! With `CAIOS_TIMINGS=1` in the environment, each stage's wall time is also
+//! printed on stderr when the next one starts (for profiling a slow unit).
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::Instant;
 
 pub struct Progress {
     bar: ProgressBar,
+    /// The running stage and when it started, when timings are on.
+    timings: Option<Mutex<(&'static str, Instant)>>,
 }
 
 impl Progress {
@@ -19,20 +25,48 @@ impl Progress {
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> ");
             bar.set_style(style);
-            Progress { bar }
+            Progress {
+                bar,
+                timings: Self::timings_from_env(),
+            }
         } else {
-            Self::hidden()
+            Progress {
+                bar: ProgressBar::hidden(),
+                timings: Self::timings_from_env(),
+            }
         }
     }
 
     pub fn hidden() -> Self {
         Progress {
             bar: ProgressBar::hidden(),
+            timings: None,
         }
     }
 
+    fn timings_from_env() -> Option<Mutex<(&'static str, Instant)>> {
+        let on = std::env::var_os("CAIOS_TIMINGS").is_some_and(|v| !v.is_empty() && v != "0");
+        on.then(|| Mutex::new(("start", Instant::now())))
+    }
+
+    /// Names the stage that starts now.
     pub fn set_message(&self, message: &'static str) {
+        self.lap(message);
         self.bar.set_message(message);
+    }
+
+    fn lap(&self, next: &'static str) {
+        let Some(timings) = &self.timings else {
+            return;
+        };
+        let mut current = timings.lock().unwrap_or_else(|e| e.into_inner());
+        let elapsed = current.1.elapsed();
+        eprintln!(
+            "caios-pack: timing {:<24} {:>8.1} ms",
+            current.0,
+            elapsed.as_secs_f64() * 1e3
+        );
+        *current = (next, Instant::now());
     }
 
     pub fn set_length(&self, len: u64) {
@@ -45,6 +79,7 @@ impl Progress {
     }
 
     pub fn finish(&self) {
+        self.lap("after analysis");
         self.bar.finish_and_clear();
     }
 }

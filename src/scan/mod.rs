@@ -11,6 +11,7 @@
 mod cython_strings;
 mod dist;
 pub mod elf;
+mod walk;
 
 pub use dist::{Distribution, PthFile};
 pub use elf::ElfInfo;
@@ -191,11 +192,14 @@ pub fn is_identifier(name: &str) -> bool {
 /// as shared objects are read.
 pub fn scan(unit: &Unit, progress: &crate::progress::Progress) -> Inventory {
     let mut inv = Inventory::default();
+    progress.set_message("walking files");
     inv.roots = collect_roots(unit, &mut inv.pth, &mut inv.problems);
-    let walked = walk_roots(&inv.roots, unit, &mut inv.problems);
+    let walked = walk::walk_roots(&inv.roots, unit, &mut inv.problems);
     inv.files = walked.files;
+    inv.problems.extend(walked.problems);
     progress.set_message("reading shared objects");
     read_shared_objects(&mut inv, unit.python, progress);
+    progress.set_message("resolving modules");
     find_modules(&mut inv, &walked.dirs, unit.python);
     read_distributions(&mut inv);
     assign_owners(&mut inv);
@@ -263,139 +267,6 @@ fn collect_roots(unit: &Unit, pths: &mut Vec<PthFile>, problems: &mut Vec<Proble
         });
     }
     roots
-}
-
-struct Walked {
-    files: Vec<FileEntry>,
-    /// Per root: every folder (relative, `/`-separated; "" is the root).
-    dirs: Vec<HashSet<String>>,
-}
-
-fn walk_roots(roots: &[Root], unit: &Unit, problems: &mut Vec<Problem>) -> Walked {
-    let assets = build_asset_matcher(unit, problems);
-    let all_roots: HashSet<&Path> = roots.iter().map(|r| r.path.as_path()).collect();
-    let mut walked = Walked {
-        files: Vec::new(),
-        dirs: vec![HashSet::default(); roots.len()],
-    };
-    for (root_id, root) in roots.iter().enumerate() {
-        let walker = walkdir::WalkDir::new(&root.path)
-            .follow_links(true)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|e| {
-                e.depth() == 0
-                    || !(e.file_type().is_dir()
-                        && (all_roots.contains(e.path())
-                            || (root.kind != RootKind::SitePackages && is_hidden(e.path()))))
-            });
-        for entry in walker {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(err) => {
-                    problems.push(walk_problem(&err, &root.path));
-                    continue;
-                }
-            };
-            let rel = relative(entry.path(), &root.path);
-            if entry.file_type().is_dir() {
-                walked.dirs[root_id].insert(rel);
-                continue;
-            }
-            let asset = assets.as_ref().is_some_and(|m| {
-                m.is_match(
-                    entry
-                        .path()
-                        .strip_prefix(&unit.root)
-                        .unwrap_or(entry.path()),
-                )
-            });
-            if root.kind == RootKind::Assets && !asset {
-                continue;
-            }
-            let meta = match entry.metadata() {
-                Ok(meta) => meta,
-                Err(err) => {
-                    problems.push(walk_problem(&err, &root.path));
-                    continue;
-                }
-            };
-            // Permission bits, not an open() per file: ten thousand opens cost
-            // more than the rest of the walk.
-            if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o444 == 0 {
-                problems.push(Problem {
-                    path: entry.path().to_path_buf(),
-                    line: None,
-                    message:
-                        "unreadable (no read permission); it is counted but cannot be packaged"
-                            .into(),
-                });
-            }
-            let size = meta.len();
-            walked.files.push(FileEntry {
-                root: root_id,
-                kind: kind_from_name(&rel),
-                rel,
-                path: entry.path().to_path_buf(),
-                size,
-                dist: None,
-                owner: None,
-                asset,
-            });
-        }
-    }
-    walked
-}
-
-fn build_asset_matcher(unit: &Unit, problems: &mut Vec<Problem>) -> Option<globset::GlobSet> {
-    if unit.assets.is_empty() {
-        return None;
-    }
-    let mut builder = globset::GlobSetBuilder::new();
-    for pattern in &unit.assets {
-        match globset::Glob::new(pattern) {
-            Ok(glob) => {
-                builder.add(glob);
-            }
-            Err(err) => problems.push(Problem {
-                path: unit.root.join(crate::config::CONFIG_FILE),
-                line: None,
-                message: format!("assets: bad glob `{pattern}`: {err}"),
-            }),
-        }
-    }
-    builder.build().ok()
-}
-
-fn is_hidden(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with('.'))
-}
-
-fn walk_problem(err: &walkdir::Error, root: &Path) -> Problem {
-    let path = err.path().unwrap_or(root).to_path_buf();
-    let message = match err.loop_ancestor() {
-        Some(ancestor) => format!("symlink loop back to {}; skipped", ancestor.display()),
-        None => format!(
-            "cannot read: {}; skipped",
-            err.io_error()
-                .map(|e| e.to_string())
-                .unwrap_or_else(|| err.to_string())
-        ),
-    };
-    Problem {
-        path,
-        line: None,
-        message,
-    }
-}
-
-fn relative(path: &Path, root: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .to_string_lossy()
-        .replace('\\', "/")
 }
 
 /// The kind a file's name suggests; extension modules are told apart from

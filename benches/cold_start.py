@@ -6,13 +6,15 @@ reference env, s3s-fs and boto3). Directly:
   python3 benches/cold_start.py --caios-pack BIN --env REF_ENV --s3s-fs BIN --pylibs DIR
                                 [--unit fixtures/reference-unit] [--runs 7] [--work DIR]
                                 [--dist DIR] [--json-out FILE] [--diagnose N] [--no-warm]
-                                [--tmp-base DIR]
+                                [--tmp-base DIR] [--static | --stats FILE] [--max-latency T]
 
 Modes, each run in a fresh `python3 -I -S` process (all timed inside it):
 
   local     all-local: the unit's src and the whole env on sys.path, no importer
             and no size limit.
-  packaged  `caios-pack package UNIT --site-packages ENV --max-latency 3s`:
+  packaged  `caios-pack trace UNIT --events UNIT/events.json`, then
+            `caios-pack package UNIT --site-packages ENV --stats TRACE
+            --max-latency 1500ms` (--static: no trace, --max-latency 3s):
             deployment.zip unzipped into a task root, its S3 bundles in s3s-fs
             behind the shaping proxy (benches/shaping_proxy.py: 30 ms to the
             first byte, then 85 MB/s), a fresh empty CAIOS_TMP per process, the
@@ -316,6 +318,23 @@ class Bench:
 
     # -- setup -----------------------------------------------------------
 
+    def trace_stats(self):
+        """The workflow docs/getting-started.md gives: `caios-pack trace` on the
+        unit's events, and its statistics for `package --stats`."""
+        a = self.a
+        if a.stats:
+            return os.path.abspath(a.stats)
+        out = os.path.join(self.work, "trace.json")
+        cmd = [a.caios_pack, "trace", self.unit, "--site-packages", self.env_dir,
+               "--events", os.path.join(self.unit, "events.json"), "--out", out]
+        step(" ".join(cmd))
+        t = time.monotonic()
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode != 0:
+            die("caios-pack trace failed (exit %d):\n%s%s" % (p.returncode, p.stdout, p.stderr))
+        sys.stderr.write("traced in %.1f s\n" % (time.monotonic() - t))
+        return out
+
     def setup(self):
         a = self.a
         os.makedirs(self.work, exist_ok=True)
@@ -332,7 +351,10 @@ class Bench:
             self.dist = os.path.join(self.work, "dist")
             shutil.rmtree(self.dist, ignore_errors=True)
             cmd = [a.caios_pack, "package", self.unit, "--site-packages", self.env_dir,
-                   "--max-latency", a.max_latency, "--out", self.dist]
+                   "--max-latency", a.max_latency or ("3s" if a.static else "1500ms"),
+                   "--out", self.dist]
+            if not a.static:
+                cmd += ["--stats", self.trace_stats()]
             step(" ".join(cmd))
             t = time.monotonic()
             p = subprocess.run(cmd, capture_output=True, text=True)
@@ -697,7 +719,12 @@ def main():
     ap.add_argument("--work", default=os.path.join(REPO, "target", "cold-start"))
     ap.add_argument("--dist", help="reuse this `caios-pack package` output instead of packaging")
     ap.add_argument("--runs", type=int, default=7)
-    ap.add_argument("--max-latency", default="3s")
+    ap.add_argument("--max-latency", help="package's budget (default 1500ms with statistics, "
+                    "3s with --static)")
+    ap.add_argument("--static", action="store_true",
+                    help="package without statistics (static analysis only)")
+    ap.add_argument("--stats", help="statistics for `package --stats` instead of tracing the "
+                    "unit's events.json first")
     ap.add_argument("--ttfb-ms", type=float, default=30.0)
     ap.add_argument("--rate-mb", type=float, default=85.0)
     ap.add_argument("--diagnose", type=int, default=3, help="instrumented packaged runs (0: none)")

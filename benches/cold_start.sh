@@ -5,6 +5,12 @@
 #
 #   benches/cold_start.sh [--runs N] [--no-build] [--json-out FILE] [--work DIR] [--dist DIR]
 #                         [--diagnose N] [--no-warm] [--tmp-base DIR]
+#                         [--static | --stats FILE] [--max-latency T]
+#
+# The package is built the way docs/getting-started.md says: `caios-pack trace`
+# on the unit's events.json, then `package --stats` (--max-latency 1500ms);
+# --static packages from static analysis alone (--max-latency 3s); --stats
+# reuses a trace; --dist reuses a whole package.
 #
 # --tmp-base: where each process's /tmp goes (default /dev/shm: this VM's ext4
 # creates small files slowly, which would mostly penalise the Zappa-style mode).
@@ -36,10 +42,10 @@ die() { echo "error: $*" >&2; exit 2; }
 
 while [[ $# -gt 0 ]]; do
   case $1 in
-    --runs|--json-out|--work|--dist|--diagnose|--tmp-base)
+    --runs|--json-out|--work|--dist|--diagnose|--tmp-base|--stats|--max-latency)
       [[ $# -ge 2 ]] || die "$1 needs a value"
       py_args+=("$1" "$2"); shift 2 ;;
-    --no-warm) py_args+=("$1"); shift ;;
+    --no-warm|--static) py_args+=("$1"); shift ;;
     --no-build) build=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;

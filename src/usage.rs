@@ -281,12 +281,19 @@ fn apply_observations(a: &Analysis, stats: &Stats, m: ModuleId, usage: &mut Modu
                 usage.reason = format!("{seen}; static analysis placed it {}", usage.usage.label());
                 usage.usage = Usage::Hot;
             }
-            Usage::Hot
-                if observed.and_then(|o| o.functions_ran) == Some(false)
-                    && lazy_loader_cannot(a, m).is_none() =>
-            {
-                usage.usage = Usage::Lazy;
-                usage.reason = format!("{seen}, but none of its functions ran");
+            // LazyLoader pays off only for a module nothing touches at init:
+            // a statically found use (`from m import X` at module level)
+            // loads it at once, and a function of it that ran needed it.
+            // Either way the lazy wrapper would only add its own cost.
+            Usage::Lazy if observed.and_then(|o| o.functions_ran) == Some(true) => {
+                usage.usage = Usage::Hot;
+                usage.reason = format!("{seen}, and its functions ran at init");
+            }
+            Usage::Hot if observed.and_then(|o| o.functions_ran) == Some(false) => {
+                usage.reason = format!(
+                    "{seen}; none of its functions ran, but it stays eager: {}",
+                    usage.reason
+                );
             }
             _ => {}
         }

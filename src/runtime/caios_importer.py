@@ -25,6 +25,8 @@ Stdlib only at import time; boto3 is imported on the first S3 fetch.
 Python 3.9 to 3.13.
 """
 
+import _imp
+import marshal
 import os
 import sys
 import threading
@@ -262,8 +264,43 @@ class _TimedLoaderMixin:
         return None
 
 
+# The .pyc caios-pack ships next to a local module's source: unchecked-hash
+# (PEP 552), compiled by the target interpreter. Read as-is, it needs neither
+# the stat of the source nor the path arithmetic of the stdlib's SourceLoader.
+_PYC_TAG = sys.implementation.cache_tag
+_MAGIC = importlib.util.MAGIC_NUMBER
+_UNCHECKED_HASH = b"\x01\x00\x00\x00"
+
+
+def _pyc_path(source_path):
+    """Where the stdlib would look for source_path's .pyc, or None when the
+    interpreter is configured to look elsewhere (-O, PYTHONPYCACHEPREFIX)."""
+    if (_PYC_TAG is None or sys.flags.optimize or sys.pycache_prefix
+            or not source_path.endswith(".py")):
+        return None
+    head, _, tail = source_path.rpartition("/")
+    return head + "/__pycache__/" + tail[:-3] + "." + _PYC_TAG + ".pyc"
+
+
 class _SourceLoader(_TimedLoaderMixin, SourceFileLoader):
-    pass
+    _pyc = None                       # set by the finder when it may read a shipped .pyc
+
+    def get_code(self, fullname):
+        pyc = self._pyc
+        if pyc is not None and _imp.check_hash_based_pycs != "always":
+            try:
+                with open(pyc, "rb") as f:
+                    data = f.read()
+            except OSError:
+                data = b""
+            # Anything but an unchecked-hash pyc for this interpreter goes the
+            # stdlib's way (which checks timestamps and hashes).
+            if data[:4] == _MAGIC and data[4:8] == _UNCHECKED_HASH:
+                self._caios[0].stats.add_bytes(self._caios[1], len(data))
+                code = marshal.loads(memoryview(data)[16:])
+                _imp._fix_co_filename(code, self.path)
+                return code
+        return super().get_code(fullname)
 
 
 class _BytecodeLoader(_TimedLoaderMixin, SourcelessFileLoader):
@@ -549,6 +586,11 @@ class Importer:
             search = None
         spec = importlib.util.spec_from_file_location(
             fullname, full, loader=loader, submodule_search_locations=search)
+        if cls is _SourceLoader:
+            pyc = _pyc_path(full)
+            if pyc is not None:
+                loader._pyc = pyc
+                spec.cached = pyc     # or the stdlib computes it again for __cached__
         if entry.get("lazy") and cls is not _ExtensionLoader:
             spec.loader = importlib.util.LazyLoader(loader)
             if self.stats.phase is not None:

@@ -293,6 +293,53 @@ class LocalEfsTests(unittest.TestCase):
         self.assertGreater(handler_row[3], 0)
         self.assertEqual(sorted(dict(rec["assets"])), ["data/efs.txt", "data/local.txt"])
 
+    def test_shipped_unchecked_pyc_is_read_directly_and_other_pycs_are_validated(self):
+        import py_compile
+        u = self.unit
+        u.local_module("handler", dedent("""
+            import fast, stamped
+            def handler(event, context):
+                return {"fast": fast.X, "stamped": stamped.X, "cached": fast.__cached__,
+                        "co_filename": fast.f.__code__.co_filename, "file": fast.__file__}
+            """))
+        tag = sys.implementation.cache_tag
+
+        def compile_into(name, text, mode, mtime=None):
+            # The pyc is compiled from other text than the shipped source, so
+            # the result says which of the two ran.
+            src = os.path.join(u.tmp, "compile-%s.py" % name)
+            with open(src, "w") as f:
+                f.write(text)
+            if mtime is not None:
+                os.utime(src, (mtime, mtime))
+            pyc = os.path.join(u.root, "__pycache__", "%s.%s.pyc" % (name, tag))
+            py_compile.compile(src, cfile=pyc, dfile=name + ".py", doraise=True,
+                               invalidation_mode=mode)
+            return pyc
+
+        u.local_module("fast", "X = 'source'\ndef f():\n    pass\n")
+        fast_pyc = compile_into("fast", "X = 'shipped pyc'\ndef f():\n    pass\n",
+                                py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        # A timestamp pyc that no longer matches its source: the stdlib's
+        # validation must see it and run the source.
+        u.local_module("stamped", "X = 'source'\n")
+        compile_into("stamped", "X = 'stale pyc'\n", py_compile.PycInvalidationMode.TIMESTAMP,
+                     mtime=1_000_000)
+        r = u.run([{}])
+        self.assertEqual(r.rc, 0, r)
+        out = r.results[0]
+        self.assertEqual(out["fast"], "shipped pyc")
+        self.assertEqual(out["stamped"], "source")
+        self.assertEqual(out["cached"], fast_pyc)
+        self.assertEqual(out["co_filename"], out["file"])
+        self.assertEqual(out["file"], os.path.join(u.root, "fast.py"))
+        # The shipped pyc is read without a look at the source (the stdlib
+        # stats it first): it even loads with the source gone.
+        os.remove(os.path.join(u.root, "fast.py"))
+        r = u.run([{}])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.results[0]["fast"], "shipped pyc")
+
     def test_missing_efs_root_is_a_clear_init_error(self):
         u = self.unit
         u.local_module("handler", "import efsmod\ndef handler(e, c):\n    return 1\n")

@@ -14,18 +14,24 @@ Modes, each run in a fresh `python3 -I -S` process (all timed inside it):
             and no size limit.
   packaged  `caios-pack trace UNIT --events UNIT/events.json`, then
             `caios-pack package UNIT --site-packages ENV --stats TRACE
-            --max-latency 1500ms` (--static: no trace, --max-latency 3s):
+            --max-latency B`, B = 1.02 x the smallest cold start the model can
+            promise (from `package --check`), i.e. the fastest placement
+            (--static: no trace, --max-latency 3s):
             deployment.zip unzipped into a task root, its S3 bundles in s3s-fs
             behind the shaping proxy (benches/shaping_proxy.py: 30 ms to the
             first byte, then 85 MB/s), a fresh empty CAIOS_TMP per process, the
             EFS tier from DIST/efs/<digest>; boto3 on sys.path after the task
             root, as the Lambda runtime provides it. Handler caios_entry.handler.
   zappa     Zappa-style: one zip (deflate level 6, built once in setup) of the
-            whole env, with bytecode compiled in (unchecked-hash .pyc, as
-            caios-pack ships it), in the same s3s-fs behind the same proxy;
-            the process imports boto3, GETs the archive into memory, extracts
-            it into a fresh temp folder, puts it on sys.path, imports the
-            handler and calls it.
+            whole env without its __pycache__ folders, as Zappa packs it
+            (ZIP_EXCLUDES in zappa/core.py), in the same s3s-fs behind the
+            same proxy; the process imports boto3, GETs the archive into
+            memory, extracts it into a fresh temp folder, puts it on
+            sys.path, imports the handler (compiling every module, writing
+            its .pyc into the extracted tree) and calls it.
+  zappa-pyc diagnostic, no target: the same with unchecked-hash .pyc files
+            added to the archive, as caios-pack ships them: a stronger
+            baseline than Zappa itself.
   warm      diagnostic only, no target: `packaged` with every bundle already
             extracted in CAIOS_TMP (a warm sandbox's /tmp), i.e. the importer
             and the local tier without any S3 traffic.
@@ -74,13 +80,17 @@ sys.path.insert(0, os.path.join(REPO, "tests", "runtime"))
 import harness  # noqa: E402  (S3Server, s3_client, credentials)
 
 BUCKET = "caios-bench"
-ZAPPA_KEY = "zappa/env.zip"
-ZAPPA_FORMAT = 2                     # bump when the archive's layout changes
-MODES = ("local", "packaged", "zappa", "warm")
+# Zappa's own archive leaves bytecode out (ZIP_EXCLUDES in zappa/core.py has
+# "__pycache__/*"), so its start compiles every module; "zappa-pyc" adds
+# unchecked-hash .pyc files, a stronger baseline than Zappa itself.
+ZAPPA_KEYS = {"zappa": "zappa/env.zip", "zappa-pyc": "zappa/env-pyc.zip"}
+ZAPPA_FORMAT = 3                     # bump when the archives' layout changes
+MODES = ("local", "packaged", "zappa", "zappa-pyc", "warm")
 LABELS = {
     "local": "all-local (a)",
     "packaged": "packaged (p)",
-    "zappa": "Zappa-style (b)",
+    "zappa": "Zappa-style (b), no .pyc as Zappa",
+    "zappa-pyc": "Zappa-style with .pyc (diagnostic)",
     "warm": "packaged, bundles already in /tmp (diagnostic)",
 }
 
@@ -103,7 +113,7 @@ elif mode == "local":
     sys.path[:0] = [cfg["src"], cfg["env"]]
     import handler
     call = handler.handler
-elif mode == "zappa":
+elif mode in ("zappa", "zappa-pyc"):
     sys.path[:0] = [cfg["src"], cfg["pylibs"]]
     import io, tempfile, zipfile
     import boto3
@@ -233,10 +243,10 @@ def unchecked_pyc(src_path, source):
     return magic + flags.to_bytes(4, "little") + importlib.util.source_hash(source) + code_bytes
 
 
-def build_zappa_zip(env, out_path):
-    """The whole env in one zip, deflate level 6, .py files with unchecked-hash
-    .pyc files next to them in __pycache__ (the env's own __pycache__ folders
-    are replaced). Unix modes kept."""
+def build_zappa_zip(env, out_path, with_pyc):
+    """The whole env in one zip, deflate level 6, without the env's own
+    __pycache__ folders (as Zappa packs it); with_pyc: .py files get
+    unchecked-hash .pyc files next to them in __pycache__. Unix modes kept."""
     tag = sys.implementation.cache_tag
     tmp = out_path + ".part"
     n_files = n_pyc = 0
@@ -260,7 +270,7 @@ def build_zappa_zip(env, out_path):
                 info.compress_type = zipfile.ZIP_DEFLATED
                 zf.writestr(info, data, compresslevel=6)
                 n_files += 1
-                if f.endswith(".py"):
+                if with_pyc and f.endswith(".py"):
                     pyc = unchecked_pyc(path, data)
                     if pyc is not None:
                         pdir = arc.rsplit("/", 1)[0] + "/__pycache__/" if "/" in arc \
@@ -335,6 +345,22 @@ class Bench:
         sys.stderr.write("traced in %.1f s\n" % (time.monotonic() - t))
         return out
 
+    def tightest_budget(self, stats):
+        """The smallest cold start the placement model can promise for this
+        unit (what `package --check` reports when a budget is too tight), plus
+        2 %: the fastest placement, which is what this benchmark compares."""
+        cmd = [self.a.caios_pack, "package", self.unit, "--site-packages", self.env_dir,
+               "--max-latency", "1ms", "--check", "--format", "json"] + stats
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        try:
+            floor = json.loads(p.stdout)["min_latency_ms"]
+        except (ValueError, KeyError, TypeError):
+            die("`%s` did not report min_latency_ms:\n%s%s" % (" ".join(cmd), p.stdout, p.stderr))
+        budget = "%dms" % (int(floor * 1.02) + 1)
+        sys.stderr.write("tightest budget the model can meet: %.0f ms; packaging with %s\n"
+                         % (floor, budget))
+        return budget
+
     def setup(self):
         a = self.a
         os.makedirs(self.work, exist_ok=True)
@@ -350,11 +376,10 @@ class Bench:
         else:
             self.dist = os.path.join(self.work, "dist")
             shutil.rmtree(self.dist, ignore_errors=True)
+            stats = [] if a.static else ["--stats", self.trace_stats()]
+            budget = a.max_latency or ("3s" if a.static else self.tightest_budget(stats))
             cmd = [a.caios_pack, "package", self.unit, "--site-packages", self.env_dir,
-                   "--max-latency", a.max_latency or ("3s" if a.static else "1500ms"),
-                   "--out", self.dist]
-            if not a.static:
-                cmd += ["--stats", self.trace_stats()]
+                   "--max-latency", budget, "--out", self.dist] + stats
             step(" ".join(cmd))
             t = time.monotonic()
             p = subprocess.run(cmd, capture_output=True, text=True)
@@ -374,10 +399,10 @@ class Bench:
         step("unzipping deployment.zip into %s" % self.task)
         unzip_with_modes(os.path.join(self.dist, "deployment.zip"), self.task)
 
-        # 3. The Zappa-style archive (reused when the env has not changed).
+        # 3. The Zappa-style archives (reused when the env has not changed).
         zdir = os.path.join(self.work, "zappa")
         os.makedirs(zdir, exist_ok=True)
-        self.zappa_zip = os.path.join(zdir, "env.zip")
+        self.zappa_zip = {m: os.path.join(zdir, os.path.basename(k)) for m, k in ZAPPA_KEYS.items()}
         stamp_path = os.path.join(zdir, "stamp.json")
         stamp = env_stamp(self.env_dir)
         old = None
@@ -385,19 +410,23 @@ class Bench:
             old = json.load(open(stamp_path))
         except (OSError, ValueError):
             pass
-        if old != stamp or not os.path.isfile(self.zappa_zip):
-            step("building the Zappa-style archive of %s (zip, level 6; untimed)" % self.env_dir)
-            t = time.monotonic()
-            n, npyc = build_zappa_zip(self.env_dir, self.zappa_zip)
+        if old != stamp or not all(os.path.isfile(z) for z in self.zappa_zip.values()):
+            for m, path in self.zappa_zip.items():
+                step("building the Zappa-style archive %s of %s (zip, level 6; untimed)"
+                     % (os.path.basename(path), self.env_dir))
+                t = time.monotonic()
+                n, npyc = build_zappa_zip(self.env_dir, path, with_pyc=(m == "zappa-pyc"))
+                sys.stderr.write("%d files + %d .pyc, %.1f MB, in %.1f s\n"
+                                 % (n, npyc, os.path.getsize(path) / 1e6, time.monotonic() - t))
             json.dump(stamp, open(stamp_path, "w"))
-            sys.stderr.write("%d files + %d .pyc, %.1f MB, in %.1f s\n"
-                             % (n, npyc, os.path.getsize(self.zappa_zip) / 1e6, time.monotonic() - t))
         else:
-            step("reusing the Zappa-style archive %s (%.1f MB)"
-                 % (self.zappa_zip, os.path.getsize(self.zappa_zip) / 1e6))
-        with zipfile.ZipFile(self.zappa_zip) as zf:
-            self.zappa_unpacked = sum(i.file_size for i in zf.infolist())
-            self.zappa_members = len(zf.infolist())
+            step("reusing the Zappa-style archives in %s" % zdir)
+        self.zappa_members = {}
+        self.zappa_unpacked = {}
+        for m, path in self.zappa_zip.items():
+            with zipfile.ZipFile(path) as zf:
+                self.zappa_unpacked[m] = sum(i.file_size for i in zf.infolist())
+                self.zappa_members[m] = len(zf.infolist())
 
         # 4. s3s-fs, the bucket, the objects; the shaping proxy in front.
         store = os.path.join(self.work, "s3", "store")
@@ -417,15 +446,17 @@ class Bench:
             client.put_object(Bucket=BUCKET, Key=prefix + name, Body=data)
             self.s3_objects += 1
             self.s3_bytes += len(data)
-        client.upload_file(self.zappa_zip, BUCKET, ZAPPA_KEY)
-        self.zappa_size = os.path.getsize(self.zappa_zip)
-        head = client.head_object(Bucket=BUCKET, Key=ZAPPA_KEY)
-        if head["ContentLength"] != self.zappa_size:
-            die("the Zappa archive in s3s-fs has %d bytes, not %d" % (head["ContentLength"],
-                                                                      self.zappa_size))
-        sys.stderr.write("%d bundles (%.1f MB) under s3://%s/%s, Zappa archive %.1f MB\n"
+        self.zappa_size = {}
+        for m, key in ZAPPA_KEYS.items():
+            client.upload_file(self.zappa_zip[m], BUCKET, key)
+            self.zappa_size[m] = os.path.getsize(self.zappa_zip[m])
+            head = client.head_object(Bucket=BUCKET, Key=key)
+            if head["ContentLength"] != self.zappa_size[m]:
+                die("the Zappa archive %s in s3s-fs has %d bytes, not %d"
+                    % (key, head["ContentLength"], self.zappa_size[m]))
+        sys.stderr.write("%d bundles (%.1f MB) under s3://%s/%s, Zappa archives %s\n"
                          % (self.s3_objects, self.s3_bytes / 1e6, BUCKET, prefix,
-                            self.zappa_size / 1e6))
+                            ", ".join("%.1f MB" % (n / 1e6) for n in self.zappa_size.values())))
         open(self.proxy_log, "w").close()
         self.proxy = subprocess.Popen(
             [sys.executable, os.path.join(HERE, "shaping_proxy.py"),
@@ -476,11 +507,11 @@ class Bench:
                 cfg["instrument"] = INSTRUMENT
         elif mode == "local":
             cfg.update(src=self.src, env=self.env_dir)
-        elif mode == "zappa":
+        elif mode in ZAPPA_KEYS:
             ztmp = os.path.join(rundir, "tmp")
             os.makedirs(ztmp)
             cfg.update(src=self.src, pylibs=self.pylibs, endpoint=self.proxy_url,
-                       region=harness.REGION, bucket=BUCKET, key=ZAPPA_KEY, tmp=ztmp)
+                       region=harness.REGION, bucket=BUCKET, key=ZAPPA_KEYS[mode], tmp=ztmp)
         cmd = [sys.executable, "-I", "-S", "-c", DRIVER, mode, json.dumps(cfg)]
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         side0 = (proc_cpu_ms(self.proxy.pid), proc_cpu_ms(self.server.proc.pid))
@@ -516,7 +547,7 @@ class Bench:
             "result": rec["result"],
             "load": loadavg()[0],
         }
-        if mode == "zappa":
+        if mode in ZAPPA_KEYS:
             r["zappa"] = {
                 "boto3_client_ms": (rec["t_client"] - rec["t_start"]) / 1e6,
                 "download_ms": (rec["t_download"] - rec["t_client"]) / 1e6,
@@ -578,10 +609,12 @@ def summarize(b, results, diag, warmups):
     w("each process's /tmp (CAIOS_TMP, Zappa extraction) under %s" % os.path.dirname(b.runs_dir))
     w("network model: %.0f ms to the first byte of every response, then %.0f MB/s shared "
       "(benches/shaping_proxy.py in front of s3s-fs)" % (a.ttfb_ms, a.rate_mb))
-    w("package: deployment.zip %.1f MB; %d S3 bundles, %.1f MB; Zappa-style archive %.1f MB "
-      "zipped, %.1f MB unpacked, %d members"
+    w("package: deployment.zip %.1f MB; %d S3 bundles, %.1f MB"
       % (os.path.getsize(os.path.join(b.dist, "deployment.zip")) / 1e6, b.s3_objects,
-         b.s3_bytes / 1e6, b.zappa_size / 1e6, b.zappa_unpacked / 1e6, b.zappa_members))
+         b.s3_bytes / 1e6))
+    for m in ZAPPA_KEYS:
+        w("%s archive: %.1f MB zipped, %.1f MB unpacked, %d members"
+          % (LABELS[m], b.zappa_size[m] / 1e6, b.zappa_unpacked[m] / 1e6, b.zappa_members[m]))
     w("")
     hdr = "%-48s %5s %12s %15s %11s %15s" % ("mode", "runs", "cold ms (med)", "cold min/max",
                                              "init ms", "init min/max")
@@ -623,6 +656,11 @@ def summarize(b, results, diag, warmups):
         w("init medians: packaged / all-local = %.2fx, Zappa-style / packaged = %.2fx"
           % (med["packaged"]["init_ms"] / med["local"]["init_ms"],
              med["zappa"]["init_ms"] / med["packaged"]["init_ms"]))
+        if "zappa-pyc" in med:
+            r3 = med["zappa-pyc"]["cold_ms"] / p
+            verdict["zappa_pyc_over_packaged"] = r3
+            w("Zappa-style with .pyc added / packaged = %.2fx (a stronger baseline than Zappa; "
+              "no target)" % r3)
 
     # Where the packaged mode's time goes: the importer's own EMF line.
     for m in ("packaged", "warm"):
@@ -649,19 +687,21 @@ def summarize(b, results, diag, warmups):
             "%s [%s] %s/%s" % (n, t, fmt(median([s for s, _ in v]), 1), fmt(median([c for _, c in v]), 1))
             for (n, t), v in top))
 
-    zs = [r["zappa"] for r in by["zappa"]]
-    if zs:
-        w("")
-        w("Zappa-style phases, medians (ms): import boto3 + client %s, GET %.1f MB %s, "
-          "extract %s, import handler %s"
-          % (fmt(median([z["boto3_client_ms"] for z in zs])), zs[0]["zip_bytes"] / 1e6,
-             fmt(median([z["download_ms"] for z in zs])), fmt(median([z["extract_ms"] for z in zs])),
-             fmt(median([z["import_ms"] for z in zs]))))
+    for m in ZAPPA_KEYS:
+        zs = [r["zappa"] for r in by[m]]
+        if zs:
+            w("")
+            w("%s phases, medians (ms): import boto3 + client %s, GET %.1f MB %s, "
+              "extract %s, import handler %s"
+              % (LABELS[m], fmt(median([z["boto3_client_ms"] for z in zs])),
+                 zs[0]["zip_bytes"] / 1e6, fmt(median([z["download_ms"] for z in zs])),
+                 fmt(median([z["extract_ms"] for z in zs])),
+                 fmt(median([z["import_ms"] for z in zs]))))
 
     # The proxy's view: GETs per run, effective rate of the largest body.
     w("")
     w("S3 GETs through the proxy (median per run): count, MB, largest body's ms to first byte / total")
-    for m in ("packaged", "zappa", "warm"):
+    for m in ("packaged", "zappa", "zappa-pyc", "warm"):
         rs = by[m]
         if not rs:
             continue
@@ -719,8 +759,8 @@ def main():
     ap.add_argument("--work", default=os.path.join(REPO, "target", "cold-start"))
     ap.add_argument("--dist", help="reuse this `caios-pack package` output instead of packaging")
     ap.add_argument("--runs", type=int, default=7)
-    ap.add_argument("--max-latency", help="package's budget (default 1500ms with statistics, "
-                    "3s with --static)")
+    ap.add_argument("--max-latency", help="package's budget (default: 1.02 x the tightest the "
+                    "model can meet with statistics, 3s with --static)")
     ap.add_argument("--static", action="store_true",
                     help="package without statistics (static analysis only)")
     ap.add_argument("--stats", help="statistics for `package --stats` instead of tracing the "

@@ -8,7 +8,8 @@
 #                         [--static | --stats FILE] [--max-latency T]
 #
 # The package is built the way docs/getting-started.md says: `caios-pack trace`
-# on the unit's events.json, then `package --stats` (--max-latency 1500ms);
+# on the unit's events.json, then `package --stats` with the tightest budget
+# the model can meet (+2 %);
 # --static packages from static analysis alone (--max-latency 3s); --stats
 # reuses a trace; --dist reuses a whole package.
 #

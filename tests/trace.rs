@@ -28,23 +28,23 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `caios-pack trace UNIT --events UNIT/events.json --out OUT EXTRA…`.
+fn trace(unit: &Path, out: &Path, extra: &[&str]) -> Output {
+    let events = unit.join("events.json");
+    let mut args = vec!["trace", s(unit), "--events", s(&events), "--out", s(out)];
+    args.extend(extra);
+    caios(&args)
+}
+
 fn reference_trace(dir: &Path, extra: &[&str]) -> (serde_json::Value, PathBuf) {
     let env = support::reference_env();
     let unit = support::repo().join("fixtures/reference-unit");
-    let events = unit.join("events.json");
     let out = dir.join("trace.json");
-    let mut args = vec![
-        "trace",
-        s(&unit),
-        "--site-packages",
-        s(&env),
-        "--events",
-        s(&events),
-        "--out",
-        s(&out),
-    ];
-    args.extend(extra);
-    let run = caios(&args);
+    let run = trace(
+        &unit,
+        &out,
+        &[&["--site-packages", s(&env)], extra].concat(),
+    );
     assert_eq!(
         run.status.code(),
         Some(0),
@@ -200,23 +200,12 @@ fn failures_are_reported_with_exit_codes() {
         ),
     ];
     for (unit, extra, code, message) in cases {
-        let events = unit.path().join("events.json");
-        let out = unit.path().join("trace.json");
-        let mut args = vec![
-            "trace",
-            s(unit.path()),
-            "--events",
-            s(&events),
-            "--out",
-            s(&out),
-        ];
-        args.extend(extra);
-        let run = caios(&args);
+        let run = trace(unit.path(), &unit.path().join("trace.json"), extra);
         let stderr = String::from_utf8_lossy(&run.stderr);
-        assert_eq!(run.status.code(), Some(code), "{args:?}: {stderr}");
+        assert_eq!(run.status.code(), Some(code), "{extra:?}: {stderr}");
         assert!(
             stderr.contains(message),
-            "{args:?}: expected {message:?} in {stderr}"
+            "{extra:?}: expected {message:?} in {stderr}"
         );
         assert!(!stderr.contains("panicked"), "{stderr}");
     }

@@ -227,30 +227,36 @@ def _ms(ns):
 # fetching the bundle right before the module body runs.
 
 
+def _timed_load(loader, step, arg):
+    """step(arg) for the loader's module, timed for the EMF statistics: its S3
+    bundle is fetched first (if any), and its own file missing becomes an
+    ImportError that names the tier. Returns (step's result, (self_ns, cum_ns))."""
+    imp, tier, sha = loader._caios
+    stats = imp.stats
+    fr = stats.begin()
+    t0 = _perf()
+    try:
+        if sha is not None:
+            imp._ensure_for_module(sha, loader.name)
+        try:
+            result = step(arg)
+        except FileNotFoundError as e:
+            if e.filename != loader.path:
+                raise
+            raise ImportError(imp._missing_file_message(loader.name, tier, loader.path),
+                              name=loader.name, path=loader.path) from e
+    finally:
+        span = stats.end(fr, t0)
+    return result, span
+
+
 class _TimedLoaderMixin:
     _caios = None                     # (importer, tier, bundle sha or None)
 
     def exec_module(self, module):
-        imp, tier, sha = self._caios
-        stats = imp.stats
-        fr = stats.begin()
-        t0 = _perf()
-        ok = False
-        try:
-            if sha is not None:
-                imp._ensure_for_module(sha, self.name)
-            try:
-                super().exec_module(module)
-            except FileNotFoundError as e:
-                if e.filename != self.path:
-                    raise
-                raise ImportError(imp._missing_file_message(self.name, tier, self.path),
-                                  name=self.name, path=self.path) from e
-            ok = True
-        finally:
-            s, c = stats.end(fr, t0)
-            if ok:
-                stats.record(self.name, tier, s, c)
+        _, span = _timed_load(self, super().exec_module, module)
+        imp, tier, _ = self._caios
+        imp.stats.record(self.name, tier, *span)
 
     def get_data(self, path):
         data = super().get_data(path)
@@ -312,38 +318,23 @@ class _ExtensionLoader(ExtensionFileLoader):
     _created = (0, 0)
 
     def create_module(self, spec):
-        imp, tier, sha = self._caios
-        stats = imp.stats
-        fr = stats.begin()
-        t0 = _perf()
-        try:
-            if sha is not None:
-                imp._ensure_for_module(sha, self.name)
-            try:
-                size = os.stat(self.path).st_size
-            except FileNotFoundError as e:
-                raise ImportError(imp._missing_file_message(self.name, tier, self.path),
-                                  name=self.name, path=self.path) from e
-            module = super().create_module(spec)
-            stats.add_bytes(tier, size)
-        finally:
-            self._created = stats.end(fr, t0)
+        module, self._created = _timed_load(self, self._create_counted, spec)
+        return module
+
+    def _create_counted(self, spec):
+        size = os.stat(self.path).st_size
+        module = super().create_module(spec)
+        imp, tier, _ = self._caios
+        imp.stats.add_bytes(tier, size)
         return module
 
     def exec_module(self, module):
+        # The bundle is in place since create_module: ensuring it again is a
+        # dict lookup.
+        _, (s, c) = _timed_load(self, super().exec_module, module)
+        cs, cc = self._created
         imp, tier, _ = self._caios
-        stats = imp.stats
-        fr = stats.begin()
-        t0 = _perf()
-        ok = False
-        try:
-            super().exec_module(module)
-            ok = True
-        finally:
-            s, c = stats.end(fr, t0)
-            if ok:
-                cs, cc = self._created
-                stats.record(self.name, tier, s + cs, c + cc)
+        imp.stats.record(self.name, tier, s + cs, c + cc)
 
 
 _FILE_SUFFIXES = tuple([".py", ".pyc"] + list(EXTENSION_SUFFIXES))

@@ -13,8 +13,9 @@
 # --static packages from static analysis alone (--max-latency 3s); --stats
 # reuses a trace; --dist reuses a whole package.
 #
-# --tmp-base: where each process's /tmp goes (default /dev/shm: this VM's ext4
-# creates small files slowly, which would mostly penalise the Zappa-style mode).
+# --tmp-base: where each process's /tmp goes (default target/cold-start/tmp, on
+# disk as Lambda's /tmp is; /dev/shm puts it on tmpfs, the Zappa-style
+# baseline's most favourable case: its extraction creates thousands of files).
 #
 # Environment:
 #   CAIOS_REF_ENV     reference site-packages folder, built by build-env.sh if missing

@@ -418,6 +418,45 @@ fn check_fails_a_unit_that_does_not_fit() {
 }
 
 #[test]
+fn check_fails_when_compiled_pycs_overflow_the_package() {
+    // The plan counts source bytes; the .pyc files compiled for them come
+    // after it. A unit whose env ships no __pycache__ and that only just
+    // fits: the pycs push the zip over what layers leave of Lambda's limit.
+    let dir = tempfile::tempdir().unwrap();
+    let module: String = (0..180_000).map(|i| format!("V{i} = {i}\n")).collect();
+    let limit = 262_144_000u64;
+    let layers = limit - 2_000_000 - module.len() as u64 - 300_000;
+    let yaml = format!(
+        "handler: handler.handler\nsource: src\nsite_packages: env\nlimits:\n  layers_bytes: {layers}\n"
+    );
+    write_files(
+        dir.path(),
+        &[
+            (
+                "src/handler.py",
+                b"import bigmod\n\ndef handler(event, context):\n    return bigmod.V7\n",
+            ),
+            ("env/bigmod.py", module.as_bytes()),
+            ("caios-pack.yaml", yaml.as_bytes()),
+        ],
+    );
+    let (code, summary, stderr) = check(dir.path(), &["--max-latency", "10s"]);
+    assert_eq!(code, Some(1), "{summary} {stderr}");
+    assert_eq!(summary["fits"], false, "{summary}");
+    let reason = summary["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("its .pyc files add") && reason.contains("lower limits.local_bytes"),
+        "{reason}"
+    );
+    // What the message says to do works.
+    let local = module.len() / 2;
+    let yaml = format!("{yaml}  local_bytes: {local}\n");
+    std::fs::write(dir.path().join("caios-pack.yaml"), yaml).unwrap();
+    let (code, summary, stderr) = check(dir.path(), &["--max-latency", "10s"]);
+    assert_eq!(code, Some(0), "{summary} {stderr}");
+}
+
+#[test]
 fn check_fails_a_budget_no_plan_meets() {
     let unit = unit();
     let (code, summary, stderr) = check(unit.path(), &["--max-latency", "1ms"]);

@@ -3,9 +3,9 @@
 //! Input: the [`Analysis`], its [`UsageTable`], the placement [`Group`]s and
 //! the solved [`Plan`]. Output, under `--out`: `deployment.zip` (the runtime
 //! importer, the entry module, the catalogue, the handler's code and the
-//! local tier, with `.pyc` files compiled by the target interpreter as
-//! unchecked-hash pycs so an unzipped read-only package never recompiles),
-//! `efs/<digest>/…` with `efs-manifest.yaml`, `s3/<sha256>.zip` bundles,
+//! local tier), `efs/<digest>/…` with `efs-manifest.yaml`, `s3/<sha256>.zip`
+//! bundles; on every tier each `.py` file comes with a `.pyc` compiled by the
+//! target interpreter as an unchecked-hash pyc, so no cold start recompiles,
 //! `catalogue.json`, `plan.json` and `iam-policy.json`. Every path of a unit
 //! keeps its place relative to its `sys.path` root, on every tier, so that
 //! `__file__`, data files and `$ORIGIN` RPATHs keep working. Same inputs give
@@ -19,6 +19,7 @@ use crate::plan::{Group, Plan};
 use crate::scan::{FileKind, ModuleKind};
 use crate::usage::{Usage, UsageTable};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -52,8 +53,10 @@ pub struct Emitted {
 
 /// A file's place inside its tier: its path relative to its root.
 struct Placed<'a> {
-    rel: &'a str,
-    source: &'a Path,
+    rel: Cow<'a, str>,
+    /// Where its bytes are: a file of the unit, or a `.pyc` compiled for it
+    /// in the packer's temporary folder.
+    source: Cow<'a, Path>,
     tier: TierName,
     group: usize,
     executable: bool,
@@ -68,19 +71,19 @@ struct Bundle {
 }
 
 /// The EFS tree: files by path, and the manifest lines they hash to.
-struct EfsTree<'a> {
+struct EfsTree {
     digest: String,
     /// Where the function sees the tree: `<mount>/<digest16>`.
     mount: String,
     manifest_lines: Vec<String>,
-    files: Vec<(&'a str, Vec<u8>, bool)>,
+    files: Vec<(String, Vec<u8>, bool)>,
 }
 
 /// Everything `emit` writes, computed in memory first so that a package
 /// over Lambda's limit fails before a single file is written.
-pub struct Prepared<'a> {
+pub struct Prepared {
     bundles: Vec<Bundle>,
-    efs: EfsTree<'a>,
+    efs: EfsTree,
     catalogue_text: String,
     deployment_zip: Vec<u8>,
     pyc_compiled: usize,
@@ -88,7 +91,7 @@ pub struct Prepared<'a> {
     pub unzipped_bytes: u64,
 }
 
-impl Prepared<'_> {
+impl Prepared {
     /// Bytes of `deployment.zip` (Lambda takes 50 MB by direct upload).
     pub fn zip_bytes(&self) -> u64 {
         self.deployment_zip.len() as u64
@@ -97,15 +100,17 @@ impl Prepared<'_> {
 
 /// Builds every artifact in memory and checks the deployment package
 /// against Lambda's unzipped limit (exit 1 when over). Writes nothing.
-pub fn prepare<'a>(
-    a: &'a Analysis,
+pub fn prepare(
+    a: &Analysis,
     usage: &UsageTable,
     groups: &[Group],
     plan: &Plan,
     options: &EmitOptions,
-) -> Result<Prepared<'a>> {
-    let placed = place_files(a, groups, plan);
-    let pycs = compile_pycs(&placed, &options.python)?;
+) -> Result<Prepared> {
+    // Compiled pycs live here until every artifact is built in memory.
+    let work = tempfile::tempdir().map_err(|e| Error::io(Path::new("<tempdir>"), e))?;
+    let mut placed = place_files(a, groups, plan);
+    let runtime_pycs = add_compiled_pycs(&mut placed, work.path(), &options.python)?;
     let bundles = build_bundles(&placed, groups, plan)?;
     let efs = efs_tree(&placed, &options.efs_mount)?;
     let bundle_of_group: BTreeMap<usize, (String, u64, u64)> = bundles
@@ -137,9 +142,11 @@ pub fn prepare<'a>(
         ),
     ];
     for p in placed.iter().filter(|p| p.tier == TierName::Local) {
-        zip_entries.push((p.rel.to_string(), read(p.source)?, p.executable));
+        zip_entries.push((p.rel.to_string(), read(&p.source)?, p.executable));
     }
-    zip_entries.extend(pycs.into_iter().map(|(rel, bytes)| (rel, bytes, false)));
+    for (rel, path) in runtime_pycs {
+        zip_entries.push((rel, read(&path)?, false));
+    }
     let unzipped_bytes: u64 = zip_entries.iter().map(|(_, b, _)| b.len() as u64).sum();
     let limit = package_limit(a);
     let is_pyc = |r: &str| r.ends_with(".pyc") && r.contains("__pycache__/");
@@ -242,7 +249,7 @@ fn build_bundles(placed: &[Placed], groups: &[Group], plan: &Plan) -> Result<Vec
             let members: Vec<(&str, Vec<u8>, bool)> = placed
                 .iter()
                 .filter(|p| p.group == group)
-                .map(|p| Ok((p.rel, read(p.source)?, p.executable)))
+                .map(|p| Ok((p.rel.as_ref(), read(&p.source)?, p.executable)))
                 .collect::<Result<_>>()?;
             let unpacked = members.iter().map(|(_, b, _)| b.len() as u64).sum();
             let zip = zip_bytes(
@@ -262,18 +269,18 @@ fn build_bundles(placed: &[Placed], groups: &[Group], plan: &Plan) -> Result<Vec
 }
 
 /// The EFS files with their manifest; the digest hashes the sorted manifest.
-fn efs_tree<'a>(placed: &[Placed<'a>], mount: &str) -> Result<EfsTree<'a>> {
+fn efs_tree(placed: &[Placed], mount: &str) -> Result<EfsTree> {
     let mut manifest_lines = Vec::new();
     let mut files = Vec::new();
     for p in placed.iter().filter(|p| p.tier == TierName::Efs) {
-        let bytes = read(p.source)?;
+        let bytes = read(&p.source)?;
         manifest_lines.push(format!(
             "{} {} {}",
             hex(&Sha256::digest(&bytes)),
             bytes.len(),
             p.rel
         ));
-        files.push((p.rel, bytes, p.executable));
+        files.push((p.rel.to_string(), bytes, p.executable));
     }
     manifest_lines.sort();
     let digest = hex(&Sha256::digest(manifest_lines.join("\n").as_bytes()));
@@ -286,7 +293,7 @@ fn efs_tree<'a>(placed: &[Placed<'a>], mount: &str) -> Result<EfsTree<'a>> {
     })
 }
 
-/// Every file with its tier; caches of `.py` files are left out (the zip
+/// Every file with its tier; caches of `.py` files are left out (every tier
 /// gets fresh unchecked-hash pycs), and a path two roots both hold keeps the
 /// file of the first root, as `sys.path` would.
 fn place_files<'a>(a: &'a Analysis, groups: &[Group], plan: &Plan) -> Vec<Placed<'a>> {
@@ -303,19 +310,19 @@ fn place_files<'a>(a: &'a Analysis, groups: &[Group], plan: &Plan) -> Vec<Placed
             continue;
         }
         placed.push(Placed {
-            rel: &file.rel,
-            source: &file.path,
+            rel: Cow::Borrowed(&file.rel),
+            source: Cow::Borrowed(&file.path),
             tier: plan.tiers[group_of[id]],
             group: group_of[id],
             executable: matches!(file.kind, FileKind::Extension | FileKind::SharedLib),
         });
     }
-    placed.sort_by(|x, y| x.rel.cmp(y.rel));
+    placed.sort_by(|x, y| x.rel.cmp(&y.rel));
     placed
 }
 
-/// Which files of the unit are shipped: caches of `.py` files are not (the
-/// zip gets fresh unchecked-hash pycs), nor a path an earlier root also
+/// Which files of the unit are shipped: caches of `.py` files are not (every
+/// tier gets fresh unchecked-hash pycs), nor a path an earlier root also
 /// holds (`sys.path` would never reach it).
 pub fn shipped_files(a: &Analysis) -> Vec<bool> {
     let mut seen = std::collections::HashSet::new();
@@ -329,31 +336,69 @@ pub fn shipped_files(a: &Analysis) -> Vec<bool> {
         .collect()
 }
 
-/// Compiles the local tier's `.py` files with the target interpreter into
-/// unchecked-hash pycs (PEP 552): valid whatever the zip's timestamps.
-fn compile_pycs(placed: &[Placed], python: &str) -> Result<Vec<(String, Vec<u8>)>> {
-    let work = tempfile::tempdir().map_err(|e| Error::io(Path::new("<tempdir>"), e))?;
-    // The importer and the entry module are compiled too: they run at every
-    // cold start.
+/// Compiles every placed `.py` file, on whatever tier, and the runtime's
+/// own modules with the target interpreter into unchecked-hash pycs (PEP 552)
+/// under `work`: a pyc the stdlib would have to validate is recompiled on
+/// every cold start, since neither `/var/task`, EFS (shared, and writing there
+/// costs latency) nor a bundle's `/tmp` copy keeps what Python writes. Each
+/// module's pyc joins its source's tier and group; the runtime's pycs are
+/// returned (`__pycache__/…` path in the zip, compiled file). A file that
+/// does not compile ships as source only.
+fn add_compiled_pycs(
+    placed: &mut Vec<Placed>,
+    work: &Path,
+    python: &str,
+) -> Result<Vec<(String, PathBuf)>> {
     let mut sources: Vec<(PathBuf, String)> = Vec::new();
     for (rel, text) in [("caios_importer.py", IMPORTER), ("caios_entry.py", ENTRY)] {
-        let path = work.path().join(rel);
+        let path = work.join(rel);
         std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
         sources.push((path, rel.to_string()));
     }
+    let modules: Vec<usize> = (0..placed.len())
+        .filter(|&i| placed[i].rel.ends_with(".py"))
+        .collect();
     sources.extend(
-        placed
+        modules
             .iter()
-            .filter(|p| p.tier == TierName::Local && p.rel.ends_with(".py"))
-            .map(|p| (p.source.to_path_buf(), p.rel.to_string())),
+            .map(|&i| (placed[i].source.to_path_buf(), placed[i].rel.to_string())),
     );
-    let list = work.path().join("sources.txt");
+    let compiled = compile_pycs(&sources, work, python)?;
+    let mut runtime = Vec::new();
+    let mut module_pycs = Vec::new();
+    for (i, pyc) in compiled.into_iter().enumerate() {
+        let Some((rel, path)) = pyc else { continue };
+        match i.checked_sub(2).map(|m| &placed[modules[m]]) {
+            None => runtime.push((rel, path)),
+            Some(source) => module_pycs.push(Placed {
+                rel: Cow::Owned(rel),
+                source: Cow::Owned(path),
+                tier: source.tier,
+                group: source.group,
+                executable: false,
+            }),
+        }
+    }
+    placed.extend(module_pycs);
+    placed.sort_by(|x, y| x.rel.cmp(&y.rel));
+    Ok(runtime)
+}
+
+/// Runs the target interpreter once over `sources` (file, path in the
+/// package); per source, the pyc's path in the package and the compiled file,
+/// or None when it did not compile.
+fn compile_pycs(
+    sources: &[(PathBuf, String)],
+    work: &Path,
+    python: &str,
+) -> Result<Vec<Option<(String, PathBuf)>>> {
+    let list = work.join("sources.txt");
     let mut text = String::new();
     for (i, (source, rel)) in sources.iter().enumerate() {
         text.push_str(&format!(
             "{}\t{}\t{}\n",
             source.display(),
-            work.path().join(format!("{i}.pyc")).display(),
+            work.join(format!("{i}.pyc")).display(),
             rel
         ));
     }
@@ -381,22 +426,25 @@ fn compile_pycs(placed: &[Placed], python: &str) -> Result<Vec<(String, Vec<u8>)
         )));
     }
     let tag = cache_tag(python)?;
-    let mut out = Vec::new();
-    for (i, (_, rel)) in sources.iter().enumerate() {
-        let compiled = work.path().join(format!("{i}.pyc"));
-        let Ok(bytes) = std::fs::read(&compiled) else {
-            continue;
-        }; // a syntax error: ships as source only
-        let (dir, file) = rel.rsplit_once('/').unwrap_or(("", rel.as_str()));
-        let stem = file.trim_end_matches(".py");
-        let rel = if dir.is_empty() {
-            format!("__pycache__/{stem}.{tag}.pyc")
-        } else {
-            format!("{dir}/__pycache__/{stem}.{tag}.pyc")
-        };
-        out.push((rel, bytes));
+    Ok(sources
+        .iter()
+        .enumerate()
+        .map(|(i, (_, rel))| {
+            let compiled = work.join(format!("{i}.pyc"));
+            compiled.is_file().then(|| (pyc_rel(rel, &tag), compiled))
+        })
+        .collect())
+}
+
+/// `pkg/mod.py` → `pkg/__pycache__/mod.<tag>.pyc`, where the stdlib looks.
+fn pyc_rel(rel: &str, tag: &str) -> String {
+    let (dir, file) = rel.rsplit_once('/').unwrap_or(("", rel));
+    let stem = file.trim_end_matches(".py");
+    if dir.is_empty() {
+        format!("__pycache__/{stem}.{tag}.pyc")
+    } else {
+        format!("{dir}/__pycache__/{stem}.{tag}.pyc")
     }
-    Ok(out)
 }
 
 fn cache_tag(python: &str) -> Result<String> {
@@ -543,7 +591,8 @@ fn catalogue(
             group_of_file[f] = Some(g);
         }
     }
-    let placed_rel: std::collections::HashSet<&str> = placed.iter().map(|p| p.rel).collect();
+    let placed_rel: std::collections::HashSet<&str> =
+        placed.iter().map(|p| p.rel.as_ref()).collect();
     let mut modules = serde_json::Map::new();
     for (m, module) in inv.modules.iter().enumerate() {
         let (rel, group) = match module.file {

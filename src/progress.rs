@@ -19,21 +19,20 @@ pub struct Progress {
 impl Progress {
     /// A bar on stderr when it is a terminal, hidden otherwise.
     pub fn for_stderr() -> Self {
-        if std::io::stderr().is_terminal() {
+        let bar = if std::io::stderr().is_terminal() {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template("{spinner} {msg:24} [{bar:30}] {pos}/{len}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> ");
             bar.set_style(style);
-            Progress {
-                bar,
-                timings: Self::timings_from_env(),
-            }
+            bar
         } else {
-            Progress {
-                bar: ProgressBar::hidden(),
-                timings: Self::timings_from_env(),
-            }
+            ProgressBar::hidden()
+        };
+        let on = std::env::var_os("CAIOS_TIMINGS").is_some_and(|v| !v.is_empty() && v != "0");
+        Progress {
+            bar,
+            timings: on.then(|| Mutex::new(("start", Instant::now()))),
         }
     }
 
@@ -42,11 +41,6 @@ impl Progress {
             bar: ProgressBar::hidden(),
             timings: None,
         }
-    }
-
-    fn timings_from_env() -> Option<Mutex<(&'static str, Instant)>> {
-        let on = std::env::var_os("CAIOS_TIMINGS").is_some_and(|v| !v.is_empty() && v != "0");
-        on.then(|| Mutex::new(("start", Instant::now())))
     }
 
     /// Names the stage that starts now.

@@ -3,8 +3,8 @@
 //! Input: an [`Analysis`] (inventory, import sites, graph) and, optionally,
 //! observed [`Stats`]. Output: a [`UsageTable`] — every cold module is `hot`
 //! or `lazy` (it may be imported through `importlib.util.LazyLoader` because
-//! nothing at init uses it beyond binding or re-exporting it, or because
-//! statistics saw it loaded while none of its functions ran); every other
+//! nothing at init uses it beyond binding or re-exporting it and, with
+//! statistics, none of its functions ran there); every other
 //! module is `deferred` or `unreachable`. Observed statistics override static
 //! guesses: a module init never loaded in practice becomes deferred, one it
 //! loaded that analysis missed becomes hot. Modules LazyLoader cannot handle

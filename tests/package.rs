@@ -96,7 +96,16 @@ fn s3_e2e(
         env.as_os_str(),
     ];
     args.extend(events.map(Path::as_os_str));
-    support_script("s3_e2e.py", &args, vars)
+    let result = support_script("s3_e2e.py", &args, vars);
+    // Every tier ships unchecked-hash pycs: nothing of the package (task
+    // root, EFS, extracted bundles) is compiled at import.
+    assert_eq!(
+        result["compiled_in_package"],
+        serde_json::json!([]),
+        "{}",
+        result["compiled_in_package"]
+    );
+    result
 }
 
 /// Runs a tests/support script with python3 and `env`; returns its JSON
@@ -143,7 +152,7 @@ def counting(self, data, path, *args, **kwargs):
     compiled.append(path)
     return original(self, data, path, *args, **kwargs)
 ext.SourceLoader.source_to_code = counting
-mode, root = sys.argv[1], sys.argv[2]
+mode = sys.argv[1]
 sys.path[:0] = sys.argv[2:]
 if mode == "packaged":
     import caios_entry
@@ -152,7 +161,7 @@ else:
     import handler
     call = handler.handler
 outputs = [call({"x": x}, None) for x in (1, 2)]
-print(json.dumps({"outputs": outputs, "compiled_in_root": [p for p in compiled if p.startswith(root)]}))
+print(json.dumps({"outputs": outputs, "compiled": compiled}))
 "#;
 
 fn run(mode: &str, paths: &[&Path], efs_root: Option<&Path>) -> serde_json::Value {
@@ -214,8 +223,8 @@ fn packaged_function_gives_the_same_outputs() {
         );
         assert!(text.contains(expect), "{text}");
     };
-    sync("copied 5 files");
-    sync("copied 0 files (0 B), 5 already present");
+    sync("copied 8 files");
+    sync("copied 0 files (0 B), 8 already present");
     let efs = std::fs::read_dir(mount.path())
         .unwrap()
         .next()
@@ -230,11 +239,25 @@ fn packaged_function_gives_the_same_outputs() {
     );
     assert_eq!(packaged["outputs"], plain["outputs"]);
     assert_eq!(packaged["outputs"][0]["cold_file"], true);
-    // Unchecked-hash pycs: nothing under the task root is compiled at import.
-    assert_eq!(
-        packaged["compiled_in_root"],
-        serde_json::json!([]),
-        "{packaged}"
+    // Unchecked-hash pycs on every tier: nothing under the task root or the
+    // EFS mount is compiled at import.
+    let compiled: Vec<&str> = packaged["compiled"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    assert!(
+        compiled
+            .iter()
+            .all(|p| !p.starts_with(task.path().to_str().unwrap())
+                && !p.starts_with(mount.path().to_str().unwrap())),
+        "{compiled:?}"
+    );
+    assert!(
+        packaged["outputs"][0]["cold_file"] == true
+            && std::fs::read_dir(efs.join("hotpkg/__pycache__")).is_ok(),
+        "the EFS tree has no __pycache__"
     );
     // The manifest names every EFS file with its hash.
     let manifest = std::fs::read_to_string(dist.path().join("efs-manifest.yaml")).unwrap();

@@ -12,7 +12,8 @@ Starts s3s-fs on 127.0.0.1 (tests/runtime/harness.py), uploads DIST/s3/*.zip
 under the catalogue's prefix with boto3, then runs the unzipped package
 (TASK_ROOT) in `python3 -I -S` — boto3 on sys.path as the Lambda runtime
 provides it — and the unpackaged handler, on the same events. Prints one JSON
-object: both outputs, the keys fetched from S3, and the EMF line.
+object: both outputs, the keys fetched from S3, the EMF line and the package's
+modules that had to be compiled at import.
 """
 import json
 import os
@@ -26,6 +27,13 @@ import harness  # noqa: E402
 
 DRIVER = r"""
 import json, sys, types
+compiled = []
+import importlib._bootstrap_external as ext
+original = ext.SourceLoader.source_to_code
+def counting(self, data, path, *args, **kwargs):
+    compiled.append(path)
+    return original(self, data, path, *args, **kwargs)
+ext.SourceLoader.source_to_code = counting
 mode, events = sys.argv[1], sys.argv[2]
 sys.path[:0] = sys.argv[3:]
 if mode == "packaged":
@@ -39,7 +47,9 @@ if events:
     cases = [(t["event"], types.SimpleNamespace(**t.get("context", {}))) for t in tests]
 else:
     cases = [({"x": x}, None) for x in (1, 2)]
-print(json.dumps([call(event, context) for event, context in cases]))
+outputs = [call(event, context) for event, context in cases]
+print("CAIOS-E2E-COMPILED " + json.dumps(compiled))
+print(json.dumps(outputs))
 """
 
 
@@ -89,12 +99,20 @@ def main():
             if plain.returncode != 0:
                 sys.exit("plain run failed:\n" + plain.stderr)
             lines = packaged.stdout.strip().splitlines()
+            compiled = [json.loads(l.split(" ", 1)[1]) for l in lines
+                        if l.startswith("CAIOS-E2E-COMPILED ")][0]
+            package_roots = tuple(os.path.abspath(p) + os.sep for p in
+                                  (task, env["CAIOS_EFS_ROOT"] or task, env["CAIOS_TMP"]))
             emf = [json.loads(l) for l in lines if l.startswith("{") and '"caios"' in l]
             fetched = sorted(os.listdir(os.path.join(tmp, "caios-tmp"))) if os.path.isdir(os.path.join(tmp, "caios-tmp")) else []
             print(json.dumps({
                 "packaged": json.loads(lines[-1]),
                 "plain": json.loads(plain.stdout.strip().splitlines()[-1]),
                 "extracted_bundles": [f for f in fetched if len(f) == 64],
+                # Modules of the package (any tier) compiled at import: none
+                # when every tier ships unchecked-hash pycs.
+                "compiled_in_package": [p for p in compiled
+                                        if os.path.abspath(p).startswith(package_roots)],
                 "emf": emf,
                 "uploads": uploads,
             }))

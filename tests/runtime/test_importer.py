@@ -340,6 +340,25 @@ class LocalEfsTests(unittest.TestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(r.results[0]["fast"], "shipped pyc")
 
+    def test_gc_is_paused_during_init_then_frozen_and_resumed(self):
+        u = self.unit
+        u.local_module("handler", dedent("""
+            import gc
+            DURING_INIT = gc.isenabled()
+            def handler(event, context):
+                return {"during_init": DURING_INIT, "after": gc.isenabled(),
+                        "frozen": gc.get_freeze_count()}
+            """))
+        r = u.run([{}])
+        self.assertEqual(r.rc, 0, r)
+        out = r.results[0]
+        self.assertFalse(out["during_init"])
+        self.assertTrue(out["after"])
+        self.assertGreater(out["frozen"], 0)
+        r = u.run([{}], env={"CAIOS_INIT_GC": "on"})
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.results[0], {"during_init": True, "after": True, "frozen": 0})
+
     def test_missing_efs_root_is_a_clear_init_error(self):
         u = self.unit
         u.local_module("handler", "import efsmod\ndef handler(e, c):\n    return 1\n")

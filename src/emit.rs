@@ -355,6 +355,7 @@ fn add_compiled_pycs(
         std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
         sources.push((path, rel.to_string()));
     }
+    let runtime_count = sources.len();
     let modules: Vec<usize> = (0..placed.len())
         .filter(|&i| placed[i].rel.ends_with(".py"))
         .collect();
@@ -368,7 +369,7 @@ fn add_compiled_pycs(
     let mut module_pycs = Vec::new();
     for (i, pyc) in compiled.into_iter().enumerate() {
         let Some((rel, path)) = pyc else { continue };
-        match i.checked_sub(2).map(|m| &placed[modules[m]]) {
+        match i.checked_sub(runtime_count).map(|m| &placed[modules[m]]) {
             None => runtime.push((rel, path)),
             Some(source) => module_pycs.push(Placed {
                 rel: Cow::Owned(rel),

@@ -142,16 +142,18 @@ fn unzip(zip: &Path, into: &Path) {
     assert!(status.success());
 }
 
+/// `DIST/deployment.zip` unzipped into a fresh task root, as Lambda does.
+fn unzipped_package(dist: &Path) -> tempfile::TempDir {
+    let task = tempfile::tempdir().unwrap();
+    unzip(&dist.join("deployment.zip"), task.path());
+    task
+}
+
 /// Runs the handler on two events in a fresh `python3 -I -S`; prints JSON.
-const DRIVER: &str = r#"
+const DRIVER: &str = concat!(
+    include_str!("support/compile_counter.py"),
+    r#"
 import json, sys
-compiled = []
-import importlib._bootstrap_external as ext
-original = ext.SourceLoader.source_to_code
-def counting(self, data, path, *args, **kwargs):
-    compiled.append(path)
-    return original(self, data, path, *args, **kwargs)
-ext.SourceLoader.source_to_code = counting
 mode = sys.argv[1]
 sys.path[:0] = sys.argv[2:]
 if mode == "packaged":
@@ -162,7 +164,8 @@ else:
     call = handler.handler
 outputs = [call({"x": x}, None) for x in (1, 2)]
 print(json.dumps({"outputs": outputs, "compiled": compiled}))
-"#;
+"#
+);
 
 fn run(mode: &str, paths: &[&Path], efs_root: Option<&Path>) -> serde_json::Value {
     let mut command = Command::new("python3");
@@ -201,8 +204,7 @@ fn packaged_function_gives_the_same_outputs() {
     };
     assert_eq!(tier("hotpkg"), "efs", "{plan}");
     assert_eq!(tier("(handler)"), "local");
-    let task = tempfile::tempdir().unwrap();
-    unzip(&dist.path().join("deployment.zip"), task.path());
+    let task = unzipped_package(dist.path());
     // Populate a stand-in EFS mount with efs-sync, twice (the second run
     // finds everything in place).
     let mount = tempfile::tempdir().unwrap();
@@ -299,8 +301,7 @@ fn packaged_function_fetches_from_s3() {
     std::fs::write(unit.path().join("caios-pack.yaml"), yaml).unwrap();
     let dist = tempfile::tempdir().unwrap();
     package_with(unit.path(), dist.path(), &flags(&["--max-latency", "2s"]));
-    let task = tempfile::tempdir().unwrap();
-    unzip(&dist.path().join("deployment.zip"), task.path());
+    let task = unzipped_package(dist.path());
     let (src, env) = (unit.path().join("src"), unit.path().join("env"));
     let result = s3_e2e(
         dist.path(),
@@ -368,8 +369,7 @@ fn reference_unit_packages_and_runs() {
     let unzipped = summary["emitted"]["zip_unzipped_bytes"].as_u64().unwrap();
     println!("reference unit: deployment.zip unzips to {unzipped} bytes; {summary:#}");
     assert!(unzipped <= 262_144_000, "{unzipped}");
-    let task = tempfile::tempdir().unwrap();
-    unzip(&dist.path().join("deployment.zip"), task.path());
+    let task = unzipped_package(dist.path());
     let (src, events) = (unit.join("src"), unit.join("events.json"));
     let result = s3_e2e(dist.path(), task.path(), &src, &env, Some(&events), &[]);
     assert_eq!(result["packaged"], result["plain"]);
@@ -550,8 +550,7 @@ fn real_packages_on_every_tier_survive_a_wrong_analysis() {
             .collect();
         assert_eq!(tiers.len(), 3, "modules on {tiers:?}");
         assert_eq!(catalogue["modules"]["pandas.core.sparse.api"]["tier"], "s3");
-        let task = tempfile::tempdir().unwrap();
-        unzip(&dist.path().join("deployment.zip"), task.path());
+        let task = unzipped_package(dist.path());
         let mount = tempfile::tempdir().unwrap();
         caios_pack_ok([
             OsStr::new("efs-sync"),
@@ -629,8 +628,7 @@ fn packaged_function_under_s3_faults() {
     );
     let dist = tempfile::tempdir().unwrap();
     package_with(unit.path(), dist.path(), &flags(&["--max-latency", "2s"]));
-    let task = tempfile::tempdir().unwrap();
-    unzip(&dist.path().join("deployment.zip"), task.path());
+    let task = unzipped_package(dist.path());
     let r = support_script(
         "fault_e2e.py",
         &[
@@ -697,8 +695,7 @@ fn asset_pinned_to_s3_loads_through_asset_path() {
             .unwrap();
     let model = &catalogue["files"]["models/weights.json"];
     assert_eq!(model["tier"], "s3", "{catalogue}");
-    let task = tempfile::tempdir().unwrap();
-    unzip(&dist.path().join("deployment.zip"), task.path());
+    let task = unzipped_package(dist.path());
     assert!(
         !task.path().join("models").exists(),
         "the model is in the zip"
@@ -745,8 +742,7 @@ fn a_module_keeps_its_data_files_when_its_package_is_split() {
     );
     let dist = tempfile::tempdir().unwrap();
     package_with(unit.path(), dist.path(), &flags(&["--max-latency", "5s"]));
-    let task = tempfile::tempdir().unwrap();
-    unzip(&dist.path().join("deployment.zip"), task.path());
+    let task = unzipped_package(dist.path());
     let (src, env) = (unit.path().join("src"), unit.path().join("env"));
     let result = s3_e2e(dist.path(), task.path(), &src, &env, None, &[]);
     assert_eq!(result["packaged"], result["plain"], "{result}");

@@ -93,10 +93,11 @@ fn walk_root(root_id: RootId, root: &Root, context: &Context) -> Part {
         }
         first_level.push((part, subtree));
     }
+    let root_canonical = std::fs::canonicalize(&root.path).ok();
     let subtrees: Vec<Part> = first_level
         .par_iter()
         .map(|(_, subtree)| match subtree {
-            Some(dir) => walk_subtree(dir, root_id, root, context),
+            Some(dir) => walk_subtree(dir, root_id, root, root_canonical.as_deref(), context),
             None => Part::default(),
         })
         .collect();
@@ -108,11 +109,16 @@ fn walk_root(root_id: RootId, root: &Root, context: &Context) -> Part {
     whole
 }
 
-fn walk_subtree(dir: &Path, root_id: RootId, root: &Root, context: &Context) -> Part {
+fn walk_subtree(
+    dir: &Path,
+    root_id: RootId,
+    root: &Root,
+    root_canonical: Option<&Path>,
+    context: &Context,
+) -> Part {
     // walkdir finds loops back to a folder of this subtree; a link back to the
     // root or above it leaves the subtree and must be caught here.
     let outside_loops = RefCell::new(Vec::new());
-    let root_canonical = std::fs::canonicalize(&root.path).ok();
     let mut part = Part::default();
     let walker = walkdir::WalkDir::new(dir)
         .follow_links(true)
@@ -120,7 +126,7 @@ fn walk_subtree(dir: &Path, root_id: RootId, root: &Root, context: &Context) -> 
         .min_depth(1)
         .into_iter()
         .filter_entry(|e| {
-            if let Some(problem) = loop_out_of_subtree(e, root, root_canonical.as_deref()) {
+            if let Some(problem) = loop_out_of_subtree(e, root, root_canonical) {
                 outside_loops.borrow_mut().push(problem);
                 return false;
             }

@@ -25,15 +25,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "runtime"))
 import harness  # noqa: E402
 
-DRIVER = r"""
+with open(os.path.join(HERE, "compile_counter.py")) as _f:
+    DRIVER = _f.read() + r"""
 import json, sys, types
-compiled = []
-import importlib._bootstrap_external as ext
-original = ext.SourceLoader.source_to_code
-def counting(self, data, path, *args, **kwargs):
-    compiled.append(path)
-    return original(self, data, path, *args, **kwargs)
-ext.SourceLoader.source_to_code = counting
 mode, events = sys.argv[1], sys.argv[2]
 sys.path[:0] = sys.argv[3:]
 if mode == "packaged":

@@ -14,8 +14,11 @@ fall through to the normal finders:
   SHA-256 is checked against the bundle id, and it is extracted into a
   private folder that is then renamed into place.
 
-``lazy`` modules get ``importlib.util.LazyLoader`` (their S3 bundle, too, is
-fetched only when the module body really runs). ``asset_path(name)`` returns a
+``lazy`` modules get ``_LazyLoader`` (their S3 bundle, too, is fetched only
+when the module body really runs): importlib.util.LazyLoader's semantics, but a
+module that replaces its own ``sys.modules`` entry keeps working (the lazy
+object forwards to the replacement) and a body that raises when it finally
+runs is run once more, with a warning on stderr, before the error surfaces. ``asset_path(name)`` returns a
 real path for an asset on any tier. ``start_prefetch()`` fetches the plan's
 prefetch bundles in a few background threads; an import that needs a bundle
 being prefetched waits for it. ``emf_line()`` is the one CloudWatch EMF line
@@ -35,6 +38,7 @@ from importlib.machinery import (
     EXTENSION_SUFFIXES,
     ExtensionFileLoader,
     ModuleSpec,
+    PathFinder,
     SourceFileLoader,
     SourcelessFileLoader,
 )
@@ -337,6 +341,116 @@ class _ExtensionLoader(ExtensionFileLoader):
         imp.stats.record(self.name, tier, s + cs, c + cc)
 
 
+# ---------------------------------------------------------------------------
+# Lazy modules: importlib.util.LazyLoader's idea (the module object is created
+# at import, its body runs on first attribute access), with two differences
+# that keep a wrong guess from breaking the function: a module that replaces
+# its own sys.modules entry while it runs (a deprecation wrapper, apipkg) is
+# reached through the lazy object, which then forwards to the replacement; a
+# body that raises is retried once from a clean namespace before the error
+# surfaces. The plan never marks lazy what the tracer saw touch anything
+# outside its own namespace; this is the second line of defence.
+
+_ModuleType = type(sys)
+_forward = {}                 # id(lazy module) -> (lazy module, its replacement)
+
+
+class _LazyLoader:
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        module.__spec__.loader = self.loader
+        module.__loader__ = self.loader
+        module.__spec__.loader_state = {
+            "dict": module.__dict__.copy(), "class": module.__class__,
+            "lock": threading.RLock(), "running": False}
+        module.__class__ = _LazyModule
+
+
+def _run_lazy_body(module, spec, state):
+    """Runs a lazy module's body in place (caller holds state["lock"])."""
+    name = spec.name
+    before = state["dict"]
+    d = object.__getattribute__(module, "__dict__")
+    # Attributes set on the lazy object before it ran (submodules bound by
+    # the import system) survive the body, as with LazyLoader.
+    updated = {k: v for k, v in d.items() if k not in before or v is not before[k]}
+    try:
+        spec.loader.exec_module(module)
+    except Exception as first:
+        sys.stderr.write("caios: lazy module %r raised %s: %s when it ran; running it once more "
+                         "from a clean namespace\n" % (name, type(first).__name__, first))
+        d.clear()
+        d.update(before)
+        try:
+            spec.loader.exec_module(module)
+        except Exception:
+            raise first from None
+    d.update(updated)
+    if object.__getattribute__(module, "__class__") is _LazyModule:
+        module.__class__ = state["class"]
+    current = sys.modules.get(name)
+    if current is not None and current is not module:
+        _forward[id(module)] = (module, current)
+        module.__class__ = _ForwardingModule
+
+
+def _load_lazy(module):
+    spec = object.__getattribute__(module, "__spec__")
+    state = spec.loader_state
+    with state["lock"]:
+        if object.__getattribute__(module, "__class__") is not _LazyModule or state["running"]:
+            return False
+        state["running"] = True
+        try:
+            _run_lazy_body(module, spec, state)
+        finally:
+            state["running"] = False
+    return True
+
+
+class _LazyModule(_ModuleType):
+    """A module whose body has not run yet."""
+
+    def __getattribute__(self, attr):
+        _load_lazy(self)
+        if object.__getattribute__(self, "__class__") is _LazyModule:
+            # Its own body is running (it reads itself through sys.modules).
+            return _ModuleType.__getattribute__(self, attr)
+        return getattr(self, attr)
+
+    def __delattr__(self, attr):
+        _load_lazy(self)
+        delattr(self, attr)
+
+
+class _ForwardingModule(_ModuleType):
+    """A lazy module whose body replaced its sys.modules entry: everything but
+    its own type and namespace is read from (and written to) the replacement,
+    which is what `import` would have bound had the module run eagerly."""
+
+    def __getattribute__(self, attr):
+        if attr in ("__class__", "__dict__"):
+            return object.__getattribute__(self, attr)
+        return getattr(_forward[id(self)][1], attr)
+
+    def __setattr__(self, attr, value):
+        setattr(_forward[id(self)][1], attr, value)
+
+    def __delattr__(self, attr):
+        delattr(_forward[id(self)][1], attr)
+
+    def __dir__(self):
+        return dir(_forward[id(self)][1])
+
+    def __repr__(self):
+        return repr(_forward[id(self)][1])
+
+
 _FILE_SUFFIXES = tuple([".py", ".pyc"] + list(EXTENSION_SUFFIXES))
 
 
@@ -369,6 +483,8 @@ class CaiosFinder:
     def find_spec(self, fullname, path=None, target=None):
         entry = self._modules.get(fullname)
         if entry is None:
+            return None
+        if self._imp._shadowed(fullname, entry, path):
             return None
         return self._imp._spec_for(fullname, entry)
 
@@ -583,11 +699,60 @@ class Importer:
                 loader._pyc = pyc
                 spec.cached = pyc     # or the stdlib computes it again for __cached__
         if entry.get("lazy") and cls is not _ExtensionLoader:
-            spec.loader = importlib.util.LazyLoader(loader)
+            spec.loader = _LazyLoader(loader)
             if self.stats.phase is not None:
                 self.stats.lazy_pending.add(fullname)
         _debug("%s -> %s (%s%s)" % (fullname, full, tier, ", lazy" if entry.get("lazy") else ""))
         return spec
+
+    def _shadowed(self, fullname, entry, path):
+        """Would the path-based search find ``fullname`` somewhere else first?
+
+        The catalogue stands for the folder the module was installed in: the
+        task root for a top-level name, the package's own folder for a
+        submodule. A search-path entry before that folder (a package that puts
+        its binary folder first on sys.path and imports its own name again,
+        as opencv's cv2 does; a __path__ extended in front) wins over the
+        catalogue, as it would without caios-pack: the finder then steps
+        aside and the normal finders load what that entry holds."""
+        search = sys.path if path is None else path
+        rel = entry.get("path") or ""
+        folder = rel.rpartition("/")[0]
+        if entry.get("package") and rel.endswith(_FILE_SUFFIXES):
+            folder = folder.rpartition("/")[0]
+        try:
+            entries = list(search)
+        except TypeError:
+            return False
+        for p in entries:
+            if not isinstance(p, str):
+                continue
+            if self._is_own_folder(p, folder):
+                return False
+            try:
+                found = PathFinder.find_spec(fullname, [p])
+            except (ImportError, OSError, ValueError):
+                found = None
+            if found is not None:
+                _debug("%s: found in %s, ahead of the catalogue" % (fullname, p))
+                return True
+        return False
+
+    def _is_own_folder(self, p, folder):
+        """Is search-path entry ``p`` the folder ``folder`` (relative to a tier
+        root) on one of this importer's tiers?"""
+        p = p.rstrip("/") or "/"
+        roots = [self.task_root]
+        if self.efs_root:
+            roots.append(self.efs_root)
+        for root in roots:
+            if p == (root + "/" + folder if folder else root):
+                return True
+        base = self.tmp_base + "/"
+        if p.startswith(base):
+            sha, _, rest = p[len(base):].partition("/")
+            return sha in self.bundles and rest == folder
+        return False
 
     def _for_machinery(self, fullname):
         """Is this import the S3 client's own (fetching would need the client)?"""

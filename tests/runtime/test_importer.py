@@ -393,6 +393,121 @@ class LocalEfsTests(unittest.TestCase):
         r = u.run([{}], env={"CAIOS_EMF": "0"})
         self.assertEqual(r.emf_lines, [])
 
+    def test_lazy_module_that_replaces_its_own_sys_modules_entry(self):
+        # apipkg's pattern: a helper function of another module puts a wrapper
+        # in sys.modules while the lazy module's body runs. importlib's
+        # LazyLoader raises ValueError here; the importer forwards instead.
+        u = self.unit
+        u.local_module("wrapper", dedent("""
+            import sys, types
+            def install(name, **api):
+                mod = types.ModuleType(name)
+                mod.__dict__.update(api)
+                mod.WRAPPED = True
+                sys.modules[name] = mod
+            """))
+        u.local_module("selfreplacing", dedent("""
+            import wrapper
+            wrapper.install(__name__, answer=lambda: 42)
+            """), lazy=True)
+        u.local_module("handler", dedent("""
+            import selfreplacing
+            def handler(event, context):
+                import sys
+                return {"answer": selfreplacing.answer(), "wrapped": selfreplacing.WRAPPED,
+                        "same": sys.modules["selfreplacing"].answer is selfreplacing.answer}
+            """))
+        r = u.run([{}])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.results, [{"answer": 42, "wrapped": True, "same": True}], r)
+
+    def test_lazy_module_whose_body_raises_is_run_once_more(self):
+        u = self.unit
+        u.local_module("registry", "RUNS = []\n")
+        u.local_module("flaky", dedent("""
+            import registry
+            registry.RUNS.append(1)
+            if len(registry.RUNS) == 1:
+                raise RuntimeError("first run fails")
+            VALUE = len(registry.RUNS)
+            """), lazy=True)
+        u.local_module("handler", dedent("""
+            import flaky
+            def handler(event, context):
+                return {"value": flaky.VALUE}
+            """))
+        r = u.run([{}])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.results, [{"value": 2}], r)
+        self.assertIn("running it once more", r.stderr)
+
+    def test_lazy_module_whose_body_always_raises_raises_its_error(self):
+        u = self.unit
+        u.local_module("broken", "raise LookupError('always')\n", lazy=True)
+        u.local_module("handler", dedent("""
+            import broken
+            def handler(event, context):
+                try:
+                    broken.X
+                except LookupError as e:
+                    return {"error": str(e)}
+            """))
+        r = u.run([{}])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.results, [{"error": "always"}], r)
+
+    def _reimporting_package(self, tier):
+        # opencv's cv2 bootstrap: the package drops itself from sys.modules,
+        # puts its binary folder first on sys.path and imports its own name
+        # again, expecting the compiled module found there.
+        u = self.unit
+        add = u.local_module if tier == "local" else u.efs_module
+        add("cvlike", dedent("""
+            import importlib, os, sys
+            if getattr(sys, "_cvlike_loading", False):
+                raise ImportError("recursion is detected during loading of 'cvlike'")
+            sys._cvlike_loading = True
+            sys.modules.pop("cvlike")
+            sys.path.insert(0, os.path.join(os.path.dirname(__file__), "bin"))
+            importlib.import_module("cvlike")
+            sys.path.pop(0)
+            """), package=True)
+        u.write(tier, "cvlike/bin/cvlike.py", "NATIVE = 'from bin'\n")
+        u.local_module("handler", dedent("""
+            import cvlike
+            def handler(event, context):
+                return {"native": cvlike.NATIVE,
+                        "file": cvlike.__file__.rsplit("/", 2)[-2:]}
+            """))
+        r = u.run([{}])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.results, [{"native": "from bin", "file": ["bin", "cvlike.py"]}], r)
+
+    def test_package_reimporting_itself_from_a_changed_sys_path_local(self):
+        self._reimporting_package("local")
+
+    def test_package_reimporting_itself_from_a_changed_sys_path_efs(self):
+        self._reimporting_package("efs")
+
+    def test_submodule_found_ahead_of_the_catalogue_in_an_extended_path(self):
+        # A package that puts another folder in front of its own __path__:
+        # the path-based search finds `shadowpkg.impl` there first.
+        u = self.unit
+        u.efs_module("shadowpkg", dedent("""
+            import os
+            __path__.insert(0, os.path.join(os.path.dirname(__file__), "override"))
+            """), package=True)
+        u.efs_module("shadowpkg.impl", "WHO = 'catalogued'\n")
+        u.write("efs", "shadowpkg/override/impl.py", "WHO = 'override'\n")
+        u.local_module("handler", dedent("""
+            import shadowpkg.impl
+            def handler(event, context):
+                return {"who": shadowpkg.impl.WHO}
+            """))
+        r = u.run([{}])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.results, [{"who": "override"}], r)
+
 
 # ---------------------------------------------------------------------------
 # S3 tier against a real S3-compatible server

@@ -347,14 +347,25 @@ fn looks_like_emf(line: &str) -> bool {
 }
 
 /// A reader that can show its first line and then still stream every line.
+///
+/// The peeked text is kept as bytes with a read position: `Read` hands it out
+/// in whatever chunks the caller asks for (serde_json asks for one byte at a
+/// time), which may end inside a multi-byte character.
 struct Peekable<R> {
     inner: R,
-    first: Option<String>,
+    /// Everything read while peeking (blank lines and the first line).
+    first: Vec<u8>,
+    /// How much of `first` has already been handed out by `read`.
+    first_read: usize,
 }
 
 impl<R: BufRead> Peekable<R> {
     fn new(inner: R) -> Self {
-        Peekable { inner, first: None }
+        Peekable {
+            inner,
+            first: Vec::new(),
+            first_read: 0,
+        }
     }
 
     /// The first non-empty line (kept, and streamed again by `for_each_line`).
@@ -367,23 +378,24 @@ impl<R: BufRead> Peekable<R> {
             }
             buffered.push_str(&line);
             if !line.trim().is_empty() {
-                let first = line.clone();
-                self.first = Some(buffered);
-                return Ok(first);
+                self.first = buffered.into_bytes();
+                return Ok(line);
             }
         }
-        self.first = Some(buffered);
+        self.first = buffered.into_bytes();
         Ok(String::new())
     }
 
     /// Calls `f(line_number, line)` for every line, reusing one buffer.
     fn for_each_line(&mut self, mut f: impl FnMut(u64, &str)) -> std::io::Result<()> {
         let mut number = 0u64;
-        if let Some(first) = self.first.take() {
-            for line in first.lines() {
-                number += 1;
-                f(number, line);
-            }
+        let first = std::mem::take(&mut self.first);
+        // Valid UTF-8 (it was read as text) unless `read` took part of it.
+        let rest = String::from_utf8_lossy(&first[self.first_read.min(first.len())..]);
+        self.first_read = 0;
+        for line in rest.lines() {
+            number += 1;
+            f(number, line);
         }
         let mut line = String::new();
         loop {
@@ -399,14 +411,12 @@ impl<R: BufRead> Peekable<R> {
 
 impl<R: BufRead> Read for Peekable<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if let Some(first) = self.first.as_mut() {
-            if !first.is_empty() {
-                let n = first.len().min(buf.len());
-                buf[..n].copy_from_slice(&first.as_bytes()[..n]);
-                first.drain(..n);
-                return Ok(n);
-            }
-            self.first = None;
+        let pending = self.first.get(self.first_read..).unwrap_or_default();
+        if !pending.is_empty() {
+            let n = pending.len().min(buf.len());
+            buf[..n].copy_from_slice(&pending[..n]);
+            self.first_read += n;
+            return Ok(n);
         }
         self.inner.read(buf)
     }
@@ -745,5 +755,94 @@ mod tests {
             err.to_string().contains("not a caios-pack trace file"),
             "{err}"
         );
+    }
+
+    /// Hands out one byte per `read`, so a `BufReader` over it may hold any
+    /// prefix of a multi-byte character at the end of its buffer.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let Some((&byte, rest)) = self.0.split_first() else {
+                return Ok(0);
+            };
+            if buf.is_empty() {
+                return Ok(0);
+            }
+            buf[0] = byte;
+            self.0 = rest;
+            Ok(1)
+        }
+    }
+
+    /// Per module: init loads, invocation loads, median self time.
+    type Summary = (StatsFormat, u64, u64, Vec<(String, u64, u64, Option<u64>)>);
+
+    fn read_in_chunks(text: &str, capacity: usize) -> Summary {
+        let reader = BufReader::with_capacity(capacity, Trickle(text.as_bytes()));
+        let (format, tally) = read_file(reader, Path::new("stats")).unwrap();
+        let modules = tally
+            .entries
+            .iter()
+            .map(|(name, m)| {
+                let own = m.self_hist.median();
+                (name.clone(), m.init_loads, m.invocation_loads, own)
+            })
+            .collect();
+        (format, tally.cold_starts, tally.invocations, modules)
+    }
+
+    /// Regression: a trace whose first line held a non-ASCII character
+    /// panicked (`is_char_boundary`) when serde_json read the peeked line
+    /// back one byte at a time. Every format, every read size, characters of
+    /// two, three and four bytes on the first line and after it.
+    #[test]
+    fn multi_byte_characters_across_read_boundaries() {
+        let trace_one_line = r#"{"format":"caios-pack-stats","handler":"hé.h","events":[{"name":"ça"}],"modules":[{"name":"café","phase":"init","self_us":7,"cumulative_us":9},{"name":"日本","phase":"ça","self_us":3,"cumulative_us":4},{"name":"🐍","phase":"preloaded"}]}"#;
+        let trace_pretty = "{\n  \"format\": \"caios-pack-stats\",\n  \"handler\": \"日本.h\",\n  \"modules\": [{\"name\": \"🐍é\", \"phase\": \"init\", \"self_us\": 5}]\n}\n";
+        let importtime = "import time: self [us] | cumulative | imported package é\n\
+                          import time:        12 |         12 | café\n\
+                          warning: ünïcode on stderr 🐍\n\
+                          import time:         5 |         17 |   日本.🐍\n";
+        let emf = concat!(
+            r#"2026-11-27T01:00:00Z	réq-ü	{"_aws":{},"caios":"cold-start","function":"café","modules":[["ça","local",3,4]],"invocation_modules":[["日本","s3",5,6]]}"#,
+            "\n",
+            r#"{"_aws":{},"caios":"cold-start","modules":[["🐍","efs",8,9]]}"#,
+            "\n"
+        );
+        let csv = "module,cold_starts,init_loads,invocations,invocation_loads,median_self_us,median_cumulative_us é\n\
+                   café,10,10,40,0,20,30\n\
+                   日本.🐍,10,0,40,4,5,6\n";
+        let cases = [
+            (
+                trace_one_line,
+                StatsFormat::Trace,
+                ["café", "日本"].as_slice(),
+            ),
+            (trace_pretty, StatsFormat::Trace, ["🐍é"].as_slice()),
+            (
+                importtime,
+                StatsFormat::ImportTime,
+                ["café", "日本.🐍"].as_slice(),
+            ),
+            (emf, StatsFormat::Emf, ["ça", "日本", "🐍"].as_slice()),
+            (
+                csv,
+                StatsFormat::AggregateCsv,
+                ["café", "日本.🐍"].as_slice(),
+            ),
+        ];
+        for (text, format, names) in cases {
+            let whole = read_in_chunks(text, 1 << 16);
+            assert_eq!(whole.0, format, "{text}");
+            let seen: Vec<&str> = whole.3.iter().map(|m| m.0.as_str()).collect();
+            assert_eq!(seen, names, "{text}");
+            for capacity in [1, 2, 3, 5, 7, 11] {
+                assert_eq!(read_in_chunks(text, capacity), whole, "{capacity}: {text}");
+            }
+            // And through the public entry point.
+            let stats = load_text(text).unwrap();
+            assert!(names.iter().all(|n| stats.modules.contains_key(*n)));
+        }
     }
 }

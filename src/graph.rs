@@ -392,8 +392,10 @@ fn site_edge(site: &Site) -> Edge {
     }
 }
 
-/// `DT_NEEDED` edges, resolved through RUNPATH/RPATH, then by a unique file
-/// name in the unit (libraries preloaded by a package's `__init__`).
+/// `DT_NEEDED` edges, resolved as the dynamic loader resolves them
+/// ([`crate::scan::ld`]); a name no search folder finds falls back to a
+/// unique file name in the unit (libraries a package's `__init__` preloads
+/// with `ctypes`, which the loader then matches by soname).
 fn add_library_edges(
     inv: &Inventory,
     graph: &mut DiGraph<Node, Edge>,
@@ -410,6 +412,22 @@ fn add_library_edges(
             (inv.modules[owner].file == Some(file)).then(|| NodeIndex::new(owner))
         })
     };
+    let mut edges: std::collections::BTreeSet<(NodeIndex, NodeIndex)> = Default::default();
+    let mut resolved: std::collections::HashSet<(FileId, &str)> = Default::default();
+    for link in crate::scan::ld::resolve_links(inv) {
+        if let (Some(from), Some(to)) = (node_of_file(link.from), node_of_file(link.to)) {
+            edges.insert((from, to));
+        }
+        if let Some(info) = inv.elf.get(&link.from) {
+            let name = inv.files[link.to].rel.rsplit('/').next().unwrap_or("");
+            let soname = inv.elf.get(&link.to).and_then(|i| i.soname.as_deref());
+            for needed in &info.needed {
+                if needed == name || Some(needed.as_str()) == soname {
+                    resolved.insert((link.from, needed.as_str()));
+                }
+            }
+        }
+    }
     let mut elf: Vec<(&FileId, &crate::scan::ElfInfo)> = inv.elf.iter().collect();
     elf.sort_by_key(|(id, _)| **id);
     for (&file, info) in elf {
@@ -417,19 +435,21 @@ fn add_library_edges(
             continue;
         };
         for needed in &info.needed {
-            let found = info
-                .search_dirs
-                .iter()
-                .find_map(|dir| inv.file_index.get(&dir.join(needed)).copied())
-                .or_else(|| match by_name.get(needed.as_str()) {
-                    Some(ids) if ids.len() == 1 => Some(ids[0]),
-                    _ => None,
-                });
-            if let Some(to) = found.and_then(|f| library_nodes.get(&f).copied()) {
-                if to != from {
-                    graph.add_edge(from, to, plain_edge(EdgeKind::Library));
-                }
+            if resolved.contains(&(file, needed.as_str())) {
+                continue;
             }
+            let unique = match by_name.get(needed.as_str()) {
+                Some(ids) if ids.len() == 1 => Some(ids[0]),
+                _ => None,
+            };
+            if let Some(to) = unique.and_then(|f| library_nodes.get(&f).copied()) {
+                edges.insert((from, to));
+            }
+        }
+    }
+    for (from, to) in edges {
+        if from != to {
+            graph.add_edge(from, to, plain_edge(EdgeKind::Library));
         }
     }
 }

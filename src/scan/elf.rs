@@ -13,10 +13,16 @@ use std::path::{Path, PathBuf};
 /// What caios-pack needs to know about one ELF shared object.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct ElfInfo {
+    /// `DT_SONAME`, when it has one.
+    pub soname: Option<String>,
     /// `DT_NEEDED` sonames, in link order.
     pub needed: Vec<String>,
-    /// RUNPATH (or RPATH when there is no RUNPATH) with `$ORIGIN` expanded.
-    pub search_dirs: Vec<PathBuf>,
+    /// `DT_RPATH` folders with `$ORIGIN` expanded; empty when the object has
+    /// a `DT_RUNPATH`, since the dynamic loader then ignores its RPATH (for
+    /// its own needs and for those of the objects it loads).
+    pub rpath: Vec<PathBuf>,
+    /// `DT_RUNPATH` folders with `$ORIGIN` expanded (not inherited).
+    pub runpath: Vec<PathBuf>,
     /// Names after `PyInit_` of exported entry points.
     pub py_init: Vec<String>,
     /// Identifier-like tokens from the data sections (`a`, `a.b.c`) whose
@@ -55,6 +61,7 @@ pub fn read_elf(
             let text = || elf.string(strtab, value).map(str::to_string);
             match tag {
                 DT_NEEDED => info.needed.extend(text()),
+                DT_SONAME => info.soname = text(),
                 DT_RPATH => rpath.extend(text()),
                 DT_RUNPATH => runpath.extend(text()),
                 _ => {}
@@ -62,17 +69,10 @@ pub fn read_elf(
         }
     }
     // The dynamic loader ignores RPATH when RUNPATH is present.
-    let paths = if runpath.is_empty() { rpath } else { runpath };
-    for entry in paths
-        .iter()
-        .flat_map(|p| p.split(':'))
-        .filter(|e| !e.is_empty())
-    {
-        let origin = origin.to_string_lossy();
-        let expanded = entry
-            .replace("${ORIGIN}", &origin)
-            .replace("$ORIGIN", &origin);
-        info.search_dirs.push(normalize(Path::new(&expanded)));
+    if runpath.is_empty() {
+        info.rpath = expand_search_path(&rpath, origin);
+    } else {
+        info.runpath = expand_search_path(&runpath, origin);
     }
     // Only a file named like a module can be one: a library such as
     // libarrow.so.2600 has 100,000 dynamic symbols nobody needs to read.
@@ -111,10 +111,27 @@ pub fn read_elf(
     Ok(info)
 }
 
+/// `a:$ORIGIN/../b.libs` entries as folders, `$ORIGIN` being `origin`.
+fn expand_search_path(entries: &[String], origin: &Path) -> Vec<PathBuf> {
+    let origin = origin.to_string_lossy();
+    entries
+        .iter()
+        .flat_map(|p| p.split(':'))
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            let expanded = entry
+                .replace("${ORIGIN}", &origin)
+                .replace("$ORIGIN", &origin);
+            normalize(Path::new(&expanded))
+        })
+        .collect()
+}
+
 const SHT_DYNSYM: u32 = 11;
 const SHT_DYNAMIC: u32 = 6;
 const SHT_NOBITS: u32 = 8;
 const DT_NEEDED: u64 = 1;
+const DT_SONAME: u64 = 14;
 const DT_RPATH: u64 = 15;
 const DT_RUNPATH: u64 = 29;
 

@@ -11,6 +11,7 @@
 mod cython_strings;
 mod dist;
 pub mod elf;
+pub mod ld;
 mod walk;
 
 pub use dist::{Distribution, PthFile};

@@ -88,7 +88,7 @@ impl Stats {
                     line: Some(*line as u32),
                     message: format!("skipped: {why}"),
                 }));
-            stats.skipped_lines += tally.skipped;
+            stats.skipped_lines = stats.skipped_lines.saturating_add(tally.skipped);
             total = total.merge(tally);
             stats.files.push((path.clone(), format));
         }
@@ -147,7 +147,7 @@ impl Stats {
 /// Detects the file's format from its first line and reads it.
 fn read_file(reader: impl BufRead, path: &Path) -> Result<(StatsFormat, Tally)> {
     let mut reader = Peekable::new(reader);
-    let first = reader.first_line().map_err(|e| Error::io(path, e))?;
+    let first = reader.first_line().map_err(|e| read_error(path, e))?;
     let first = first.trim_start();
     let mut tally = Tally::default();
     let format = if first.trim().is_empty() {
@@ -168,8 +168,20 @@ fn read_file(reader: impl BufRead, path: &Path) -> Result<(StatsFormat, Tally)> 
             path.display()
         )));
     }
-    .map_err(|e| Error::io(path, e))?;
+    .map_err(|e| read_error(path, e))?;
     Ok((format, tally))
+}
+
+/// Text that is not UTF-8 is the user's input, not an I/O failure.
+fn read_error(path: &Path, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::InvalidData {
+        Error::input(format!(
+            "{}: not a statistics file: not UTF-8 text ({e})",
+            path.display()
+        ))
+    } else {
+        Error::io(path, e)
+    }
 }
 
 /// `import time: self [us] | cumulative | imported package` lines: one cold
@@ -286,17 +298,20 @@ fn read_aggregate_csv(
         invocations = invocations.max(inv);
         let (own, cumulative) = (int(5), int(6));
         let module = tally.module(name);
-        module.init_loads += il;
-        module.invocation_loads += invl;
+        // Counts are the user's numbers: saturate rather than overflow.
+        module.init_loads = module.init_loads.saturating_add(il);
+        module.invocation_loads = module.invocation_loads.saturating_add(invl);
         if let Some(own) = own {
-            module.self_hist.add_n(own, il + invl);
+            module.self_hist.add_n(own, il.saturating_add(invl));
         }
         if let Some(cumulative) = cumulative {
-            module.cumulative_hist.add_n(cumulative, il + invl);
+            module
+                .cumulative_hist
+                .add_n(cumulative, il.saturating_add(invl));
         }
     })?;
-    tally.cold_starts += cold_starts;
-    tally.invocations += invocations;
+    tally.cold_starts = tally.cold_starts.saturating_add(cold_starts);
+    tally.invocations = tally.invocations.saturating_add(invocations);
     Ok(StatsFormat::AggregateCsv)
 }
 
@@ -464,8 +479,8 @@ impl Histogram {
         if self.counts.len() <= bucket {
             self.counts.resize(bucket + 1, 0);
         }
-        self.counts[bucket] += n;
-        self.total += n;
+        self.counts[bucket] = self.counts[bucket].saturating_add(n);
+        self.total = self.total.saturating_add(n);
     }
 
     fn merge(&mut self, other: &Histogram) {
@@ -473,16 +488,16 @@ impl Histogram {
             self.counts.resize(other.counts.len(), 0);
         }
         for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
-            *mine += theirs;
+            *mine = mine.saturating_add(*theirs);
         }
-        self.total += other.total;
+        self.total = self.total.saturating_add(other.total);
     }
 
     fn median(&self) -> Option<u64> {
-        let mut seen = 0;
-        for (bucket, count) in self.counts.iter().enumerate() {
-            seen += count;
-            if seen * 2 >= self.total && *count > 0 {
+        let mut seen = 0u128;
+        for (bucket, &count) in self.counts.iter().enumerate() {
+            seen += u128::from(count);
+            if seen * 2 >= u128::from(self.total) && count > 0 {
                 return Some(Self::value_of(bucket));
             }
         }
@@ -544,16 +559,18 @@ impl Tally {
     }
 
     fn merge(mut self, other: Tally) -> Tally {
-        self.cold_starts += other.cold_starts;
-        self.invocations += other.invocations;
-        self.skipped += other.skipped;
+        self.cold_starts = self.cold_starts.saturating_add(other.cold_starts);
+        self.invocations = self.invocations.saturating_add(other.invocations);
+        self.skipped = self.skipped.saturating_add(other.skipped);
         self.bad.extend(other.bad);
         self.bad.sort();
         self.bad.truncate(5);
         for (name, theirs) in other.entries {
             let mine = self.module(&name);
-            mine.init_loads += theirs.init_loads;
-            mine.invocation_loads += theirs.invocation_loads;
+            mine.init_loads = mine.init_loads.saturating_add(theirs.init_loads);
+            mine.invocation_loads = mine
+                .invocation_loads
+                .saturating_add(theirs.invocation_loads);
             mine.self_hist.merge(&theirs.self_hist);
             mine.cumulative_hist.merge(&theirs.cumulative_hist);
             mine.functions_ran = match (mine.functions_ran, theirs.functions_ran) {
@@ -843,6 +860,49 @@ mod tests {
             // And through the public entry point.
             let stats = load_text(text).unwrap();
             assert!(names.iter().all(|n| stats.modules.contains_key(*n)));
+        }
+    }
+
+    fn load_texts(texts: &[String]) -> Stats {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let path = dir.path().join(format!("stats-{i}"));
+                std::fs::write(&path, text).unwrap();
+                path
+            })
+            .collect();
+        Stats::load(&paths).unwrap()
+    }
+
+    #[test]
+    fn huge_csv_counts_saturate() {
+        let max = u64::MAX;
+        let text = format!(
+            "module,cold_starts,init_loads,invocations,invocation_loads,median_self_us,median_cumulative_us\n\
+             m,{max},{max},{max},{max},{max},{max}\n\
+             m,{max},{max},{max},{max},{max},{max}\n"
+        );
+        let stats = load_texts(&[text.clone(), text]);
+        assert_eq!(stats.cold_starts, max);
+        assert_eq!(stats.modules["m"].init_loads, max);
+        assert!(stats.modules["m"].self_us.is_some());
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_an_input_error() {
+        let dir = tempfile::tempdir().unwrap();
+        for bytes in [
+            &b"import time: 1 | 2 | \xff\n"[..],
+            b"\xfe\xff{}",
+            b"{\"format\": \"\xff\"}",
+        ] {
+            let path = dir.path().join("t");
+            std::fs::write(&path, bytes).unwrap();
+            let err = Stats::load(&[path]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{err}");
         }
     }
 }

@@ -9,9 +9,12 @@
 //! query in docs/stats.md. Output: [`Stats`] — cold starts and invocations
 //! seen, and per module the probability of loading during init and during an
 //! invocation, median self and cumulative import time, whether any of its
-//! functions ran. Line-based formats are streamed: memory grows with the
-//! number of distinct modules, not with the size of the log. Malformed lines
-//! are counted, the first five reported with their line numbers, and skipped.
+//! functions ran; from traces written with the side-effect probe, also each
+//! module's observed side effects and import cycles, and the files opened by
+//! path or loaded with ctypes, with their own probabilities. Line-based
+//! formats are streamed: memory grows with the number of distinct modules,
+//! not with the size of the log. Malformed lines are counted, the first five
+//! reported with their line numbers, and skipped.
 
 use crate::error::{Error, Result};
 use crate::scan::Problem;
@@ -19,7 +22,7 @@ use rayon::prelude::*;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -47,10 +50,43 @@ pub struct ModuleStats {
     pub cumulative_us: Option<u64>,
     /// `Some(true)` when a trace saw one of its functions run.
     pub functions_ran: Option<bool>,
+    /// Side effects a probing trace saw while the module executed, sorted,
+    /// the union over all traces: `None` when no trace probed the module,
+    /// empty when it was probed and nothing was seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effects: Option<Vec<String>>,
+    /// A trace saw it take part in an import cycle while executing.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub in_cycle: bool,
     #[serde(skip)]
     self_hist: Histogram,
     #[serde(skip)]
     cumulative_hist: Histogram,
+}
+
+/// How a probing trace saw a file loaded. When traces disagree, `Dlopen`
+/// wins: a library loaded with ctypes must be a real file wherever it is.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum FileHow {
+    /// Opened by path (`open`, `io.open`, `os.open`, …).
+    #[default]
+    Open,
+    /// Loaded with ctypes (`dlopen`).
+    Dlopen,
+}
+
+/// Merged observations for one file opened by path or loaded with ctypes,
+/// as probing traces (`"files"` in the trace document) saw it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FileStats {
+    /// Cold starts during which init opened or loaded the file.
+    pub init_loads: u64,
+    /// Invocations during which the file was first opened or loaded.
+    pub invocation_loads: u64,
+    pub how: FileHow,
 }
 
 /// Everything read from the statistics files.
@@ -59,7 +95,22 @@ pub struct Stats {
     pub cold_starts: u64,
     pub invocations: u64,
     pub modules: BTreeMap<String, ModuleStats>,
+    /// The statistics files read, with their detected format.
     pub files: Vec<(PathBuf, StatsFormat)>,
+    /// At least one file was a trace and every trace file was written with
+    /// the side-effect probe (`"probe"`): modules' `effects` and `in_cycle`
+    /// are then observations, not absences. Other formats carry no probe
+    /// and do not count.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub probed: bool,
+    /// Files opened by path or loaded with ctypes, by absolute path, from
+    /// the traces that recorded `"files"`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub opened_files: BTreeMap<PathBuf, FileStats>,
+    /// Cold starts and invocations of the traces that recorded `"files"`:
+    /// the denominators of the files' probabilities.
+    pub file_cold_starts: u64,
+    pub file_invocations: u64,
     /// Malformed lines skipped, over all files.
     pub skipped_lines: u64,
     /// The first five malformed lines of each file, and other warnings.
@@ -111,6 +162,10 @@ impl Stats {
         }
         stats.cold_starts = total.cold_starts;
         stats.invocations = total.invocations;
+        stats.probed = total.traces > 0 && total.probed_traces == total.traces;
+        stats.file_cold_starts = total.file_cold_starts;
+        stats.file_invocations = total.file_invocations;
+        stats.opened_files = std::mem::take(&mut total.files);
         stats.modules = total
             .entries
             .into_iter()
@@ -139,6 +194,28 @@ impl Stats {
         match (m, self.invocations) {
             (_, 0) => None,
             (Some(m), n) => Some(m.invocation_loads as f64 / n as f64),
+            (None, _) => Some(0.0),
+        }
+    }
+
+    /// Probability that init opens or loads the file at `path` (`None`: no
+    /// trace recorded files). Counted over the traces that recorded files
+    /// only, so other formats merged in do not dilute it.
+    pub fn file_init_probability(&self, path: &Path) -> Option<f64> {
+        let f = self.opened_files.get(path);
+        match (f, self.file_cold_starts) {
+            (_, 0) => None,
+            (Some(f), n) => Some(f.init_loads as f64 / n as f64),
+            (None, _) => Some(0.0),
+        }
+    }
+
+    /// Probability that an invocation first opens or loads the file at `path`.
+    pub fn file_invocation_probability(&self, path: &Path) -> Option<f64> {
+        let f = self.opened_files.get(path);
+        match (f, self.file_invocations) {
+            (_, 0) => None,
+            (Some(f), n) => Some(f.invocation_loads as f64 / n as f64),
             (None, _) => Some(0.0),
         }
     }
@@ -337,6 +414,32 @@ fn read_trace(reader: &mut Peekable<impl BufRead>, path: &Path) -> Result<Tally>
     let events: Vec<&str> = trace.events.iter().map(|e| e.name.as_str()).collect();
     tally.cold_starts += 1;
     tally.invocations += events.len() as u64;
+    tally.traces += 1;
+    if trace.probe.is_some() {
+        tally.probed_traces += 1;
+    }
+    if let Some(files) = &trace.files {
+        tally.file_cold_starts += 1;
+        tally.file_invocations += events.len() as u64;
+        // One count per path and phase, even if a row is repeated.
+        let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
+        for f in files {
+            let phase_is_event = events.contains(&f.phase.as_str());
+            if f.phase != "init" && !phase_is_event {
+                continue;
+            }
+            let file = tally.files.entry(PathBuf::from(&f.path)).or_default();
+            file.how = file.how.max(f.how);
+            if !seen.insert((&f.path, &f.phase)) {
+                continue;
+            }
+            if phase_is_event {
+                file.invocation_loads += 1;
+            } else {
+                file.init_loads += 1;
+            }
+        }
+    }
     for m in &trace.modules {
         let phase_is_event = events.contains(&m.phase.as_str());
         if m.phase != "init" && !phase_is_event {
@@ -353,8 +456,21 @@ fn read_trace(reader: &mut Peekable<impl BufRead>, path: &Path) -> Result<Tally>
         if let Some(ran) = m.functions_ran {
             module.functions_ran = Some(module.functions_ran.unwrap_or(false) || ran);
         }
+        module.in_cycle |= m.in_cycle;
+        if let Some(effects) = &m.effects {
+            module.effects = union(module.effects.take(), effects);
+        }
     }
     Ok(tally)
+}
+
+/// `mine` ∪ `theirs`, sorted and without repeats; `Some` even when empty.
+fn union(mine: Option<Vec<String>>, theirs: &[String]) -> Option<Vec<String>> {
+    let mut all = mine.unwrap_or_default();
+    all.extend(theirs.iter().cloned());
+    all.sort();
+    all.dedup();
+    Some(all)
 }
 
 fn looks_like_emf(line: &str) -> bool {
@@ -535,6 +651,13 @@ struct Tally {
     entries: Vec<(String, ModuleStats)>,
     bad: Vec<(u64, String)>,
     skipped: u64,
+    /// Trace documents read, and how many of them had `"probe"`.
+    traces: u64,
+    probed_traces: u64,
+    /// Cold starts and invocations of the traces that had `"files"`.
+    file_cold_starts: u64,
+    file_invocations: u64,
+    files: BTreeMap<PathBuf, FileStats>,
 }
 
 impl Tally {
@@ -562,6 +685,16 @@ impl Tally {
         self.cold_starts = self.cold_starts.saturating_add(other.cold_starts);
         self.invocations = self.invocations.saturating_add(other.invocations);
         self.skipped = self.skipped.saturating_add(other.skipped);
+        self.traces += other.traces;
+        self.probed_traces += other.probed_traces;
+        self.file_cold_starts += other.file_cold_starts;
+        self.file_invocations += other.file_invocations;
+        for (path, theirs) in other.files {
+            let mine = self.files.entry(path).or_default();
+            mine.init_loads += theirs.init_loads;
+            mine.invocation_loads += theirs.invocation_loads;
+            mine.how = mine.how.max(theirs.how);
+        }
         self.bad.extend(other.bad);
         self.bad.sort();
         self.bad.truncate(5);
@@ -577,6 +710,10 @@ impl Tally {
                 (None, x) | (x, None) => x,
                 (Some(a), Some(b)) => Some(a || b),
             };
+            mine.in_cycle |= theirs.in_cycle;
+            if let Some(effects) = &theirs.effects {
+                mine.effects = union(mine.effects.take(), effects);
+            }
         }
         self
     }
@@ -622,6 +759,18 @@ struct TraceFile {
     events: Vec<TraceEvent>,
     #[serde(default)]
     modules: Vec<TraceModule>,
+    /// Present (`1`) when the tracer probed side effects.
+    probe: Option<u64>,
+    /// Files opened by path or loaded with ctypes; absent in older traces.
+    files: Option<Vec<TraceOpenedFile>>,
+}
+
+/// `{"path": "/abs/path", "phase": "init" | EVENT, "how": "open" | "dlopen"}`
+#[derive(Deserialize)]
+struct TraceOpenedFile {
+    path: String,
+    phase: String,
+    how: FileHow,
 }
 
 #[derive(Deserialize)]
@@ -638,6 +787,10 @@ struct TraceModule {
     #[serde(default)]
     cumulative_us: u64,
     functions_ran: Option<bool>,
+    /// Absent: not probed; empty: probed, no side effect seen.
+    effects: Option<Vec<String>>,
+    #[serde(default)]
+    in_cycle: bool,
 }
 
 #[cfg(test)]
@@ -773,7 +926,6 @@ mod tests {
             "{err}"
         );
     }
-
     /// Hands out one byte per `read`, so a `BufReader` over it may hold any
     /// prefix of a multi-byte character at the end of its buffer.
     struct Trickle<'a>(&'a [u8]);
@@ -863,6 +1015,12 @@ mod tests {
         }
     }
 
+    fn trace(modules: &str, extra: &str) -> String {
+        format!(
+            r#"{{"format":"caios-pack-stats","version":1,"events":[{{"name":"a"}},{{"name":"b"}}],"modules":[{modules}]{extra}}}"#
+        )
+    }
+
     fn load_texts(texts: &[String]) -> Stats {
         let dir = tempfile::tempdir().unwrap();
         let paths: Vec<PathBuf> = texts
@@ -875,6 +1033,187 @@ mod tests {
             })
             .collect();
         Stats::load(&paths).unwrap()
+    }
+
+    #[test]
+    fn probe_fields_of_modules() {
+        let old = trace(
+            r#"{"name":"m","phase":"init","self_us":1,"cumulative_us":2,"functions_ran":true}"#,
+            "",
+        );
+        let probed = |effects: &str, in_cycle: &str| {
+            trace(
+                &format!(
+                    r#"{{"name":"m","phase":"init","self_us":1,"cumulative_us":2{effects}{in_cycle}}}"#
+                ),
+                r#","probe":1"#,
+            )
+        };
+        let importtime = "import time:         5 |         17 | m\n".to_string();
+        // (files, effects of m, in_cycle of m, probed)
+        let cases: Vec<(Vec<String>, Option<Vec<&str>>, bool, bool)> = vec![
+            (vec![old.clone()], None, false, false),
+            (vec![probed("", "")], None, false, true),
+            (
+                vec![probed(r#","effects":[]"#, "")],
+                Some(vec![]),
+                false,
+                true,
+            ),
+            (
+                vec![probed(
+                    r#","effects":["socket","env"]"#,
+                    r#","in_cycle":true"#,
+                )],
+                Some(vec!["env", "socket"]),
+                true,
+                true,
+            ),
+            (
+                vec![
+                    probed(r#","effects":["thread","env"]"#, r#","in_cycle":false"#),
+                    probed(r#","effects":["env","socket"]"#, r#","in_cycle":true"#),
+                ],
+                Some(vec!["env", "socket", "thread"]),
+                true,
+                true,
+            ),
+            // Merged with a file that did not probe: effects still the union
+            // of what was probed, but not every trace was probed.
+            (
+                vec![old.clone(), probed(r#","effects":[]"#, "")],
+                Some(vec![]),
+                false,
+                false,
+            ),
+            // Other formats carry no probe and do not change `probed`.
+            (
+                vec![importtime.clone(), probed(r#","effects":["x"]"#, "")],
+                Some(vec!["x"]),
+                false,
+                true,
+            ),
+            (vec![importtime], None, false, false),
+        ];
+        for (texts, effects, in_cycle, is_probed) in cases {
+            let stats = load_texts(&texts);
+            let m = &stats.modules["m"];
+            let expected = effects.map(|e| e.into_iter().map(String::from).collect::<Vec<_>>());
+            assert_eq!(m.effects, expected, "{texts:?}");
+            assert_eq!(m.in_cycle, in_cycle, "{texts:?}");
+            assert_eq!(stats.probed, is_probed, "{texts:?}");
+        }
+    }
+
+    #[test]
+    fn probe_files_opened_and_loaded() {
+        let with_files = |files: &str| trace("", &format!(r#","probe":1,"files":[{files}]"#));
+        let row = |path: &str, phase: &str, how: &str| {
+            format!(r#"{{"path":"{path}","phase":"{phase}","how":"{how}"}}"#)
+        };
+        let old = trace("", "");
+        let model = Path::new("/var/task/model.bin");
+        let lib = Path::new("/var/task/libx.so");
+        // (traces, path, init probability, invocation probability, how)
+        type Case = (
+            Vec<String>,
+            &'static Path,
+            Option<f64>,
+            Option<f64>,
+            Option<FileHow>,
+        );
+        let cases: Vec<Case> = vec![
+            (vec![old.clone()], model, None, None, None),
+            (vec![with_files("")], model, Some(0.0), Some(0.0), None),
+            (
+                vec![with_files(&row("/var/task/model.bin", "init", "open"))],
+                model,
+                Some(1.0),
+                Some(0.0),
+                Some(FileHow::Open),
+            ),
+            // Two events of the same trace each load it: 2 of 2 invocations;
+            // a repeated row counts once; a preloaded phase is ignored.
+            (
+                vec![with_files(
+                    &[
+                        row("/var/task/libx.so", "a", "dlopen"),
+                        row("/var/task/libx.so", "b", "open"),
+                        row("/var/task/libx.so", "b", "open"),
+                        row("/var/task/libx.so", "preloaded", "open"),
+                    ]
+                    .join(","),
+                )],
+                lib,
+                Some(0.0),
+                Some(1.0),
+                Some(FileHow::Dlopen),
+            ),
+            // Traces without `files` do not dilute the probabilities; a
+            // trace with files that did not see the path does.
+            (
+                vec![
+                    old.clone(),
+                    with_files(&row("/var/task/model.bin", "init", "open")),
+                    with_files(""),
+                ],
+                model,
+                Some(0.5),
+                Some(0.0),
+                Some(FileHow::Open),
+            ),
+            (
+                vec![
+                    with_files(&row("/var/task/libx.so", "init", "open")),
+                    with_files(&row("/var/task/libx.so", "init", "dlopen")),
+                ],
+                lib,
+                Some(1.0),
+                Some(0.0),
+                Some(FileHow::Dlopen),
+            ),
+        ];
+        for (texts, path, init, invocation, how) in cases {
+            let stats = load_texts(&texts);
+            assert_eq!(stats.file_init_probability(path), init, "{texts:?}");
+            assert_eq!(
+                stats.file_invocation_probability(path),
+                invocation,
+                "{texts:?}"
+            );
+            assert_eq!(
+                stats.opened_files.get(path).map(|f| f.how),
+                how,
+                "{texts:?}"
+            );
+        }
+        let bad_how = with_files(&row("/x", "init", "mmap"));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("t"), bad_how).unwrap();
+        let err = Stats::load(&[dir.path().join("t")]).unwrap_err();
+        assert!(err.to_string().contains("unknown variant"), "{err}");
+    }
+
+    /// A trace without the probe's fields reads as it always did.
+    #[test]
+    fn an_old_trace_reads_as_before() {
+        let text = trace(
+            r#"{"name":"m","phase":"init","self_us":100,"cumulative_us":200,"functions_ran":false},{"name":"n","phase":"b","self_us":3,"cumulative_us":4}"#,
+            "",
+        );
+        let stats = load_texts(&[text]);
+        assert_eq!((stats.cold_starts, stats.invocations), (1, 2));
+        assert_eq!(stats.init_probability("m"), Some(1.0));
+        assert_eq!(stats.invocation_probability("n"), Some(0.5));
+        assert_eq!(stats.modules["m"].functions_ran, Some(false));
+        assert!(!stats.probed && stats.opened_files.is_empty());
+        assert!(stats
+            .modules
+            .values()
+            .all(|m| m.effects.is_none() && !m.in_cycle));
+        assert_eq!((stats.file_cold_starts, stats.file_invocations), (0, 0));
+        let json = serde_json::to_value(&stats.modules["m"]).unwrap();
+        assert!(json.get("effects").is_none() && json.get("in_cycle").is_none());
     }
 
     #[test]

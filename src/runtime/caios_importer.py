@@ -26,6 +26,12 @@ per cold start (docs/stats.md, section 3).
 
 Stdlib only at import time; boto3 is imported on the first S3 fetch.
 Python 3.9 to 3.13.
+
+For tests and ``caios-pack verify`` only, env ``CAIOS_BUNDLE_DIR`` names a
+local folder (a package output's ``s3/``) that holds the bundles as
+``<sha256>.zip``: they are read from there instead of S3, with the same
+SHA-256 and size check and the same extraction into ``CAIOS_TMP``; boto3 is
+not imported then. Never set it on Lambda.
 """
 
 import _imp
@@ -640,6 +646,9 @@ class Importer:
         return key
 
     def _s3_url(self, sha):
+        local = os.environ.get("CAIOS_BUNDLE_DIR")
+        if local:                      # the local bundle source of tests and `verify`
+            return os.path.join(local, sha + ".zip")
         return "s3://%s/%s" % (self.bucket, self.bundle_key(sha))
 
     def _missing_file_message(self, name, tier, path):
@@ -956,7 +965,8 @@ class Importer:
             raise BundleError("bundle %s is not in the catalogue" % sha)
         if not _is_sha256(sha):
             raise BundleError("catalogue error: bundle id %r is not a lowercase SHA-256 hex digest" % sha)
-        if not self.bucket:
+        local = os.environ.get("CAIOS_BUNDLE_DIR") or None
+        if not self.bucket and not local:
             raise BundleError("no bucket: the catalogue's s3.bucket is empty and CAIOS_BUCKET is not set")
         size = int(meta.get("size") or 0)
         unpacked = int(meta.get("unpacked_bytes") or 0)
@@ -970,9 +980,13 @@ class Importer:
                                  "in progress" % self._reserved if self._reserved else ""))
             self._reserved += need
         try:
-            client = self._get_client()    # set up once; its cost is reported as s3_client_ms
-            t0 = _perf()
-            sink = self._download(client, sha, size, in_memory)
+            if local:                      # tests and `caios-pack verify`: no S3, no boto3
+                t0 = _perf()
+                sink = self._read_local(local, sha, size, in_memory)
+            else:
+                client = self._get_client()    # set up once; its cost is reported as s3_client_ms
+                t0 = _perf()
+                sink = self._download(client, sha, size, in_memory)
             try:
                 self._extract(sink.fileobj(), sha, dest, unpacked)
             finally:
@@ -1145,14 +1159,8 @@ class Importer:
                                  % (self.timeout_s, e))
             except Exception as e:
                 raise _Transient("reading the body: %s: %s" % (type(e).__name__, e))
-            digest = h.hexdigest()
-            if digest != sha or (size and n != size):
-                raise BundleError(
-                    "sha256 mismatch: s3://%s/%s holds %s%d bytes with sha256 %s, the catalogue "
-                    "expects %d bytes with sha256 %s; nothing from it was extracted or run "
-                    "(upload this build's bundles again with `caios-pack upload`)"
-                    % (self.bucket, key, "more than " if size and n > size else "", n,
-                       digest if n <= size or not size else "(not computed)", size, sha))
+            _check_digest(f"s3://{self.bucket}/{key}", h.hexdigest(), n, sha, size,
+                          "upload this build's bundles again with `caios-pack upload`")
             ok = True
             return sink
         finally:
@@ -1160,6 +1168,38 @@ class Importer:
                 body.close()
             except Exception:
                 pass
+            if not ok:
+                sink.discard()
+
+    def _read_local(self, folder, sha, size, in_memory):
+        """The bundle from CAIOS_BUNDLE_DIR/<sha>.zip instead of S3 (tests and
+        `caios-pack verify`), checked exactly as a download is."""
+        import hashlib
+        path = os.path.join(folder, sha + ".zip")
+        sink = _Sink(self.tmp_base, in_memory)
+        ok = False
+        try:
+            with open(path, "rb") as src:
+                h = hashlib.sha256()
+                n = 0
+                while True:
+                    chunk = src.read(CHUNK)
+                    if not chunk:
+                        break
+                    n += len(chunk)
+                    if size and n > size:
+                        break          # longer than the catalogue says
+                    h.update(chunk)
+                    sink.write(chunk)
+            _check_digest(path, h.hexdigest(), n, sha, size, "package the function again")
+            ok = True
+            return sink
+        except FileNotFoundError:
+            raise BundleError(f"{path} does not exist (CAIOS_BUNDLE_DIR is set, so bundles are "
+                              f"read from that folder instead of S3)") from None
+        except OSError as e:
+            raise BundleError(f"reading {path} (CAIOS_BUNDLE_DIR) failed: {e}") from None
+        finally:
             if not ok:
                 sink.discard()
 
@@ -1376,6 +1416,16 @@ def _shrink(rec, json):
             rec[field] = [r for r in rec[field] if id(r) not in drop]
     rec["truncated_modules"] = len(drop)
     return json.dumps(rec, separators=(",", ":"))
+
+
+def _check_digest(where, digest, n, sha, size, fix):
+    """A downloaded (or locally read) bundle must be exactly the catalogue's."""
+    if digest != sha or (size and n != size):
+        longer = size and n > size
+        raise BundleError(
+            f"sha256 mismatch: {where} holds {'more than ' if longer else ''}{n} bytes with "
+            f"sha256 {'(not computed)' if longer else digest}, the catalogue expects {size} "
+            f"bytes with sha256 {sha}; nothing from it was extracted or run ({fix})")
 
 
 class _Sink:

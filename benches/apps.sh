@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# The apps corpus (fixtures/apps/*): every app packaged twice -- static
+# analysis alone and with trace statistics -- with limits.local_bytes set to a
+# third of its env, so that every app really spreads over local, EFS and S3,
+# then `caios-pack verify` on each output: the packaged function must answer
+# every event exactly as the unpackaged one.
+#
+# Usage: benches/apps.sh [APP...]        (default: every app of fixtures/apps)
+#   APPS_PYTHON=python3.11   interpreter for pip, trace, package and verify
+#   APPS_WORK=DIR            working copies and outputs (default target/apps-bench)
+#   APPS_SKIP_VERIFY=1       package only (no verify); the identical columns say "-"
+#   APPS_BIN=PATH            caios-pack binary (default target/release/caios-pack,
+#                            built with `cargo build --release` when missing)
+#
+# Envs are built once per requirements.txt under target/apps-envs/NAME with
+# `pip install --target` and reused while the requirements are unchanged.
+# Prints one table row per app: env MB (without __pycache__), bytes per tier
+# from plan.json's groups, modules the catalogue marks lazy, and whether
+# verify found the outputs identical (static, trace). Exits 1 when any app is
+# not identical or fails to package, 2 on bad usage.
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+py=${APPS_PYTHON:-python3}
+work=${APPS_WORK:-$repo/target/apps-bench}
+bin=${APPS_BIN:-$repo/target/release/caios-pack}
+cd "$repo" || exit 2
+
+if [[ $# -gt 0 ]]; then
+  apps=("$@")
+else
+  apps=()
+  for d in fixtures/apps/*/; do
+    [[ -f $d/caios-pack.yaml ]] && apps+=("$(basename "$d")")
+  done
+fi
+for app in "${apps[@]}"; do
+  [[ -f fixtures/apps/$app/caios-pack.yaml ]] || { echo "no app fixtures/apps/$app" >&2; exit 2; }
+done
+
+if [[ ! -x $bin && -z ${APPS_BIN:-} ]]; then
+  cargo build --release --locked || exit 2
+fi
+
+# env_for APP: builds or reuses target/apps-envs/APP; prints its path.
+env_for() {
+  local app=$1 env=$repo/target/apps-envs/$1 req=$repo/fixtures/apps/$1/requirements.txt
+  if [[ -f $env/.apps-complete ]] && cmp -s "$env/.apps-complete" "$req"; then
+    echo "$env"
+    return 0
+  fi
+  rm -rf "$env"
+  echo "building env of $app" >&2
+  "$py" -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+    --target "$env" -r "$req" >&2 || return 1
+  cp "$req" "$env/.apps-complete"
+  echo "$env"
+}
+
+# summary DIST: "LOCAL EFS S3 LAZY" from plan.json and catalogue.json.
+summary() {
+  "$py" - "$1" <<'EOF'
+import json, sys, os
+dist = sys.argv[1]
+plan = json.load(open(os.path.join(dist, "plan.json")))
+tiers = {"local": 0, "efs": 0, "s3": 0}
+for g in plan["groups"]:
+    tiers[str(g["tier"]).lower()] = tiers.get(str(g["tier"]).lower(), 0) + g["bytes"]
+cat = json.load(open(os.path.join(dist, "catalogue.json")))
+lazy = sum(1 for m in cat.get("modules", {}).values() if m.get("lazy"))
+print(tiers["local"], tiers["efs"], tiers["s3"], lazy)
+EOF
+}
+
+# verify_dist UNIT ENV DIST EVENTS LOG: prints yes / NO / ERR(code).
+verify_dist() {
+  if [[ -n ${APPS_SKIP_VERIFY:-} ]]; then
+    echo "-"
+    return
+  fi
+  "$bin" verify "$1" --site-packages "$2" --dist "$3" --events "$4" --python "$py" >"$5" 2>&1
+  local rc=$?
+  case $rc in
+    0) echo yes ;;
+    1) echo NO ;;
+    *) echo "ERR($rc)" ;;
+  esac
+}
+
+mkdir -p "$work"
+rows=()
+failed=0
+for app in "${apps[@]}"; do
+  src=$repo/fixtures/apps/$app
+  out=$work/$app
+  env=$(env_for "$app") || { rows+=("$app|env failed|||||||"); failed=1; continue; }
+  env_bytes=$(du -sb --exclude=__pycache__ "$env" | cut -f1)
+  local_bytes=$((env_bytes / 3))
+  rm -rf "$out"
+  mkdir -p "$out/unit"
+  # A working copy of the unit with limits.local_bytes = env / 3.
+  (cd "$src" && tar --exclude=__pycache__ -cf - .) | (cd "$out/unit" && tar -xf -)
+  printf '\nlimits:\n  local_bytes: %d\n' "$local_bytes" >>"$out/unit/caios-pack.yaml"
+  unit=$out/unit
+  events=$unit/events.json
+  status_s=ERR status_t=ERR sum_s="- - - -" sum_t="- - - -"
+  t0=$SECONDS
+  if "$bin" package "$unit" --site-packages "$env" --python "$py" --out "$out/static" >"$out/package-static.log" 2>&1; then
+    sum_s=$(summary "$out/static")
+    status_s=$(verify_dist "$unit" "$env" "$out/static" "$events" "$out/verify-static.log")
+  else
+    status_s="PKG($?)"
+  fi
+  if "$bin" trace "$unit" --site-packages "$env" --python "$py" --events "$events" --out "$out/trace.json" >"$out/trace.log" 2>&1; then
+    if "$bin" package "$unit" --site-packages "$env" --python "$py" --stats "$out/trace.json" --out "$out/traced" >"$out/package-trace.log" 2>&1; then
+      sum_t=$(summary "$out/traced")
+      status_t=$(verify_dist "$unit" "$env" "$out/traced" "$events" "$out/verify-trace.log")
+    else
+      status_t="PKG($?)"
+    fi
+  else
+    status_t="TRACE($?)"
+  fi
+  secs=$((SECONDS - t0))
+  [[ $status_s == yes || $status_s == - ]] || failed=1
+  [[ $status_t == yes || $status_t == - ]] || failed=1
+  read -r l_s e_s s_s lazy_s <<<"$sum_s"
+  read -r l_t e_t s_t lazy_t <<<"$sum_t"
+  mb=$(awk -v b="$env_bytes" 'BEGIN { printf "%.1f", b / 1e6 }')
+  rows+=("$app|$mb|$l_s/$e_s/$s_s|$lazy_s|$status_s|$l_t/$e_t/$s_t|$lazy_t|$status_t|$secs")
+  echo "$app: static $status_s, trace $status_t (logs in $out)" >&2
+done
+
+mb() { if [[ $1 =~ ^[0-9]+$ ]]; then awk -v b="$1" 'BEGIN { printf "%.1f", b / 1e6 }'; else echo "$1"; fi; }
+echo
+echo "| app | env MB | static local/efs/s3 MB | static lazy | static identical | trace local/efs/s3 MB | trace lazy | trace identical | s |"
+echo "|---|---:|---|---:|---|---|---:|---|---:|"
+for row in "${rows[@]}"; do
+  IFS='|' read -r app envmb tiers_s lazy_s st_s tiers_t lazy_t st_t secs <<<"$row"
+  IFS=/ read -r a b c <<<"$tiers_s"
+  tiers_s="$(mb "$a")/$(mb "$b")/$(mb "$c")"
+  IFS=/ read -r a b c <<<"$tiers_t"
+  tiers_t="$(mb "$a")/$(mb "$b")/$(mb "$c")"
+  echo "| $app | $envmb | $tiers_s | $lazy_s | $st_s | $tiers_t | $lazy_t | $st_t | $secs |"
+done
+exit $failed

@@ -125,6 +125,41 @@ pub fn trace(args: &TraceArgs) -> Result<()> {
     }
 }
 
+pub struct VerifyArgs {
+    pub unit: UnitArgs,
+    /// The output folder of `caios-pack package`.
+    pub dist: PathBuf,
+    pub events: PathBuf,
+    pub python: String,
+    pub event_timeout: std::time::Duration,
+    pub format: Format,
+}
+
+/// `caios-pack verify`: the unit unpackaged and its artifacts alone, on the
+/// same events, cold and warm; exit 1 naming the first difference.
+pub fn verify(args: &VerifyArgs) -> Result<()> {
+    let unit = args.unit.load()?;
+    let events = crate::trace::load_events(&args.events)?;
+    let verification = crate::verify::run(
+        &unit,
+        &events,
+        &crate::verify::VerifyOptions {
+            dist: args.dist.clone(),
+            python: args.python.clone(),
+            event_timeout: args.event_timeout,
+        },
+    )?;
+    let output = match args.format {
+        Format::Text => verification.text(),
+        Format::Json => format!("{:#}\n", verification.json()),
+    };
+    write_stdout(&output)?;
+    match verification.difference() {
+        Some(message) => Err(Error::Failed(message)),
+        None => Ok(()),
+    }
+}
+
 pub struct OptimizeArgs {
     pub unit: UnitArgs,
     pub max_latency: Option<String>,
@@ -221,6 +256,8 @@ pub struct PackageArgs {
     pub report: bool,
     /// CI mode: check that the unit fits and meets the budget; write nothing.
     pub check: bool,
+    /// Events to run `verify` with once the artifacts are written.
+    pub verify: Option<PathBuf>,
 }
 
 /// `caios-pack package`: analyze + optimize + emit. Needs no AWS account:
@@ -235,6 +272,11 @@ pub fn package(args: &PackageArgs) -> Result<()> {
         RESERVED_PACKAGE_BYTES,
     )?;
     let stats = load_stats(&o.stats)?;
+    // A bad events file fails before the analysis, as a bad --stats does.
+    let verify_events = match &args.verify {
+        Some(path) if !args.check => Some(crate::trace::load_events(path)?),
+        _ => None,
+    };
     let analysis = Analysis::run(unit, Coverage::Reachable, &Progress::for_stderr())?;
     let usage = crate::usage::classify(&analysis, stats.as_ref());
     let groups = build_groups(&analysis, &usage);
@@ -266,8 +308,26 @@ pub fn package(args: &PackageArgs) -> Result<()> {
         "{}.{}",
         analysis.unit.handler_module, analysis.unit.handler_function
     );
+    let verification = match &verify_events {
+        Some(events) => Some(crate::verify::run(
+            &analysis.unit,
+            events,
+            &crate::verify::VerifyOptions {
+                dist: args.out.clone(),
+                python: args.python.clone(),
+                event_timeout: crate::verify::DEFAULT_EVENT_TIMEOUT,
+            },
+        )?),
+        None => None,
+    };
     let mut summary = match o.format {
-        Format::Json => serde_json::to_string_pretty(&serde_json::json!({"plan": &plan, "emitted": &emitted})).unwrap_or_default(),
+        Format::Json => {
+            let mut doc = serde_json::json!({"plan": &plan, "emitted": &emitted});
+            if let Some(v) = &verification {
+                doc["verify"] = v.json();
+            }
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        }
         Format::Text => format!(
             "{}\nwrote {}:\n  deployment.zip  {} zipped, {} unzipped (Lambda handler: caios_entry.handler; {} .pyc compiled){}\n  s3/            {} bundles, {}\n  efs/           {} files, {} (digest {})\n  catalogue.json, plan.json, iam-policy.json, efs-manifest.yaml\n",
             crate::report::optimize::text(&plan, &groups, &handler),
@@ -286,7 +346,17 @@ pub fn package(args: &PackageArgs) -> Result<()> {
     if let (Some(path), Format::Text) = (report, o.format) {
         summary.push_str(&format!("  report.html    {}\n", path.display()));
     }
-    write_stdout(&summary)
+    if let (Some(v), Format::Text) = (&verification, o.format) {
+        summary.push_str(&v.text());
+    }
+    write_stdout(&summary)?;
+    match verification.as_ref().and_then(|v| v.difference()) {
+        Some(message) => Err(Error::Failed(format!(
+            "{message}\nthe artifacts stay in {} for inspection",
+            args.out.display()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// `package --check`: everything `package` computes, nothing written. Exit 0

@@ -20,3 +20,4 @@ pub mod stdlib;
 pub mod trace;
 pub mod upload;
 pub mod usage;
+pub mod verify;

@@ -3,7 +3,7 @@
 //! 3 I/O or internal failure).
 
 use caios_pack::commands::{
-    self, AnalyzeArgs, Format, OptimizeArgs, PackageArgs, TraceArgs, UnitArgs,
+    self, AnalyzeArgs, Format, OptimizeArgs, PackageArgs, TraceArgs, UnitArgs, VerifyArgs,
 };
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -32,6 +32,9 @@ enum Command {
     Optimize(OptimizeFlags),
     /// Optimize, then write deployment.zip, the EFS tree, S3 bundles and the catalogue.
     Package(PackageFlags),
+    /// Run the unit unpackaged and from a package output alone on the same
+    /// events, cold and warm; exit 1 naming the first difference.
+    Verify(VerifyFlags),
     /// Write the HTML report (treemap of every file by tier and usage) of a package output.
     Report {
         /// The output folder of `caios-pack package`.
@@ -139,6 +142,31 @@ struct PackageFlags {
     /// budget, 1 with the reason when it does not (--format json: a summary).
     #[arg(long)]
     check: bool,
+    /// Then run `verify` on these events (the format of `trace --events`);
+    /// exit 1 on a difference, leaving the artifacts for inspection.
+    #[arg(long, value_name = "FILE", conflicts_with = "check")]
+    verify: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct VerifyFlags {
+    #[command(flatten)]
+    unit: UnitFlags,
+    /// The output folder of `caios-pack package` for this unit.
+    #[arg(long, value_name = "DIR")]
+    dist: PathBuf,
+    /// Sample events: {"tests": [{"name", "event", "context"}]} or a JSON list.
+    #[arg(long, value_name = "FILE")]
+    events: PathBuf,
+    /// The interpreter to run both with (the Lambda runtime's version).
+    #[arg(long, default_value = "python3")]
+    python: String,
+    /// Seconds each event (and each process's init) may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    event_timeout: f64,
+    /// Output format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 #[derive(clap::Args)]
@@ -251,6 +279,15 @@ fn main() -> ExitCode {
             python: p.python,
             report: p.report,
             check: p.check,
+            verify: p.verify,
+        }),
+        Command::Verify(v) => commands::verify(&VerifyArgs {
+            unit: v.unit.into(),
+            dist: v.dist,
+            events: v.events,
+            python: v.python,
+            event_timeout: std::time::Duration::from_secs_f64(v.event_timeout.clamp(0.1, 86_400.0)),
+            format: v.format,
         }),
         Command::Report { dist, out } => commands::report(&dist, out.as_deref()),
         Command::Trace(t) => commands::trace(&TraceArgs {

@@ -107,6 +107,14 @@ pub fn prepare(
     plan: &Plan,
     options: &EmitOptions,
 ) -> Result<Prepared> {
+    let broken = crate::plan::layout::broken_loads(a, groups, &plan.tiers);
+    if !broken.is_empty() {
+        return Err(Error::Infeasible(format!(
+            "the plan would break {} native library load(s) at run time, so nothing is emitted: {}. Pin the groups named to one tier, or report this as a caios-pack bug",
+            broken.len(),
+            broken.join("; ")
+        )));
+    }
     // Compiled pycs live here until every artifact is built in memory.
     let work = tempfile::tempdir().map_err(|e| Error::io(Path::new("<tempdir>"), e))?;
     let mut placed = place_files(a, groups, plan);
@@ -664,6 +672,9 @@ fn catalogue(
         "modules": modules,
         "files": files,
         "prefetch": prefetch,
+        // Imports made by these packages never fetch from S3 (the client
+        // would be needed while it is being imported).
+        "s3_client_packages": crate::plan::groups::s3_client_packages(a),
         // The model assumes this many parallel prefetch downloads.
         "fetch": {"timeout_s": 2.0, "retries": 3, "backoff_s": 0.2,
                   "prefetch_connections": a.unit.tiers.s3_prefetch_connections},

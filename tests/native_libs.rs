@@ -122,3 +122,53 @@ fn every_extension_maps_what_ldd_maps() {
         "only {with_libs} objects load vendored libraries"
     );
 }
+
+/// The plan-time layout check: the reference env's groups keep every
+/// library with the objects that find it; splitting numpy.libs' libquadmath
+/// into a group of its own on another tier is a load that would fail.
+#[test]
+fn the_layout_check_finds_a_library_placed_apart() {
+    use caios_pack::model::TierName;
+    use caios_pack::plan::{groups, layout};
+    let a = reference_analysis();
+    let table = caios_pack::usage::classify(&a, None);
+    let mut groups = groups::build(&a, &table, &a.unit.pins);
+    let all_local = vec![TierName::Local; groups.len()];
+    assert_eq!(
+        layout::broken_loads(&a, &groups, &all_local),
+        Vec::<String>::new()
+    );
+    // Each group on a tier of its own kind: still fine, groups hold what links.
+    let spread: Vec<TierName> = (0..groups.len())
+        .map(|g| [TierName::Local, TierName::Efs, TierName::S3][g % 3])
+        .collect();
+    assert_eq!(
+        layout::broken_loads(&a, &groups, &spread),
+        Vec::<String>::new()
+    );
+    // Now move libquadmath out of its group.
+    let quad = "numpy.libs/libquadmath-96973f99-934c22de.so.0.0.0";
+    let g = groups
+        .iter()
+        .position(|g| g.files.iter().any(|&f| rel_of(&a, f) == quad))
+        .unwrap();
+    let pos = groups[g]
+        .files
+        .iter()
+        .position(|&f| rel_of(&a, f) == quad)
+        .unwrap();
+    let file = groups[g].files.remove(pos);
+    let mut apart = groups[g].clone();
+    apart.name = "apart".into();
+    apart.files = vec![file];
+    groups.push(apart);
+    let mut tiers = vec![TierName::Local; groups.len()];
+    *tiers.last_mut().unwrap() = TierName::S3;
+    let broken = layout::broken_loads(&a, &groups, &tiers);
+    assert!(
+        broken
+            .iter()
+            .any(|b| b.contains(quad) && b.contains("numpy.libs/libgfortran")),
+        "{broken:?}"
+    );
+}

@@ -211,6 +211,51 @@ fn the_s3_client_packages_never_go_to_s3() {
     }
 }
 
+/// What the client's packages import when it is importable — botocore's
+/// `certifi`, urllib3's optional codecs, and what those import in turn —
+/// stays off S3 too: the importer once deadlocked for 60 s when botocore
+/// imported `certifi` from S3 while the main thread held its import lock.
+#[test]
+fn the_s3_client_import_closure_never_goes_to_s3() {
+    let dir = unit("limits:\n  local_bytes: 2100000\n");
+    let big = "X = 1\n".repeat(20_000);
+    let files = [
+        ("env/botocore/__init__.py", String::new()),
+        (
+            "env/botocore/httpsession.py",
+            "try:\n    from certifi import where\nexcept ImportError:\n    where = None\n".into(),
+        ),
+        (
+            "env/certifi/__init__.py",
+            "from certifi.core import where\n".into(),
+        ),
+        (
+            "env/certifi/core.py",
+            "import cacertlib\ndef where():\n    return ''\n".into(),
+        ),
+        ("env/cacertlib/__init__.py", big.clone()),
+        (
+            "env/urllib3/__init__.py",
+            "def decode():\n    import fancycodec\n".into(),
+        ),
+        ("env/fancycodec/__init__.py", big),
+    ];
+    for (rel, text) in files {
+        support::write_file(dir.path(), rel, text);
+    }
+    let (out, plan) = optimize(dir.path(), &["--max-latency", "2s"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(tier_of(&plan, "neverpkg"), "s3", "{plan}");
+    for package in ["certifi", "cacertlib", "fancycodec"] {
+        assert_ne!(tier_of(&plan, package), "s3", "{package}: {plan}");
+    }
+}
+
 /// When only pins keep groups off a package they would fit, the regime says so.
 #[test]
 fn the_regime_names_pins_that_move_groups_off_a_package_they_fit() {

@@ -43,16 +43,54 @@ pub struct Group {
     pub not_on_s3: Option<String>,
 }
 
-/// The S3 client's packages (the importer's `MACHINERY`): never on S3.
-const S3_CLIENT_PACKAGES: [&str; 7] = [
-    "boto3",
-    "botocore",
-    "s3transfer",
-    "urllib3",
-    "jmespath",
-    "dateutil",
-    "six",
-];
+/// Modules the runtime importer's S3 client may import: every module of the
+/// seed packages present in the unit, and everything they import at any
+/// time, optional imports included (never `TYPE_CHECKING`). None of them
+/// may be on S3: fetching would need the client while it is being
+/// imported, a deadlock on the module's import lock.
+pub fn s3_client_closure(a: &Analysis) -> Vec<bool> {
+    let g = &a.graph.graph;
+    let mut in_closure = vec![false; g.node_count()];
+    let mut stack: Vec<petgraph::graph::NodeIndex> = a
+        .inventory
+        .modules
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| {
+            crate::analysis::S3_CLIENT_SEEDS.contains(&m.name.split('.').next().unwrap_or(""))
+        })
+        .map(|(m, _)| petgraph::graph::NodeIndex::new(m))
+        .collect();
+    while let Some(node) = stack.pop() {
+        if std::mem::replace(&mut in_closure[node.index()], true) {
+            continue;
+        }
+        stack.extend(
+            g.edges(node)
+                .filter(|e| !e.weight().type_checking)
+                .map(|e| e.target())
+                .filter(|t| !in_closure[t.index()]),
+        );
+    }
+    in_closure.truncate(a.inventory.modules.len());
+    in_closure
+}
+
+/// Top-level names of the S3 client's import closure, for the catalogue:
+/// the runtime importer never fetches from S3 for an import they make.
+pub fn s3_client_packages(a: &Analysis) -> Vec<String> {
+    let closure = s3_client_closure(a);
+    let names: std::collections::BTreeSet<&str> = a
+        .inventory
+        .modules
+        .iter()
+        .zip(&closure)
+        .filter(|(_, &inside)| inside)
+        .map(|(m, _)| m.name.split('.').next().unwrap_or(""))
+        .chain(crate::analysis::S3_CLIENT_SEEDS)
+        .collect();
+    names.into_iter().map(str::to_string).collect()
+}
 
 /// Builds the groups.
 pub fn build(a: &Analysis, usage: &UsageTable, pins: &[Pin]) -> Vec<Group> {
@@ -87,11 +125,16 @@ pub fn build(a: &Analysis, usage: &UsageTable, pins: &[Pin]) -> Vec<Group> {
             }
         }
     }
+    // A module and the files it opens by path stay in one tree.
+    for (x, y) in super::located::merges(inv, &file_key) {
+        union.join(x, y);
+    }
     let mut merged: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for i in 0..keys.len() {
         merged.entry(union.root(i)).or_default().push(i);
     }
     let module_bytes_ms = import_estimates(a, usage);
+    let client_closure = s3_client_closure(a);
     let mut groups: Vec<Group> = merged
         .into_values()
         .map(|members| {
@@ -115,6 +158,7 @@ pub fn build(a: &Analysis, usage: &UsageTable, pins: &[Pin]) -> Vec<Group> {
                 files,
                 &modules,
                 &module_bytes_ms,
+                &client_closure,
                 members.iter().any(|k| k.handler),
             )
         })
@@ -157,16 +201,15 @@ fn group_keys(a: &Analysis, usage: &UsageTable) -> Vec<GroupKey> {
             (format!("asset:{}", file.rel), None, false)
         } else if root_kind == RootKind::Source {
             ("(handler)".to_string(), file.owner, true)
-        } else if let Some(owner) = file
-            .owner
-            .filter(|_| !a.graph.library_nodes.contains_key(&id))
-        {
+        } else if let Some(owner) = file.owner {
+            // Libraries inside a package's folder too: code finds them next
+            // to `__file__` (ctypes) as often as through DT_NEEDED.
             (
                 key_for_module(&inv.modules[owner].name, &split, is_package),
                 Some(owner),
                 false,
             )
-        } else if file.kind == FileKind::SharedLib {
+        } else if file.kind == FileKind::SharedLib && !is_orphan_library(a, id) {
             (format!("lib:{}", file.rel), None, false)
         } else if let Some(key) = file.dist.and_then(|d| dist_key.get(&d)) {
             (key.clone(), None, false)
@@ -196,6 +239,21 @@ fn group_keys(a: &Analysis, usage: &UsageTable) -> Vec<GroupKey> {
         }
     }
     by_key.into_values().collect()
+}
+
+/// A library outside any package (`pkg.libs/…`) that no object links: a
+/// package loads it by a path of its own (ctypes), so it goes with the
+/// group of its distribution's top-level package.
+fn is_orphan_library(a: &Analysis, file: FileId) -> bool {
+    let Some(&node) = a.graph.library_nodes.get(&file) else {
+        return false;
+    };
+    let linked = a
+        .graph
+        .graph
+        .edges_directed(node, petgraph::Direction::Incoming)
+        .any(|e| e.weight().kind == EdgeKind::Library);
+    !linked && a.inventory.files[file].dist.is_some()
 }
 
 /// Packages whose subpackages get groups of their own: those whose modules
@@ -273,6 +331,7 @@ fn make_group(
     files: Vec<FileId>,
     modules: &[ModuleId],
     import_ms: &[f64],
+    client_closure: &[bool],
     handler: bool,
 ) -> Group {
     let inv = &a.inventory;
@@ -307,10 +366,12 @@ fn make_group(
         .sum();
     let not_on_s3 = modules
         .iter()
-        .map(|&m| inv.modules[m].name.as_str())
-        .find(|name| S3_CLIENT_PACKAGES.contains(&name.split('.').next().unwrap_or("")))
-        .map(|name| {
-            format!("holds {name}, part of the S3 client the runtime importer fetches with; never on S3")
+        .find(|&&m| client_closure[m])
+        .map(|&m| {
+            format!(
+                "holds {}, which the S3 client the runtime importer fetches with may import; never on S3",
+                inv.modules[m].name
+            )
         });
     Group {
         name,

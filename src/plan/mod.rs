@@ -23,6 +23,8 @@
 //!   INIT (cold starts × L × memory × price; zero with SnapStart).
 
 pub mod groups;
+pub mod layout;
+pub mod located;
 
 pub use groups::Group;
 

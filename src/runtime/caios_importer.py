@@ -76,7 +76,9 @@ EMF_MAX_CHARS = 240000        # CloudWatch Logs events are at most 256 KB
 # The S3 client's packages. None of them is ever loaded from the s3 tier, and
 # nothing they import is (optional dependencies such as awscrt or certifi):
 # that would need the S3 client while it is being imported, a deadlock. Such
-# imports fall through to the normal finders (on Lambda: /var/runtime).
+# imports fall through to the normal finders (on Lambda: /var/runtime). The
+# catalogue's "s3_client_packages" (the client's import closure over the
+# unit, computed by caios-pack, optional imports included) extends the set.
 MACHINERY = frozenset(("boto3", "botocore", "s3transfer", "urllib3", "jmespath", "dateutil",
                        "six"))
 
@@ -576,6 +578,8 @@ class Importer:
         self.files = _as_dict(catalogue.get("files"), "files")
         self.bundles = _as_dict(catalogue.get("bundles"), "bundles")
         self.distributions = _as_dict(catalogue.get("distributions"), "distributions")
+        client = catalogue.get("s3_client_packages") or ()
+        self.machinery = MACHINERY | frozenset(n for n in client if isinstance(n, str))
         efs_root = env.get("CAIOS_EFS_ROOT") or catalogue.get("efs_root")
         self.efs_root = os.path.abspath(efs_root) if efs_root else None
         self._efs_ok = False
@@ -765,7 +769,8 @@ class Importer:
 
     def _for_machinery(self, fullname):
         """Is this import the S3 client's own (fetching would need the client)?"""
-        if fullname.partition(".")[0] in MACHINERY or getattr(self._tls, "machinery", False):
+        machinery = self.machinery
+        if fullname.partition(".")[0] in machinery or getattr(self._tls, "machinery", False):
             return True
         try:
             f = sys._getframe(2)
@@ -773,7 +778,7 @@ class Importer:
             return False
         while f is not None:
             name = f.f_globals.get("__name__")
-            if isinstance(name, str) and name.partition(".")[0] in MACHINERY:
+            if isinstance(name, str) and name.partition(".")[0] in machinery:
                 return True
             f = f.f_back
         return False

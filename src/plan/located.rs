@@ -1,0 +1,197 @@
+//! Files opened by path: which placement groups must stay together so that a
+//! path a module builds from its `__file__` (or through a package resource
+//! API, or for `ctypes`) finds the file at run time.
+//!
+//! Input: the inventory and the group key of every file. Output: pairs of
+//! keys to merge. A data file (or a library `ctypes` loads) cannot be fetched
+//! on demand when it is opened: it must sit in the same tree (tier, and S3
+//! bundle) as the module that computes its path. Groups follow package
+//! folders, so a package split into subpackage groups could put a module and
+//! the data it locates apart. The rule, conservative on purpose (a merge
+//! costs latency, a split breaks the function):
+//!
+//! - a *locating* module is Python source whose text mentions `__file__`,
+//!   `__spec__`, a resource API (`importlib.resources`, `importlib_resources`,
+//!   `pkgutil`, `pkg_resources`, jinja2's `PackageLoader`) or a native
+//!   loader (`CDLL`, `LoadLibrary`, `load_library`, `dlopen`,
+//!   `find_library`);
+//! - it reaches the non-module files below its own folder; when it climbs
+//!   (`..`, `os.pardir`, `.parent.parent`, `parents[`, nested `dirname`) or
+//!   uses a resource API (which names a package, maybe its top-level one), it
+//!   reaches every non-module file of its top-level package;
+//! - each reached file's group is merged with the module's group.
+//!
+//! Files nobody opens at run time — typing stubs, C headers and sources,
+//! Cython declarations, `__pycache__` — are not data here. Only packages
+//! already split into several groups are read, so most units read nothing.
+
+use crate::scan::{FileId, FileKind, Inventory};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Text that makes a module a locator.
+const LOCATES: [&[u8]; 12] = [
+    b"__file__",
+    b"__spec__",
+    b"importlib.resources",
+    b"importlib_resources",
+    b"pkgutil",
+    b"pkg_resources",
+    b"PackageLoader",
+    b"CDLL",
+    b"LoadLibrary",
+    b"load_library",
+    b"dlopen",
+    b"find_library",
+];
+
+/// Text that makes its reach the whole top-level package.
+const REACHES_UP: [&[u8]; 13] = [
+    b"os.pardir",
+    b"'..'",
+    b"\"..\"",
+    b".parent.parent",
+    b"parents[",
+    b"dirname(os.path.dirname",
+    b"dirname(dirname(",
+    b"dirname(path.dirname",
+    b"importlib.resources",
+    b"importlib_resources",
+    b"pkgutil",
+    b"pkg_resources",
+    b"PackageLoader",
+];
+
+/// Never opened by path at run time.
+const NOT_DATA: [&str; 12] = [
+    ".pyi", ".pxd", ".pxi", ".pyx", ".h", ".hpp", ".c", ".cc", ".cpp", ".f", ".f90", "py.typed",
+];
+
+/// How far a locating module reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Its own folder and below.
+    OwnFolder,
+    /// Its whole top-level package.
+    TopLevel,
+}
+
+/// What a module's source says about files it opens by path, if anything.
+pub fn locator_reach(source: &[u8]) -> Option<Reach> {
+    let has = |needle: &[u8]| memchr::memmem::find(source, needle).is_some();
+    if !LOCATES.iter().any(|n| has(n)) {
+        return None;
+    }
+    if REACHES_UP.iter().any(|n| has(n)) {
+        Some(Reach::TopLevel)
+    } else {
+        Some(Reach::OwnFolder)
+    }
+}
+
+fn is_data(inv: &Inventory, id: FileId) -> bool {
+    let file = &inv.files[id];
+    let own_module = file.owner.is_some_and(|o| inv.modules[o].file == Some(id));
+    !own_module
+        && !matches!(file.kind, FileKind::Python | FileKind::Bytecode)
+        && !file.rel.contains("__pycache__/")
+        && !NOT_DATA.iter().any(|s| file.rel.ends_with(s))
+}
+
+fn parent(rel: &str) -> &str {
+    rel.rsplit_once('/').map_or("", |(dir, _)| dir)
+}
+
+/// Pairs of group keys (indices into the caller's keys) to merge.
+pub fn merges(inv: &Inventory, file_key: &[Option<usize>]) -> Vec<(usize, usize)> {
+    // Per (root, top-level name): data files with their keys, and every key.
+    type Top<'a> = (usize, &'a str);
+    let mut data: BTreeMap<Top, Vec<(FileId, usize)>> = BTreeMap::new();
+    let mut keys: BTreeMap<Top, BTreeSet<usize>> = BTreeMap::new();
+    for (id, file) in inv.files.iter().enumerate() {
+        let (Some(owner), Some(key)) = (file.owner, file_key[id]) else {
+            continue;
+        };
+        let top = inv.modules[owner].name.split('.').next().unwrap_or("");
+        keys.entry((file.root, top)).or_default().insert(key);
+        if is_data(inv, id) {
+            data.entry((file.root, top)).or_default().push((id, key));
+        }
+    }
+    let mut pairs = BTreeSet::new();
+    for ((root, top), files) in &data {
+        if keys[&(*root, *top)].len() < 2 {
+            continue; // one group: nothing can end up apart
+        }
+        let prefix = format!("{top}.");
+        for module in inv
+            .modules
+            .iter()
+            .filter(|m| m.name == *top || m.name.starts_with(&prefix))
+        {
+            let Some(file_id) = module.file else { continue };
+            let file = &inv.files[file_id];
+            if file.root != *root || file.kind != FileKind::Python {
+                continue;
+            }
+            let Some(module_key) = file_key[file_id] else {
+                continue;
+            };
+            let Ok(source) = std::fs::read(&file.path) else {
+                continue;
+            };
+            let reach = match locator_reach(&source) {
+                None => continue,
+                Some(Reach::OwnFolder) => parent(&file.rel).to_string(),
+                Some(Reach::TopLevel) => file.rel.split('/').next().unwrap_or("").to_string(),
+            };
+            let below = format!("{reach}/");
+            for &(data_file, data_key) in files {
+                if data_key != module_key && inv.files[data_file].rel.starts_with(&below) {
+                    pairs.insert((module_key.min(data_key), module_key.max(data_key)));
+                }
+            }
+        }
+    }
+    pairs.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locator_reach_by_source_text() {
+        let cases: [(&str, Option<Reach>); 9] = [
+            ("import os\nX = 1\n", None),
+            (
+                "DATA = os.path.join(os.path.dirname(__file__), 'data')",
+                Some(Reach::OwnFolder),
+            ),
+            (
+                "ROOT = os.path.dirname(os.path.dirname(__file__))",
+                Some(Reach::TopLevel),
+            ),
+            (
+                "HERE = Path(__file__).parent.parent / 'share'",
+                Some(Reach::TopLevel),
+            ),
+            (
+                "p = os.path.join(os.path.dirname(__file__), '..', 'lib')",
+                Some(Reach::TopLevel),
+            ),
+            (
+                "from importlib.resources import files\nfiles('pkg') / 'x.json'",
+                Some(Reach::TopLevel),
+            ),
+            (
+                "env = Environment(loader=PackageLoader('pkg', 'templates'))",
+                Some(Reach::TopLevel),
+            ),
+            ("lib = ctypes.CDLL(_path)", Some(Reach::OwnFolder)),
+            ("'..' but nothing that locates", None),
+        ];
+        for (source, want) in cases {
+            assert_eq!(locator_reach(source.as_bytes()), want, "{source}");
+        }
+    }
+}

@@ -78,12 +78,14 @@ pub fn classify(a: &Analysis, stats: Option<&Stats>) -> UsageTable {
             apply_observations(a, stats, m, usage);
         }
     }
-    let modules = if stats.is_some() {
-        demote_parents_of_hot_children(a, &mut modules);
-        modules
-    } else {
-        settle_lazy_set(a, modules)
-    };
+    match stats {
+        Some(stats) => {
+            demote_parents_of_hot_children(a, &mut modules);
+            keep_lazy_only_where_probed_safe(a, stats, &mut modules);
+            demote_parents_of_hot_children(a, &mut modules);
+        }
+        None => no_lazy_without_probe(&mut modules),
+    }
     UsageTable {
         modules,
         observed: stats.is_some(),
@@ -262,6 +264,128 @@ fn lazy_reason(a: &Analysis, m: ModuleId) -> String {
     )
 }
 
+/// Without statistics nothing is lazy: whether a module's body touches
+/// anything outside its own namespace (registers a converter, patches a
+/// class of another package, replaces its `sys.modules` entry) cannot be
+/// proven from its source in general, and deferring such a body changes
+/// behaviour. Only the tracer's side-effect probe clears a module.
+fn no_lazy_without_probe(modules: &mut [ModuleUsage]) {
+    for usage in modules.iter_mut().filter(|u| u.usage == Usage::Lazy) {
+        usage.usage = Usage::Hot;
+        usage.reason = format!(
+            "{}; loaded eagerly: only a trace's side-effect probe can clear a module for lazy loading",
+            usage.reason
+        );
+    }
+}
+
+/// With statistics a module stays lazy only when deferring its body cannot
+/// change behaviour: the trace probed it and saw no effect outside its own
+/// namespace, it is in no import cycle (observed, or among module-level
+/// imports), and nothing its body imports at module level that init loaded
+/// has such an effect or sits in a cycle either — those run when it runs.
+fn keep_lazy_only_where_probed_safe(a: &Analysis, stats: &Stats, modules: &mut [ModuleUsage]) {
+    let in_static_cycle = static_init_cycles(a);
+    let unsafe_why = |m: ModuleId| -> Option<String> {
+        let name = &a.inventory.modules[m].name;
+        if !stats.probed {
+            return Some(
+                "the statistics carry no side-effect probe (trace again with this caios-pack)"
+                    .into(),
+            );
+        }
+        if let Some(why) = observed_effect(stats, name) {
+            return Some(why);
+        }
+        if in_static_cycle[m] {
+            return Some("it is in an import cycle of module-level imports".into());
+        }
+        init_imports_of(a, m).into_iter().find_map(|d| {
+            let dname = &a.inventory.modules[d].name;
+            let loaded = stats.init_probability(dname).is_some_and(|p| p > 0.0);
+            if !loaded {
+                return None;
+            }
+            if in_static_cycle[d] {
+                return Some(format!("it imports {dname}, which is in an import cycle"));
+            }
+            observed_effect(stats, dname).map(|why| format!("it imports {dname}: {why}"))
+        })
+    };
+    for m in 0..modules.len() {
+        if modules[m].usage != Usage::Lazy {
+            continue;
+        }
+        if let Some(why) = unsafe_why(m) {
+            modules[m].usage = Usage::Hot;
+            modules[m].reason = format!("{}; loaded eagerly: {why}", modules[m].reason);
+        }
+    }
+}
+
+/// Why the trace says deferring `name`'s body could change behaviour.
+fn observed_effect(stats: &Stats, name: &str) -> Option<String> {
+    let Some(observed) = stats.modules.get(name) else {
+        return Some(format!("{name} was not probed"));
+    };
+    if observed.in_cycle {
+        return Some(format!("{name} took part in an import cycle at init"));
+    }
+    match &observed.effects {
+        None => Some(format!("{name} was not probed")),
+        Some(effects) if !effects.is_empty() => Some(format!(
+            "importing {name} has effects outside its namespace ({})",
+            effects.join("; ")
+        )),
+        Some(_) => None,
+    }
+}
+
+/// Modules in a cycle of module-level (init) imports.
+fn static_init_cycles(a: &Analysis) -> Vec<bool> {
+    let g = &a.graph.graph;
+    let init_edges = petgraph::visit::EdgeFiltered::from_fn(g, |e| {
+        e.weight().init
+            && !e.weight().type_checking
+            && matches!(e.weight().kind, EdgeKind::Import(_))
+    });
+    let mut in_cycle = vec![false; a.inventory.modules.len()];
+    for scc in petgraph::algo::tarjan_scc(&init_edges) {
+        if scc.len() > 1 {
+            for node in scc {
+                if let Some(flag) = in_cycle.get_mut(node.index()) {
+                    *flag = true;
+                }
+            }
+        }
+    }
+    in_cycle
+}
+
+/// Modules a module's body loads, transitively, through module-level imports.
+fn init_imports_of(a: &Analysis, m: ModuleId) -> Vec<ModuleId> {
+    let g = &a.graph.graph;
+    let n = a.inventory.modules.len();
+    let mut seen = vec![false; g.node_count()];
+    let mut stack = vec![NodeIndex::new(m)];
+    seen[m] = true;
+    let mut out = Vec::new();
+    while let Some(node) = stack.pop() {
+        for e in g.edges(node) {
+            let w = e.weight();
+            let t = e.target();
+            if w.init && !w.type_checking && !seen[t.index()] {
+                seen[t.index()] = true;
+                if t.index() < n {
+                    out.push(t.index());
+                }
+                stack.push(t);
+            }
+        }
+    }
+    out
+}
+
 /// Observed statistics override the static guess.
 fn apply_observations(a: &Analysis, stats: &Stats, m: ModuleId, usage: &mut ModuleUsage) {
     let name = &a.inventory.modules[m].name;
@@ -303,81 +427,6 @@ fn apply_observations(a: &Analysis, stats: &Stats, m: ModuleId, usage: &mut Modu
             "never loaded during init in {cold_starts} observed cold starts (first loaded by {:.1}% of invocations)",
             100.0 * usage.invocation_probability
         );
-    }
-}
-
-/// A cold module that only lazy modules import is not loaded at init either:
-/// it loads when the lazy module first runs.
-/// `forced` modules are loaded at init whoever imports them (a hot child
-/// runs its package): they stay hot and their init-time imports run.
-fn mark_loaded_only_by_lazy(a: &Analysis, modules: &mut [ModuleUsage], forced: &[bool]) {
-    let g = &a.graph.graph;
-    let mut loaded = vec![false; g.node_count()];
-    let mut queue = std::collections::VecDeque::from([a.graph.handler]);
-    loaded[a.graph.handler.index()] = true;
-    for (m, _) in forced.iter().enumerate().filter(|(_, &f)| f) {
-        loaded[m] = true; // module nodes come first: node index = module id
-        queue.push_back(NodeIndex::new(m));
-    }
-    let is_lazy = |n: NodeIndex, modules: &[ModuleUsage]| {
-        n.index() < modules.len() && modules[n.index()].usage == Usage::Lazy
-    };
-    while let Some(node) = queue.pop_front() {
-        if is_lazy(node, modules) {
-            continue; // its imports wait until it runs
-        }
-        for e in g.edges(node) {
-            let w = e.weight();
-            let runs = !w.type_checking && (w.init || a.graph.runs_at_init[node.index()]);
-            if runs && !loaded[e.target().index()] {
-                loaded[e.target().index()] = true;
-                queue.push_back(e.target());
-            }
-        }
-    }
-    for (m, usage) in modules.iter_mut().enumerate() {
-        // What LazyLoader cannot take stays hot, even when only lazy modules
-        // import it: a wrong guess may cost latency, never a broken import.
-        if usage.usage == Usage::Hot && !loaded[m] && lazy_loader_cannot(a, m).is_none() {
-            usage.usage = Usage::Lazy;
-            usage.reason =
-                "imported at init only by lazy modules: it loads when they first run".into();
-        }
-    }
-}
-
-/// Static lazy set, made consistent: modules only lazy modules import are
-/// not loaded at init (lazy too), and a package with a hot child is hot
-/// (importing the child runs it). Each package made hot can load more, so
-/// this repeats from the static classification until the set of packages
-/// forced hot stops growing.
-///
-/// The forced set only grows, so this ends after at most one round per
-/// package.
-fn settle_lazy_set(a: &Analysis, base: Vec<ModuleUsage>) -> Vec<ModuleUsage> {
-    let mut forced: Vec<(ModuleId, String)> = Vec::new();
-    let mut is_forced = vec![false; base.len()];
-    loop {
-        let mut modules = base.clone();
-        for (m, reason) in &forced {
-            modules[*m].usage = Usage::Hot;
-            modules[*m].reason = reason.clone();
-        }
-        mark_loaded_only_by_lazy(a, &mut modules, &is_forced);
-        let before: Vec<Usage> = modules.iter().map(|m| m.usage).collect();
-        demote_parents_of_hot_children(a, &mut modules);
-        let newly: Vec<(ModuleId, String)> = (0..modules.len())
-            .filter(|&m| !is_forced[m])
-            .filter(|&m| before[m] == Usage::Lazy && modules[m].usage == Usage::Hot)
-            .map(|m| (m, modules[m].reason.clone()))
-            .collect();
-        if newly.is_empty() {
-            return modules;
-        }
-        for (m, _) in &newly {
-            is_forced[*m] = true;
-        }
-        forced.extend(newly);
     }
 }
 

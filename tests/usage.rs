@@ -1,75 +1,11 @@
-//! Lazy candidates are safe: the reference handler gives the same outputs on
-//! every event when they are imported through `importlib.util.LazyLoader`.
+//! Usage rules: without statistics every module init loads is eager; with
+//! a trace's side-effect probe, a module is lazy only when deferring its
+//! body (and what that body imports) cannot change behaviour.
 
 mod support;
 
-use caios_pack::scan::ModuleKind;
-use caios_pack::usage::{classify, lazy_summary, Usage};
-use std::process::Command;
-
-fn run_with_lazy(lazy: &[String], roots: &[&std::path::Path]) -> serde_json::Value {
-    let dir = tempfile::tempdir().unwrap();
-    let lazy_file = dir.path().join("lazy.json");
-    std::fs::write(&lazy_file, serde_json::to_string(lazy).unwrap()).unwrap();
-    let out = Command::new("python3")
-        .args(["-I", "-S"])
-        .arg(support::repo().join("tests/support/lazy_run.py"))
-        .arg(support::repo().join("fixtures/reference-unit/events.json"))
-        .arg(&lazy_file)
-        .args(["handler", "handler"])
-        .args(roots)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "handler failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-#[test]
-fn lazy_candidates_of_the_reference_unit_are_safe() {
-    let env = support::reference_env();
-    let unit = support::repo().join("fixtures/reference-unit");
-    let a = support::analyze(&unit, vec![env.clone()]);
-    let usage = classify(&a, None);
-    let (lazy_bytes, top) = lazy_summary(&a, &usage, 10);
-    let cold_bytes: u64 = a.bytes_by_reach()[&caios_pack::graph::Reach::Cold]
-        .values()
-        .sum();
-    println!("lazy candidates: {lazy_bytes} bytes of a {cold_bytes}-byte cold set");
-    for (m, bytes) in &top {
-        println!(
-            "  {bytes:>9}  {}  ({})",
-            a.inventory.modules[*m].name,
-            usage.of(*m).reason
-        );
-    }
-    let lazy: Vec<String> = (0..a.inventory.modules.len())
-        .filter(|&m| usage.of(m).usage == Usage::Lazy)
-        .filter(|&m| a.inventory.modules[m].kind != ModuleKind::Extension)
-        .map(|m| a.inventory.modules[m].name.clone())
-        .collect();
-    assert!(!lazy.is_empty(), "the reference unit has lazy candidates");
-    let src = unit.join("src");
-    let plain = run_with_lazy(&[], &[&src, &env]);
-    let with_lazy = run_with_lazy(&lazy, &[&src, &env]);
-    assert_eq!(
-        plain["outputs"],
-        with_lazy["outputs"],
-        "same outputs with {} lazy modules",
-        lazy.len()
-    );
-    let unexecuted = with_lazy["lazy_unexecuted_after_init"]
-        .as_array()
-        .unwrap()
-        .len();
-    println!(
-        "{} modules wrapped with LazyLoader; {unexecuted} of them were still unexecuted after init",
-        lazy.len()
-    );
-}
+use caios_pack::stats::Stats;
+use caios_pack::usage::{classify, Usage};
 
 /// Table of the static rules on a unit written by the test.
 #[test]
@@ -104,10 +40,11 @@ fn static_usage_rules() {
     write("env/orphan.py", "Z = 1\n");
     let a = support::analyze(dir.path(), vec![]);
     let usage = classify(&a, None);
+    // Static reasons are kept; nothing is lazy without a probe.
     let cases = [
         ("used", Usage::Hot, "`used` is used at module level"),
-        ("plainlazy", Usage::Lazy, "only bound or re-exported"),
-        ("infunction", Usage::Lazy, "only bound or re-exported"),
+        ("plainlazy", Usage::Hot, "only bound or re-exported"),
+        ("infunction", Usage::Hot, "only bound or re-exported"),
         (
             "selfreplace",
             Usage::Hot,
@@ -118,13 +55,20 @@ fn static_usage_rules() {
             Usage::Hot,
             "side effect at import: codecs.register",
         ),
-        ("reexport", Usage::Lazy, "only bound or re-exported"),
-        ("reexport.inner", Usage::Lazy, "only by lazy modules"),
+        ("reexport", Usage::Hot, "only a trace's side-effect probe"),
         ("deferredmod", Usage::Deferred, "inside functions"),
         ("orphan", Usage::Unreachable, "no import chain"),
         ("handler", Usage::Hot, "the handler module"),
     ];
-    for (name, expected, reason) in cases {
+    check(&a, &usage, &cases);
+}
+
+fn check(
+    a: &caios_pack::analysis::Analysis,
+    usage: &caios_pack::usage::UsageTable,
+    cases: &[(&str, Usage, &str)],
+) {
+    for &(name, expected, reason) in cases {
         let m = a.inventory.module(name).unwrap_or_else(|| panic!("{name}"));
         let got = usage.of(m);
         assert_eq!(got.usage, expected, "{name}: {}", got.reason);
@@ -134,4 +78,75 @@ fn static_usage_rules() {
             got.reason
         );
     }
+}
+
+/// A trace row of a module loaded at init, with the probe's fields.
+fn row(name: &str, effects: &str, in_cycle: bool) -> String {
+    format!(
+        r#"{{"name":"{name}","phase":"init","self_us":10,"cumulative_us":10,"functions_ran":false,"effects":{effects},"in_cycle":{in_cycle}}}"#
+    )
+}
+
+/// With a probed trace: clean modules stay lazy; a module with an effect,
+/// one in a cycle, and one that imports either, load eagerly.
+#[test]
+fn probed_usage_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: &str| support::write_file(dir.path(), rel, text);
+    write(
+        "caios-pack.yaml",
+        "handler: handler.handler\nsite_packages: env\n",
+    );
+    write(
+        "handler.py",
+        "import clean, registers, importsregisters, cyca, observedcycle\n\ndef handler(e, c):\n    return clean.f()\n",
+    );
+    write("env/clean.py", "def f():\n    return 2\n");
+    write(
+        "env/registers.py",
+        "import target\ntarget.REGISTRY['x'] = 1\n",
+    );
+    write("env/target.py", "REGISTRY = {}\n");
+    write("env/importsregisters.py", "import plugin\n");
+    write("env/plugin.py", "import target\ntarget.REGISTRY['y'] = 2\n");
+    write("env/cyca.py", "import cycb\nA = 1\n");
+    write("env/cycb.py", "import cyca\nB = 2\n");
+    write("env/observedcycle.py", "X = 1\n");
+    let rows = [
+        row("handler", "[]", false),
+        row("clean", "[]", false),
+        row("registers", r#"["sets target.REGISTRY['x']"]"#, false),
+        row("target", "[]", false),
+        row("importsregisters", "[]", false),
+        row("plugin", r#"["sets target.REGISTRY['y']"]"#, false),
+        row("cyca", "[]", false),
+        row("cycb", "[]", false),
+        row("observedcycle", "[]", true),
+    ];
+    let trace = format!(
+        r#"{{"format":"caios-pack-stats","version":1,"source":"trace","probe":1,"events":[{{"name":"e"}}],"modules":[{}]}}"#,
+        rows.join(",")
+    );
+    let stats_path = dir.path().join("trace.json");
+    std::fs::write(&stats_path, trace).unwrap();
+    let stats = Stats::load(&[stats_path.clone()]).unwrap();
+    let a = support::analyze(dir.path(), vec![]);
+    let usage = classify(&a, Some(&stats));
+    let cases = [
+        ("clean", Usage::Lazy, "only bound or re-exported"),
+        ("registers", Usage::Hot, "effects outside its namespace"),
+        ("importsregisters", Usage::Hot, "it imports plugin"),
+        ("cyca", Usage::Hot, "import cycle"),
+        ("cycb", Usage::Hot, "import cycle"),
+        ("observedcycle", Usage::Hot, "import cycle at init"),
+    ];
+    check(&a, &usage, &cases);
+    // The same trace without the probe marker clears nothing.
+    let unprobed = std::fs::read_to_string(&stats_path)
+        .unwrap()
+        .replace(r#""probe":1,"#, "");
+    std::fs::write(&stats_path, unprobed).unwrap();
+    let stats = Stats::load(&[stats_path]).unwrap();
+    let usage = classify(&a, Some(&stats));
+    check(&a, &usage, &[("clean", Usage::Hot, "no side-effect probe")]);
 }

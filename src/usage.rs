@@ -61,6 +61,10 @@ pub struct ModuleUsage {
 pub struct UsageTable {
     pub modules: Vec<ModuleUsage>,
     pub observed: bool,
+    /// Files a trace saw opened by path or loaded with ctypes during init,
+    /// with the probability that init opens them: their groups are hot.
+    #[serde(skip)]
+    pub files_opened_at_init: std::collections::BTreeMap<crate::scan::FileId, f64>,
 }
 
 impl UsageTable {
@@ -89,7 +93,27 @@ pub fn classify(a: &Analysis, stats: Option<&Stats>) -> UsageTable {
     UsageTable {
         modules,
         observed: stats.is_some(),
+        files_opened_at_init: stats.map(|s| opened_at_init(a, s)).unwrap_or_default(),
     }
+}
+
+/// The unit's files init opened by path, by the trace's absolute paths.
+fn opened_at_init(
+    a: &Analysis,
+    stats: &Stats,
+) -> std::collections::BTreeMap<crate::scan::FileId, f64> {
+    if stats.opened_files.is_empty() {
+        return Default::default();
+    }
+    a.inventory
+        .files
+        .iter()
+        .enumerate()
+        .filter_map(|(id, file)| {
+            let p = stats.file_init_probability(&file.path)?;
+            (p > 0.0).then_some((id, p))
+        })
+        .collect()
 }
 
 fn static_usage(a: &Analysis, m: ModuleId) -> ModuleUsage {

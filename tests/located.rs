@@ -83,3 +83,33 @@ fn a_library_in_a_package_folder_travels_with_its_package() {
         group_holding(&a, &groups, "ctpkg/core.py")
     );
 }
+
+/// A file a trace saw opened at init makes its group needed at init, even
+/// when no module of that group is imported then.
+#[test]
+fn a_file_opened_at_init_makes_its_group_hot() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for (rel, text) in [
+        ("caios-pack.yaml", "handler: handler.handler\nsource: src\nsite_packages: [env]\n"),
+        ("src/handler.py", "import os\nTABLE = open(os.environ['TABLE']).read()\n\ndef handler(event, context):\n    import tables\n    return TABLE\n"),
+        ("env/tables/__init__.py", "X = 1\n"),
+        ("env/tables/big.txt", "rows\n"),
+    ] {
+        support::write_file(root, rel, text);
+    }
+    let opened = std::fs::canonicalize(root.join("env/tables/big.txt")).unwrap();
+    let trace = format!(
+        r#"{{"format":"caios-pack-stats","version":1,"source":"trace","probe":1,"events":[{{"name":"e"}}],"modules":[{{"name":"handler","phase":"init","self_us":5,"cumulative_us":5,"effects":[]}},{{"name":"tables","phase":"e","self_us":5,"cumulative_us":5,"effects":[]}}],"files":[{{"path":{},"phase":"init","how":"open"}}]}}"#,
+        serde_json::to_string(&opened).unwrap()
+    );
+    let stats_path = root.join("trace.json");
+    std::fs::write(&stats_path, trace).unwrap();
+    let stats = caios_pack::stats::Stats::load(&[stats_path]).unwrap();
+    let a = support::analyze(root, vec![]);
+    let without = groups::build(&a, &usage::classify(&a, None), &a.unit.pins);
+    let with = groups::build(&a, &usage::classify(&a, Some(&stats)), &a.unit.pins);
+    let tables = |gs: &[Group]| gs.iter().find(|g| g.name == "tables").unwrap().clone();
+    assert_eq!(tables(&without).init_probability, 0.0);
+    assert_eq!(tables(&with).init_probability, 1.0);
+}

@@ -346,12 +346,18 @@ fn make_group(
         } else {
             Usage::Unreachable
         });
-    // Lazy modules are found at init but their files are read later.
+    // Lazy modules are found at init but their files are read later; a
+    // file init opened by path (observed) makes its group needed at init.
+    let opened = files
+        .iter()
+        .filter_map(|f| usage.files_opened_at_init.get(f).copied())
+        .fold(0.0, f64::max);
     let init_probability = modules
         .iter()
         .filter(|&&m| usage.of(m).usage == Usage::Hot)
         .map(|&m| usage.of(m).init_probability)
-        .fold(if asset { 1.0 } else { 0.0 }, f64::max);
+        .fold(if asset { 1.0 } else { opened }, f64::max);
+    let best = if opened > 0.0 { Usage::Hot } else { best };
     let invocation_probability = modules
         .iter()
         .map(|&m| match usage.of(m).usage {

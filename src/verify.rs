@@ -77,8 +77,9 @@ pub struct Observed {
     pub stdout: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub traceback: Option<String>,
-    /// Packaged run: modules loaded so far in this process from the
-    /// package's tiers or in the catalogue, with where they came from.
+    /// Packaged run: modules this event loaded (the first event of a
+    /// process: also its init) from the package's tiers or listed in the
+    /// catalogue, with where they came from.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub modules: Vec<Value>,
     /// Packaged run: the module an ImportError names and its parents.
@@ -87,6 +88,28 @@ pub struct Observed {
     /// The end of stderr when the process crashed or timed out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stderr: Option<String>,
+    /// Packaged run: files its process created, changed or removed in the
+    /// task root, which is read-only on Lambda (given to the first event of
+    /// the process; as root, `chmod a-w` does not stop the writes).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub task_root_writes: Vec<String>,
+}
+
+impl Observed {
+    fn timed_out(&self) -> bool {
+        let o = &self.outcome;
+        o.get("timed_out").is_some() || o.get("init").and_then(|i| i.get("timed_out")).is_some()
+    }
+}
+
+/// Same result and output; a timeout is never identical (nothing was
+/// compared), nor a write into the read-only task root.
+fn identical(expected: &Observed, got: &Observed) -> bool {
+    expected.outcome == got.outcome
+        && expected.stdout == got.stdout
+        && !expected.timed_out()
+        && !got.timed_out()
+        && got.task_root_writes.is_empty()
 }
 
 #[derive(Debug, Serialize)]
@@ -157,10 +180,11 @@ pub fn run(unit: &Unit, events: &[EventCase], options: &VerifyOptions) -> Result
             Mode::Warm => (runner.process(false, &all)?, runner.process(true, &all)?),
         };
         for ((case, expected), got) in events.iter().zip(expected).zip(got) {
+            let identical = identical(&expected, &got);
             results.push(EventResult {
                 event: case.name.clone(),
                 mode,
-                identical: expected.outcome == got.outcome && expected.stdout == got.stdout,
+                identical,
                 expected,
                 got,
             });
@@ -320,11 +344,52 @@ fn hex(bytes: &[u8]) -> String {
 /// them back when it is dropped, so that it can be removed.
 struct ReadOnlyTree {
     dir: tempfile::TempDir,
+    /// Every entry as unzipped: relative path → (size, modification time).
+    snapshot: std::collections::BTreeMap<PathBuf, (u64, Option<std::time::SystemTime>)>,
 }
 
 impl ReadOnlyTree {
     fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    fn entries(&self) -> std::collections::BTreeMap<PathBuf, (u64, Option<std::time::SystemTime>)> {
+        walkdir::WalkDir::new(self.dir.path())
+            .min_depth(1)
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| {
+                let meta = entry.path().symlink_metadata().ok()?;
+                let rel = entry.path().strip_prefix(self.dir.path()).ok()?;
+                // A folder's time changes with its entries, which are listed.
+                let time = if meta.is_dir() {
+                    None
+                } else {
+                    meta.modified().ok()
+                };
+                Some((
+                    rel.to_path_buf(),
+                    (meta.len() * u64::from(!meta.is_dir()), time),
+                ))
+            })
+            .collect()
+    }
+
+    /// Paths created, changed or removed since the tree was unzipped.
+    fn changes(&self) -> Vec<String> {
+        let now = self.entries();
+        let mut changed: Vec<String> = now
+            .iter()
+            .filter(|(path, facts)| self.snapshot.get(*path) != Some(facts))
+            .map(|(path, _)| path.display().to_string())
+            .collect();
+        changed.extend(
+            self.snapshot
+                .keys()
+                .filter(|path| !now.contains_key(*path))
+                .map(|path| format!("{} (removed)", path.display())),
+        );
+        changed
     }
 
     fn set_writable(&self, writable: bool) {
@@ -371,8 +436,12 @@ fn unzip_read_only(zip_path: &Path) -> Result<ReadOnlyTree> {
                 zip_path.display()
             ))
         })?;
-    let tree = ReadOnlyTree { dir };
+    let mut tree = ReadOnlyTree {
+        dir,
+        snapshot: Default::default(),
+    };
     tree.set_writable(false);
+    tree.snapshot = tree.entries();
     Ok(tree)
 }
 
@@ -498,18 +567,49 @@ impl Runner<'_> {
             }
             Some(status) => serde_json::json!({"crashed": describe(&status)}),
         };
+        let writes = if packaged {
+            self.packaged.task.changes()
+        } else {
+            Vec::new()
+        };
+        let mut observed = self.observed(cases, records, ended, stderr_tail);
+        if let Some(first) = observed.first_mut() {
+            first.task_root_writes = writes;
+        }
+        Ok(observed)
+    }
+
+    /// One [`Observed`] per case from the driver's records; `ended` is how
+    /// the process ended, for the event it ended in.
+    fn observed(
+        &self,
+        cases: &[(usize, &EventCase)],
+        records: Vec<Value>,
+        ended: Value,
+        stderr_tail: impl Fn() -> String,
+    ) -> Vec<Observed> {
         let mut modules: Vec<Value> = Vec::new();
         let mut observed = Vec::new();
         let mut records = records.into_iter();
+        let mut init_error: Option<(Option<String>, Vec<Value>)> = None;
         let init_stdout = match records.next() {
             Some(init) if init["kind"] == "init" => {
                 modules.extend(init["modules"].as_array().cloned().unwrap_or_default());
+                if init["outcome"].get("raised").is_some() {
+                    init_error = Some((
+                        init["traceback"].as_str().map(str::to_string),
+                        init["error_modules"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default(),
+                    ));
+                }
                 init["stdout"].as_str().unwrap_or("").to_string()
             }
             _ => {
                 // Init never finished: every event shares its fate.
                 let outcome = serde_json::json!({"init": ended});
-                return Ok(cases
+                return cases
                     .iter()
                     .map(|_| Observed {
                         outcome: outcome.clone(),
@@ -518,8 +618,9 @@ impl Runner<'_> {
                         modules: Vec::new(),
                         error_modules: Vec::new(),
                         stderr: Some(stderr_tail()),
+                        task_root_writes: Vec::new(),
                     })
-                    .collect());
+                    .collect();
             }
         };
         let (mut first, mut ended_seen) = (true, false);
@@ -536,9 +637,10 @@ impl Runner<'_> {
                     outcome,
                     stdout: String::new(),
                     traceback: None,
-                    modules: modules.clone(),
+                    modules: std::mem::take(&mut modules),
                     error_modules: Vec::new(),
                     stderr: Some(stderr_tail()),
+                    task_root_writes: Vec::new(),
                 });
                 continue;
             };
@@ -548,19 +650,28 @@ impl Runner<'_> {
                 stdout.insert_str(0, &init_stdout);
                 first = false;
             }
+            // An event of a process whose init raised carries init's error.
+            let (traceback, error_modules) = match &init_error {
+                Some((traceback, modules)) => (traceback.clone(), modules.clone()),
+                None => (
+                    record["traceback"].as_str().map(str::to_string),
+                    record["error_modules"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default(),
+                ),
+            };
             observed.push(Observed {
                 outcome: record["outcome"].clone(),
                 stdout,
-                traceback: record["traceback"].as_str().map(str::to_string),
-                modules: modules.clone(),
-                error_modules: record["error_modules"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default(),
+                traceback,
+                modules: std::mem::take(&mut modules),
+                error_modules,
                 stderr: None,
+                task_root_writes: Vec::new(),
             });
         }
-        Ok(observed)
+        observed
     }
 }
 
@@ -627,8 +738,33 @@ fn outcome_kind(outcome: &Value) -> String {
         "returned".into()
     } else if let Some(e) = outcome.get("raised") {
         format!("raised {}", e["type"].as_str().unwrap_or("?"))
+    } else if let Some(e) = outcome.get("init_raised") {
+        format!("init raised {}", e["type"].as_str().unwrap_or("?"))
     } else {
         outcome_text(outcome)
+    }
+}
+
+/// The end of an event's line: its outcome, or what differs.
+fn summary(r: &EventResult) -> String {
+    let (expected, got) = (&r.expected, &r.got);
+    if r.identical {
+        outcome_kind(&got.outcome)
+    } else if expected.outcome != got.outcome {
+        format!(
+            "expected {}, got {}",
+            outcome_kind(&expected.outcome),
+            outcome_kind(&got.outcome)
+        )
+    } else if got.timed_out() {
+        format!("both {}", outcome_text(&got.outcome))
+    } else if expected.stdout != got.stdout {
+        format!("{}, but stdout differs", outcome_kind(&got.outcome))
+    } else {
+        format!(
+            "{}, but wrote into the read-only task root",
+            outcome_kind(&got.outcome)
+        )
     }
 }
 
@@ -691,15 +827,7 @@ impl Verification {
                 r.mode.label(),
                 r.event,
                 if r.identical { "identical" } else { "DIFFERS" },
-                if r.identical {
-                    outcome_kind(&r.got.outcome)
-                } else {
-                    format!(
-                        "expected {}, got {}",
-                        outcome_kind(&r.expected.outcome),
-                        outcome_kind(&r.got.outcome)
-                    )
-                }
+                summary(r)
             );
         }
         let events = self.results.len() / 2;
@@ -776,6 +904,26 @@ impl Verification {
                 excerpt(&y, at, EXCERPT_CHARS)
             );
         }
+        if expected.outcome == got.outcome && got.timed_out() {
+            let _ = writeln!(
+                s,
+                "  both runs {}: nothing to compare (raise --event-timeout if the event is that slow)",
+                outcome_text(&got.outcome)
+            );
+        }
+        if !got.task_root_writes.is_empty() {
+            const SHOWN: usize = 10;
+            let _ = writeln!(
+                s,
+                "  the packaged run wrote into its task root, which is read-only on Lambda (/var/task); write under /tmp instead:"
+            );
+            for path in got.task_root_writes.iter().take(SHOWN) {
+                let _ = writeln!(s, "    {path}");
+            }
+            if got.task_root_writes.len() > SHOWN {
+                let _ = writeln!(s, "    … {} more", got.task_root_writes.len() - SHOWN);
+            }
+        }
         let row = |m: &Value| {
             let name = m["name"].as_str().unwrap_or("?");
             let tier = m["tier"].as_str().unwrap_or("-");
@@ -813,21 +961,34 @@ impl Verification {
                 let _ = writeln!(s, "{}", row(m));
             }
         }
-        if !got.modules.is_empty() {
+        // The failing process's modules: in warm mode, those its earlier
+        // events loaded too.
+        let loaded: Vec<&Value> = match r.mode {
+            Mode::Cold => got.modules.iter().collect(),
+            Mode::Warm => self
+                .results
+                .iter()
+                .filter(|o| o.mode == Mode::Warm)
+                .take_while(|o| !std::ptr::eq(*o, r))
+                .chain(std::iter::once(r))
+                .flat_map(|o| &o.got.modules)
+                .collect(),
+        };
+        if !loaded.is_empty() {
             const SHOWN: usize = 60;
             let _ = writeln!(
                 s,
                 "  where the packaged run loaded its modules from ({} from the package's tiers or the catalogue):",
-                got.modules.len()
+                loaded.len()
             );
-            for m in got.modules.iter().take(SHOWN) {
+            for m in loaded.iter().take(SHOWN) {
                 let _ = writeln!(s, "{}", row(m));
             }
-            if got.modules.len() > SHOWN {
+            if loaded.len() > SHOWN {
                 let _ = writeln!(
                     s,
                     "    … {} more (all of them with --format json)",
-                    got.modules.len() - SHOWN
+                    loaded.len() - SHOWN
                 );
             }
         }

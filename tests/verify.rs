@@ -158,7 +158,8 @@ fn a_unit_split_across_the_tiers_verifies() {
     let unit_dir = std::fs::canonicalize(unit.path()).unwrap();
     let mut tiers = std::collections::BTreeMap::new();
     for result in results {
-        for m in result["got"]["modules"].as_array().unwrap() {
+        // Each process's first event carries its init's modules too.
+        for m in result["got"]["modules"].as_array().into_iter().flatten() {
             let file = m["file"].as_str().unwrap_or("");
             assert!(
                 !Path::new(file).starts_with(&unit_dir)
@@ -386,4 +387,62 @@ fn package_verify_passes_and_fails_with_the_difference() {
     );
     assert!(stderr.contains("the artifacts stay in"), "{}", text(&out));
     assert!(dist.path().join("deployment.zip").is_file());
+}
+
+#[test]
+fn an_event_over_the_timeout_is_killed_and_never_identical() {
+    let unit = tempfile::tempdir().unwrap();
+    write_unit(
+        unit.path(),
+        "import time\n\ndef handler(event, context):\n    time.sleep(event['sleep'])\n    return event['sleep']\n",
+    );
+    let dist = tempfile::tempdir().unwrap();
+    package(unit.path(), dist.path());
+    let events = write_events(unit.path(), r#"[{"sleep": 0}, {"sleep": 60}]"#);
+    let started = std::time::Instant::now();
+    let out = verify(unit.path(), dist.path(), &events, &["--event-timeout", "1"]);
+    // Four processes run the slow event (cold and warm, both runs), each
+    // killed after a second, not after a minute.
+    assert!(started.elapsed().as_secs() < 40, "{:?}", started.elapsed());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("cold  event-0  identical  returned"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        stdout.contains("both timed out after 1 s"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("event `event-1` (cold) differs"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_write_into_the_task_root_is_a_difference() {
+    let unit = tempfile::tempdir().unwrap();
+    write_unit(
+        unit.path(),
+        "import os\n\ndef handler(event, context):\n    with open(os.path.join(os.path.dirname(__file__), 'cache.txt'), 'w') as f:\n        f.write('x')\n    return 1\n",
+    );
+    let dist = tempfile::tempdir().unwrap();
+    package(unit.path(), dist.path());
+    let events = write_events(unit.path(), r#"[{}]"#);
+    let out = verify(unit.path(), dist.path(), &events, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // As root the write succeeds and is caught afterwards; otherwise the
+    // read-only task root refuses it.
+    assert!(
+        stderr.contains("wrote into its task root, which is read-only on Lambda")
+            && stderr.contains("    cache.txt")
+            || stderr.contains("PermissionError"),
+        "{}",
+        text(&out)
+    );
 }

@@ -17,7 +17,7 @@
 # Prints one table row per app: env MB (without __pycache__), bytes per tier
 # from plan.json's groups, modules the catalogue marks lazy, and whether
 # verify found the outputs identical (static, trace). Exits 1 when any app is
-# not identical or fails to package, 2 on bad usage.
+# not identical, fails to package or fails unpackaged, 2 on bad usage.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 py=${APPS_PYTHON:-python3}
@@ -103,6 +103,14 @@ for app in "${apps[@]}"; do
   unit=$out/unit
   events=$unit/events.json
   status_s=ERR status_t=ERR sum_s="- - - -" sum_t="- - - -"
+  # verify calls two runs that raise the same error identical: the
+  # unpackaged handler must answer every event first.
+  if ! "$py" -I -S "$repo/fixtures/apps/run_unpackaged.py" "$src" "$env" >"$out/unpackaged.json" 2>"$out/unpackaged.log"; then
+    rows+=("$app|$(awk -v b="$env_bytes" 'BEGIN { printf "%.1f", b / 1e6 }')|-/-/-|-|UNPACKAGED FAILS|-/-/-|-|-|0")
+    echo "$app: the unpackaged handler fails (see $out/unpackaged.json)" >&2
+    failed=1
+    continue
+  fi
   t0=$SECONDS
   if "$bin" package "$unit" --site-packages "$env" --python "$py" --out "$out/static" >"$out/package-static.log" 2>&1; then
     sum_s=$(summary "$out/static")

@@ -171,7 +171,13 @@ class _Where:
         return None
 
     def row(self, name, imp=None):
-        imp = imp or self._importer()
+        try:
+            return self._row(name, imp or self._importer())
+        except Exception as e:  # noqa: BLE001 -- explaining must never fail the run
+            return {"name": name, "loaded": name in sys.modules, "file": None, "tier": None,
+                    "problem": f"{type(e).__name__}: {e}"}
+
+    def _row(self, name, imp):
         mod = sys.modules.get(name)
         # Read the module's namespace directly: an attribute access would
         # run a lazy module's body, which the function itself may never do.

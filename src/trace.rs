@@ -93,6 +93,10 @@ pub struct TraceReport {
     pub events: Vec<TraceEvent>,
     #[serde(default)]
     pub modules: Vec<TraceModule>,
+    /// Why events did not run in children forked after init (init left
+    /// threads running), when they did not.
+    #[serde(default)]
+    pub fork_reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -353,6 +357,9 @@ pub fn summary(run: &TraceRun, unit: &Unit, out: &Path) -> String {
         init.iter().filter(|m| in_unit(m)).count(),
         self_ms
     );
+    if let Some(reason) = &r.fork_reason {
+        let _ = writeln!(s, "events: {reason}");
+    }
     if let Some((without, with)) = run.overhead {
         let _ = writeln!(
             s,

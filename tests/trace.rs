@@ -250,3 +250,82 @@ fn trace_output_feeds_analyze() {
     assert_eq!(to_dict["usage"], "deferred", "{to_dict}");
     assert!(to_dict["invocation_probability"].as_f64().unwrap() > 0.0);
 }
+
+/// A unit made of `files` (path, text) plus its caios-pack.yaml and
+/// events.json.
+fn unit_of(files: &[(&str, &str)], events: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    support::write_file(dir.path(), "caios-pack.yaml", "handler: app.handler\n");
+    support::write_file(dir.path(), "events.json", events);
+    for (path, text) in files {
+        support::write_file(dir.path(), path, text);
+    }
+    dir
+}
+
+fn read_doc(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Names of the modules first loaded in `phase`.
+fn loaded_in(doc: &serde_json::Value, phase: &str) -> Vec<String> {
+    doc["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["phase"] == phase)
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn threads_started_at_init_make_each_event_repeat_init_instead_of_forking() {
+    // A pool started at import: in a child forked from this process the
+    // worker thread would not exist, and the handler would wait for it.
+    let app = "import queue, threading\n\
+               _jobs = queue.Queue()\n\
+               def _worker():\n    while True:\n        fn, arg, out = _jobs.get()\n        out.put(fn(arg))\n\
+               threading.Thread(target=_worker, name='pool').start()\n\
+               def _load(name):\n    import importlib\n    importlib.import_module(name)\n    return name\n\
+               def handler(event, context):\n    out = queue.Queue()\n    _jobs.put((_load, event['module'], out))\n    return out.get(timeout=20)\n";
+    let unit = unit_of(
+        &[
+            ("app.py", app),
+            ("mod_a.py", "A = 1\n"),
+            ("mod_b.py", "import mod_b_helper\nB = 2\n"),
+            ("mod_b_helper.py", "H = 3\n"),
+        ],
+        r#"{"tests": [{"name": "a", "event": {"module": "mod_a"}},
+                      {"name": "b", "event": {"module": "mod_b"}}]}"#,
+    );
+    let out = unit.path().join("trace.json");
+    let run = trace(unit.path(), &out, &[]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(0), "{stderr}");
+    let doc = read_doc(&out);
+    assert_eq!(doc["fork"], false, "{doc}");
+    assert!(
+        doc["fork_reason"].as_str().unwrap().contains("threads"),
+        "{}",
+        doc["fork_reason"]
+    );
+    let events = doc["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["result"], "mod_a");
+    assert_eq!(events[1]["result"], "mod_b");
+    let (a, b) = (loaded_in(&doc, "a"), loaded_in(&doc, "b"));
+    assert!(a.contains(&"mod_a".to_string()), "{a:?}");
+    assert!(!a.iter().any(|m| m.starts_with("mod_b")), "{a:?}");
+    assert!(
+        b.contains(&"mod_b".to_string()) && b.contains(&"mod_b_helper".to_string()),
+        "{b:?}"
+    );
+    assert!(!b.contains(&"mod_a".to_string()), "{b:?}");
+    // Init's measurements come from the first process, once.
+    let init = loaded_in(&doc, "init");
+    assert_eq!(init.iter().filter(|m| *m == "app").count(), 1, "{init:?}");
+    assert!(!init.contains(&"mod_a".to_string()));
+    // The summary says why.
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("threads running"), "{stdout}");
+}

@@ -4,25 +4,37 @@ functions ran.
 
 Embedded in the caios-pack binary and run as
 
-    python3 -I -S tracer.py --config CONFIG.json --out STATS.json
+    python3 -I -S -B tracer.py --config CONFIG.json --out STATS.json
 
 CONFIG.json: {"paths": [...], "handler_module": "handler",
 "handler_function": "handler", "events": [{"name", "event", "context"}, ...],
-"fork": true, "track_calls": true}. STATS.json: docs/stats.md, section 1,
-plus, for people reading it: "fork", "imports_timed", "failed_imports"
-([{name, phase, self_us, cumulative_us, parent, error}]: imports that raised,
-e.g. optional dependencies), "tracer_errors" (if any); per module "via"
-("import", "sys.modules" for names that appeared without an import, e.g.
-os.path, or "preloaded"), "parent" (the import it was nested in) and "ran_in"
-(phases in which its functions were first seen running); per event
-"new_modules", "result_error", "exit_status" and "signal". functions_ran is
-null when tracking is off and for modules without Python code (extensions,
-built-ins, namespace packages): functions in compiled code are not seen.
+"fork": true, "track_calls": true}.
+STATS.json: docs/stats.md, section 1, plus, for people reading it: "fork",
+"fork_reason", "threads_after_init", "imports_timed",
+"failed_imports" ([{name, phase, self_us, cumulative_us, parent, error}]:
+imports that raised, e.g. optional dependencies), "tracer_errors" (if any);
+per module "via" ("import", "sys.modules" for names that appeared without an
+import, e.g. os.path, or "preloaded"), "parent" (the import it was nested in)
+and "ran_in" (phases in which its functions were first seen running); per
+event "new_modules", "result_error", "exit_status", "signal" and "init_ms"
+(events run in a fresh process). functions_ran is null when
+tracking is off and for modules without Python code (extensions, built-ins,
+namespace packages): functions in compiled code are not seen.
 
-Exit status: 0 init and every event succeeded; 1 an event raised or its child
-crashed; 2 bad arguments or configuration; 3 importing the handler module
-raised; 4 the handler module has no such function. STATS.json is written in
-cases 0, 1, 3 and 4.
+Events run in a child forked after init, so that each event's imports are
+observed separately. When init left more than one thread running (counted
+in /proc/self/task, so native ones too: an OpenMP or BLAS pool, a database
+engine), a forked child could deadlock on a lock another thread held, or
+wait for a pool that does not exist in it: then each event runs in a fresh
+interpreter that repeats init (this script with the internal option
+--event-index N, which writes a document of its own); its rows for the
+event's phase are merged, and init's come from the first process ("fork":
+false, "fork_reason").
+
+Exit status: 0 init and every event succeeded; 1 an event raised or its
+child crashed; 2 bad arguments or configuration; 3 importing the
+handler module raised; 4 the handler module has no such function. STATS.json
+is written in cases 0, 1, 3 and 4.
 
 Import timing follows `python -X importtime`: the interpreter calls
 `importlib._bootstrap._find_and_load` for every module that is not yet in
@@ -35,9 +47,10 @@ gets its own row), and prints a module twice when `import pkg.mod` loads pkg
 whose __init__ imports pkg.mod (here: one row, with both calls' own time).
 
 Only modules that the interpreter loads before this script runs are used
-(sys, posix, _thread, time, _frozen_importlib, io, ...): JSON, tracebacks and
-the context object are implemented here, so that the tracer itself preloads
-nothing the handler may need (json would preload re, enum, functools, ...).
+(sys, posix, _thread, time, _frozen_importlib, _signal, io, ...): JSON,
+tracebacks and the context object are implemented here, so that the tracer
+itself preloads nothing the handler may need (json would preload re, enum,
+functools, ...).
 Stdlib only; Python 3.9 to 3.13.
 """
 
@@ -50,8 +63,10 @@ import _frozen_importlib
 _bootstrap = _frozen_importlib
 _ModuleType = type(sys)
 _Namespace = type(sys.implementation)  # types.SimpleNamespace
-_perf = time.perf_counter_ns
+_real_perf = time.perf_counter_ns
+_perf = _real_perf
 _modules = sys.modules
+_signal_mod = _modules.get("_signal")  # preloaded by the interpreter (3.9 to 3.13)
 
 _SELF_FILE = globals().get("__file__") or ""
 _FORMAT = "caios-pack-stats"
@@ -772,6 +787,15 @@ exec("def fork():\n    return posix.fork()\n", _fork_ns)
 _fork = _fork_ns["fork"]
 
 
+def _thread_count():
+    """Threads of this process, native ones included (an OpenMP pool, a
+    database engine's workers), where /proc says; else Python's own."""
+    try:
+        return len(posix.listdir("/proc/self/task"))
+    except Exception:
+        return _thread._count() + 1
+
+
 def _write_all(fd, data):
     view = memoryview(data)
     while view:
@@ -779,18 +803,9 @@ def _write_all(fd, data):
         view = view[n:]
 
 
-def _read_message(fd):
-    """Reads `LENGTH\nBODY` from the child; stops at the end of the body, so
-    that a grandchild still holding the pipe open cannot block us."""
-    data = b""
-    while True:
-        head, sep, body = data.partition(b"\n")
-        if sep and head.isdigit() and len(body) >= int(head):
-            return data
-        chunk = posix.read(fd, 1 << 16)
-        if not chunk:
-            return data
-        data += chunk
+def _message_complete(data):
+    head, sep, body = data.partition(b"\n")
+    return bool(sep and head.isdigit() and len(body) >= int(head))
 
 
 def _flush_stdio():
@@ -802,12 +817,71 @@ def _flush_stdio():
             pass
 
 
+def _wait_child(pid, rfd):
+    """Collects a child's message (`LENGTH\\nBODY` on rfd, or nothing when rfd
+    is None) and its exit status, polling. Stops reading at the end of the
+    body, so that a grandchild still holding the pipe open cannot block us.
+    Returns (data, status)."""
+    data = b""
+    eof = rfd is None
+    if rfd is not None:
+        posix.set_blocking(rfd, False)
+    status = None
+    delay = 0.0005
+    while True:
+        while not eof:
+            try:
+                chunk = posix.read(rfd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not chunk:
+                eof = True
+                break
+            data += chunk
+            if _message_complete(data):
+                eof = True
+        got, st = posix.waitpid(pid, posix.WNOHANG)
+        if got == pid:
+            status = st
+            while not eof:  # everything it wrote is in the pipe by now
+                try:
+                    chunk = posix.read(rfd, 1 << 16)
+                except BlockingIOError:
+                    break
+                if not chunk:
+                    break
+                data += chunk
+            return data, status
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
+def _exit_info(status):
+    signal = None
+    if posix.WIFSIGNALED(status):
+        signal = posix.WTERMSIG(status)
+        exit_status = -signal
+    elif posix.WIFEXITED(status):
+        exit_status = posix.WEXITSTATUS(status)
+    else:
+        exit_status = status
+    return exit_status, signal
+
+
+def _crashed_record(name, exit_status, signal, elapsed_ms, what="the event's process"):
+    how = ("killed by signal %d" % signal) if signal is not None else ("exited with status %d" % exit_status)
+    # ms: the child's whole life, as seen from here (a number: readers expect one).
+    return {"name": name, "ok": False, "ms": elapsed_ms, "result": None,
+            "error": {"type": "Crashed", "message": "%s %s before reporting" % (what, how)},
+            "traceback": None, "crashed": True, "exit_status": exit_status, "signal": signal}
+
+
 def _run_event_forked(fn, ev, function_name):
     """Runs one event in a child forked from the initialised process; returns
     (record, module rows, failed imports, hits) as sent back by the child."""
     _flush_stdio()
     rfd, wfd = posix.pipe()
-    started = _perf()
+    started = _real_perf()
     pid = _fork()
     if pid == 0:  # child
         code = 0
@@ -841,19 +915,11 @@ def _run_event_forked(fn, ev, function_name):
             posix._exit(code)
     posix.close(wfd)
     try:
-        data = _read_message(rfd)
+        data, status = _wait_child(pid, rfd)
     finally:
         posix.close(rfd)
-    _, status = posix.waitpid(pid, 0)
-    elapsed_ms = (_perf() - started) / 1e6
-    signal = None
-    if posix.WIFSIGNALED(status):
-        signal = posix.WTERMSIG(status)
-        exit_status = -signal
-    elif posix.WIFEXITED(status):
-        exit_status = posix.WEXITSTATUS(status)
-    else:
-        exit_status = status
+    elapsed_ms = (_real_perf() - started) / 1e6
+    exit_status, signal = _exit_info(status)
     payload = None
     head, sep, body = data.partition(b"\n")
     if sep and head.isdigit() and len(body) == int(head):
@@ -862,17 +928,76 @@ def _run_event_forked(fn, ev, function_name):
         except Exception as exc:
             _tracer_error("reading the child's record", exc)
     if payload is None:
-        how = ("killed by signal %d" % signal) if signal is not None else ("exited with status %d" % exit_status)
-        # ms: the child's whole life, as seen from here (a number: readers expect one).
-        rec = {"name": ev["name"], "ok": False, "ms": elapsed_ms, "result": None,
-               "error": {"type": "Crashed", "message": "the event's process %s before reporting" % how},
-               "traceback": None, "crashed": True, "exit_status": exit_status, "signal": signal}
-        return rec, [], [], []
+        return _crashed_record(ev["name"], exit_status, signal, elapsed_ms), [], [], []
     rec = payload["event"]
     if exit_status != 0:
         rec["exit_status"] = exit_status
     _tracer_errors.extend(payload.get("tracer_errors") or [])
     return rec, payload["records"], payload["failed"], payload["hits"]
+
+
+def _interpreter_args():
+    """The flags this interpreter runs with, for a fresh copy of it."""
+    args = []
+    flags = sys.flags
+    for flag, opt in (("isolated", "-I"), ("no_site", "-S"), ("dont_write_bytecode", "-B"),
+                      ("ignore_environment", "-E"), ("no_user_site", "-s"), ("safe_path", "-P")):
+        if getattr(flags, flag, 0) and not (opt in ("-E", "-s", "-P") and flags.isolated):
+            args.append(opt)
+    for k, v in getattr(sys, "_xoptions", {}).items():
+        args += ["-X", k if v is True else "%s=%s" % (k, v)]
+    for w in sys.warnoptions:
+        args += ["-W", w]
+    return args
+
+
+def _run_event_fresh(index, ev, cfg_path, out_path):
+    """Runs one event in a fresh interpreter that repeats init: this script
+    with --event-index, which writes a statistics document of its own.
+    Returns (record, finished module rows, failed imports as rows)."""
+    name = ev["name"]
+    tmp = "%s.event-%d.json" % (out_path, index)
+    exe = sys.executable
+    argv = [exe] + _interpreter_args() + [_SELF_FILE, "--config", cfg_path, "--out", tmp,
+                                          "--event-index", str(index)]
+    _flush_stdio()
+    started = _real_perf()
+    try:
+        pid = posix.posix_spawn(exe, argv, posix.environ)
+    except Exception as exc:
+        rec = {"name": name, "ok": False, "ms": 0.0, "result": None,
+               "error": {"type": "SpawnFailed", "message": "cannot start %s: %s" % (exe, _exc_message(exc))},
+               "traceback": None, "crashed": True}
+        return rec, [], []
+    _, status = _wait_child(pid, None)
+    elapsed_ms = (_real_perf() - started) / 1e6
+    doc = None
+    try:
+        with open(tmp, "rb") as fh:
+            doc = _json_loads(fh.read().decode("utf-8"))
+        posix.unlink(tmp)
+    except Exception:
+        doc = None
+    exit_status, signal = _exit_info(status)
+    events = doc.get("events") if isinstance(doc, dict) else None
+    if not events:
+        what = "the fresh process that repeats init for this event"
+        rec = _crashed_record(name, exit_status, signal, elapsed_ms, what)
+        if isinstance(doc, dict) and doc.get("init_error"):
+            err = doc["init_error"]
+            rec["crashed"] = False
+            rec["error"] = {"type": err.get("type"), "message": "repeating init for this event failed: %s"
+                            % err.get("message")}
+            rec["traceback"] = err.get("traceback")
+        return rec, [], []
+    rec = events[0]
+    rec["init_ms"] = doc.get("init_ms")
+    if exit_status not in (0, 1):
+        rec["exit_status"] = exit_status
+    _tracer_errors.extend(doc.get("tracer_errors") or [])
+    rows = [m for m in doc.get("modules") or () if m.get("phase") == name]
+    failed = [f for f in doc.get("failed_imports") or () if f.get("phase") == name]
+    return rec, rows, failed
 
 
 # ---------------------------------------------------------------------------
@@ -965,16 +1090,22 @@ def _load_config(path):
     return cfg
 
 
+def _absolute(path):
+    return path if path.startswith("/") else posix.getcwd() + "/" + path
+
+
 def main(argv):
-    cfg_path = out_path = None
+    cfg_path = out_path = event_index = None
     args = list(argv[1:])
     while args:
         a = args.pop(0)
-        if a in ("--config", "--out") and args:
+        if a in ("--config", "--out", "--event-index") and args:
             if a == "--config":
                 cfg_path = args.pop(0)
-            else:
+            elif a == "--out":
                 out_path = args.pop(0)
+            else:
+                event_index = args.pop(0)
         elif a.startswith("--config="):
             cfg_path = a[len("--config="):]
         elif a.startswith("--out="):
@@ -983,10 +1114,18 @@ def main(argv):
             return _usage("unexpected argument %r" % a)
     if not cfg_path or not out_path:
         return _usage("--config and --out are required")
+    cfg_path, out_path = _absolute(cfg_path), _absolute(out_path)  # init may chdir
     try:
         cfg = _load_config(cfg_path)
     except Exception as exc:
         return _usage("%s: %s" % (cfg_path, _exc_message(exc)))
+    if event_index is not None:
+        # Internal: one event, in this process, after repeating init (the
+        # parent's init left threads running, so it could not fork).
+        if not event_index.isdigit() or int(event_index) >= len(cfg["events"]):
+            return _usage("--event-index %s: no such event" % event_index)
+        cfg["events"] = [cfg["events"][int(event_index)]]
+        cfg["fork"] = False
     if cfg["fork"] and not hasattr(posix, "fork"):
         return _usage("fork is not available on this platform; set \"fork\": false")
 
@@ -1032,6 +1171,7 @@ def main(argv):
         exit_code = 3
     else:
         stats["init_ms"] = (_perf() - t0) / 1e6
+        _phase[0] = None
         try:
             handler = getattr(module, function_name)
         except AttributeError:
@@ -1048,14 +1188,32 @@ def main(argv):
 
     hits_by_phase = {}
     rows_extra = []
+    rows_done = []    # rows built by a fresh process (_run_event_fresh)
+    failed_done = []
+    fork = cfg["fork"]
+    if handler is not None and fork and cfg["events"]:
+        threads = _thread_count()
+        if threads > 1:
+            # A forked child has only the forking thread: any lock another
+            # thread held (the import lock, a pool's queue, malloc's) stays
+            # held forever, and work handed to a pool never runs.
+            fork = False
+            stats["fork"] = False
+            stats["fork_reason"] = ("init left %d threads running; each event ran in a fresh process "
+                                    "that repeated init instead of a forked child" % threads)
+            stats["threads_after_init"] = threads
     if handler is not None:
-        for ev in cfg["events"]:
-            if cfg["fork"]:
+        for index, ev in enumerate(cfg["events"]):
+            if fork:
                 rec, records, failed, hits = _run_event_forked(handler, ev, module_name)
                 rows_extra.extend(records)
                 _failed.extend(failed)
                 for f, phase in hits:
                     hits_by_phase.setdefault(phase, set()).add(f)
+            elif cfg["fork"]:
+                rec, rows, failed = _run_event_fresh(index, ev, cfg_path, out_path)
+                rows_done.extend(rows)
+                failed_done.extend(failed)
             else:
                 rec = _run_event(handler, ev, module_name, False)
             if not rec.get("ok"):
@@ -1068,12 +1226,12 @@ def main(argv):
     for f, phase in _hits.items():
         if phase is not None:
             hits_by_phase.setdefault(phase, set()).add(f)
-    stats["modules"] = _module_rows([n for n in preloaded], _records + rows_extra, hits_by_phase)
+    stats["modules"] = _module_rows([n for n in preloaded], _records + rows_extra, hits_by_phase) + rows_done
     stats["failed_imports"] = [
         {"name": f["name"], "phase": f["phase"], "self_us": _us(f["self_ns"]),
          "cumulative_us": _us(f["cum_ns"]), "parent": f["parent"],
          "error": f["error"]}
-        for f in _failed]
+        for f in _failed] + failed_done
     stats["imports_timed"] = _counters["imports"]
     if _tracer_errors:
         stats["tracer_errors"] = _tracer_errors

@@ -95,6 +95,7 @@ pub struct TraceArgs {
     pub python: String,
     pub fork: bool,
     pub track_calls: bool,
+    pub event_timeout_s: f64,
     pub format: Format,
 }
 
@@ -108,6 +109,7 @@ pub fn trace(args: &TraceArgs) -> Result<()> {
         python: args.python.clone(),
         fork: args.fork,
         track_calls: args.track_calls,
+        event_timeout_s: args.event_timeout_s,
     };
     let run = crate::trace::run(&unit, &events, &options)?;
     std::fs::write(&args.out, &run.document).map_err(|e| Error::io(&args.out, e))?;

@@ -189,6 +189,9 @@ struct TraceFlags {
     /// Do not record which modules' functions ran (lower overhead).
     #[arg(long)]
     no_calls: bool,
+    /// Seconds each event may run before its process is killed (exit 1).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
+    event_timeout: f64,
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -297,6 +300,7 @@ fn main() -> ExitCode {
             python: t.python,
             fork: !t.no_fork,
             track_calls: !t.no_calls,
+            event_timeout_s: t.event_timeout,
             format: t.format,
         }),
     };

@@ -79,6 +79,9 @@ pub struct TraceOptions {
     pub fork: bool,
     /// Record whether each module's functions ran.
     pub track_calls: bool,
+    /// Seconds an event may run before its process is killed (the tracer's
+    /// `event_timeout_s`).
+    pub event_timeout_s: f64,
 }
 
 /// What the summary needs from the tracer's output.
@@ -117,6 +120,9 @@ pub struct TraceEvent {
     pub traceback: Option<String>,
     #[serde(default)]
     pub crashed: bool,
+    /// Killed after `event_timeout_s`.
+    #[serde(default)]
+    pub timed_out: bool,
     pub exit_status: Option<serde_json::Value>,
 }
 
@@ -149,6 +155,12 @@ pub struct TraceRun {
 /// it (setprofile slows imports 1.7–2.2× on Python < 3.12), `functions_ran`
 /// from a second pass with it; the overhead is reported in the document.
 pub fn run(unit: &Unit, events: &[EventCase], options: &TraceOptions) -> Result<TraceRun> {
+    if !(options.event_timeout_s.is_finite() && options.event_timeout_s > 0.0) {
+        return Err(Error::input(format!(
+            "--event-timeout {}: expected a number of seconds greater than 0",
+            options.event_timeout_s
+        )));
+    }
     check_handler_module(unit)?;
     let timed = run_once(unit, events, options, false)?;
     if !options.track_calls {
@@ -226,6 +238,7 @@ fn run_once(
         "events": events,
         "fork": options.fork,
         "track_calls": track_calls,
+        "event_timeout_s": options.event_timeout_s,
     });
     std::fs::write(&config, config_doc.to_string()).map_err(|e| Error::io(&config, e))?;
     // -B: a trace must not write __pycache__ into the user's folders.
@@ -380,7 +393,9 @@ pub fn summary(run: &TraceRun, unit: &Unit, out: &Path) -> String {
             .filter(|m| m.phase == event.name)
             .map(|m| m.name.as_str())
             .collect();
-        let result = if event.crashed {
+        let result = if event.timed_out {
+            "timeout"
+        } else if event.crashed {
             "crashed"
         } else if event.ok {
             "ok"
@@ -422,7 +437,11 @@ pub fn failures(run: &TraceRun) -> Option<String> {
         .iter()
         .filter(|e| !e.ok || e.crashed)
         .map(|e| {
-            if e.crashed {
+            let message = e.error.as_ref().and_then(|v| v["message"].as_str());
+            if e.timed_out {
+                // The tracer's message names the event and the timeout.
+                message.unwrap_or("timed out").to_string()
+            } else if e.crashed {
                 format!(
                     "event `{}`: the interpreter crashed ({:?})",
                     e.name, e.exit_status

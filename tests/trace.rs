@@ -329,3 +329,46 @@ fn threads_started_at_init_make_each_event_repeat_init_instead_of_forking() {
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(stdout.contains("threads running"), "{stdout}");
 }
+
+#[test]
+fn an_event_that_runs_too_long_is_killed_and_named() {
+    let unit = unit_of(
+        &[(
+            "app.py",
+            "import time\ndef handler(event, context):\n    if event.get('hang'):\n        while True:\n            time.sleep(3600)\n    return 'done'\n",
+        )],
+        r#"{"tests": [{"name": "quick", "event": {}}, {"name": "hang", "event": {"hang": true}},
+                      {"name": "after", "event": {}}]}"#,
+    );
+    let out = unit.path().join("trace.json");
+    let started = std::time::Instant::now();
+    let run = trace(unit.path(), &out, &["--event-timeout", "2"]);
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("event `hang` timed out after 2 s"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("`quick`"), "{stderr}");
+    // Two passes (timing, then call tracking), each waiting 2 s for `hang`.
+    assert!(elapsed < std::time::Duration::from_secs(60), "{elapsed:?}");
+    let doc = read_doc(&out);
+    let events = doc["events"].as_array().unwrap();
+    let by_name = |name: &str| events.iter().find(|e| e["name"] == name).unwrap();
+    assert_eq!(by_name("quick")["ok"], true);
+    assert_eq!(
+        by_name("after")["ok"],
+        true,
+        "events after a timeout still run"
+    );
+    let hang = by_name("hang");
+    assert_eq!(hang["ok"], false);
+    assert_eq!(hang["timed_out"], true);
+    assert_eq!(hang["error"]["type"], "Timeout");
+    assert!(hang["ms"].as_f64().unwrap() >= 2000.0, "{hang}");
+    assert_eq!(doc["event_timeout_s"], 2.0);
+    // Not a number of seconds.
+    let bad = trace(unit.path(), &out, &["--event-timeout", "0"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

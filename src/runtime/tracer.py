@@ -8,16 +8,16 @@ Embedded in the caios-pack binary and run as
 
 CONFIG.json: {"paths": [...], "handler_module": "handler",
 "handler_function": "handler", "events": [{"name", "event", "context"}, ...],
-"fork": true, "track_calls": true}.
+"fork": true, "track_calls": true, "event_timeout_s": 600}.
 STATS.json: docs/stats.md, section 1, plus, for people reading it: "fork",
-"fork_reason", "threads_after_init", "imports_timed",
+"fork_reason", "threads_after_init", "event_timeout_s", "imports_timed",
 "failed_imports" ([{name, phase, self_us, cumulative_us, parent, error}]:
 imports that raised, e.g. optional dependencies), "tracer_errors" (if any);
 per module "via" ("import", "sys.modules" for names that appeared without an
 import, e.g. os.path, or "preloaded"), "parent" (the import it was nested in)
 and "ran_in" (phases in which its functions were first seen running); per
-event "new_modules", "result_error", "exit_status", "signal" and "init_ms"
-(events run in a fresh process). functions_ran is null when
+event "new_modules", "result_error", "exit_status", "signal", "timed_out" and
+"init_ms" (events run in a fresh process). functions_ran is null when
 tracking is off and for modules without Python code (extensions, built-ins,
 namespace packages): functions in compiled code are not seen.
 
@@ -29,10 +29,14 @@ wait for a pool that does not exist in it: then each event runs in a fresh
 interpreter that repeats init (this script with the internal option
 --event-index N, which writes a document of its own); its rows for the
 event's phase are merged, and init's come from the first process ("fork":
-false, "fork_reason").
+false, "fork_reason"). A child that runs longer than event_timeout_s (a fresh
+process: plus twice init's time, at least 5 s) is killed with SIGKILL and
+the event recorded as failed ("timed_out": true, error type "Timeout"); with
+"fork": false the tracer's own process gets SIGALRM instead (best effort:
+only a handler running Python code in the main thread is interrupted).
 
-Exit status: 0 init and every event succeeded; 1 an event raised or its
-child crashed; 2 bad arguments or configuration; 3 importing the
+Exit status: 0 init and every event succeeded; 1 an event raised, timed out
+or its child crashed; 2 bad arguments or configuration; 3 importing the
 handler module raised; 4 the handler module has no such function. STATS.json
 is written in cases 0, 1, 3 and 4.
 
@@ -746,25 +750,69 @@ def _make_context(values, function_name):
     return ctx
 
 
-def _run_event(fn, ev, function_name, in_child):
-    """Runs one event in this process; returns its record."""
+class _EventTimeout(BaseException):
+    """Raised by SIGALRM in an event run in the tracer's own process."""
+
+
+def _timeout_message(name, timeout_s):
+    return ("event `%s` timed out after %s s (--event-timeout); its process was killed"
+            % (name, _fmt_seconds(timeout_s)))
+
+
+def _fmt_seconds(x):
+    return ("%d" % x) if x == int(x) else ("%g" % x)
+
+
+def _timeout_record(name, timeout_s, ms, in_process=False):
+    msg = _timeout_message(name, timeout_s)
+    if in_process:
+        msg = msg.replace("its process was killed", "interrupted by SIGALRM")
+    return {"name": name, "ok": False, "ms": ms, "result": None,
+            "error": {"type": "Timeout", "message": msg},
+            "traceback": None, "crashed": False, "timed_out": True}
+
+
+def _raise_timeout(signum, frame):
+    raise _EventTimeout()
+
+
+def _run_event(fn, ev, function_name, in_child, timeout_s=None):
+    """Runs one event in this process; returns its record. timeout_s: when
+    set (events run without fork), SIGALRM interrupts the handler (only when
+    the signal reaches the main thread, i.e. best effort)."""
     name = ev["name"]
     ctx = _make_context(ev.get("context"), function_name)
     before = set(_modules)
     rec = {"name": name, "ok": True, "ms": None, "result": None, "error": None,
            "traceback": None, "crashed": False}
+    alarm = None
+    if timeout_s and _signal_mod is not None and hasattr(_signal_mod, "setitimer"):
+        try:
+            alarm = _signal_mod.signal(_signal_mod.SIGALRM, _raise_timeout)
+        except (ValueError, OSError):
+            alarm = None  # not the main thread
     _phase[0] = name
     t0 = _perf()
     try:
-        result = fn(ev.get("event"), ctx)
+        if alarm is not None:
+            _signal_mod.setitimer(_signal_mod.ITIMER_REAL, timeout_s)
+        try:
+            result = fn(ev.get("event"), ctx)
+        finally:
+            if alarm is not None:
+                _signal_mod.setitimer(_signal_mod.ITIMER_REAL, 0)
+                _signal_mod.signal(_signal_mod.SIGALRM, alarm)
     except BaseException as exc:
         rec["ms"] = (_perf() - t0) / 1e6
         if isinstance(exc, KeyboardInterrupt) and not in_child:
             _phase[0] = None
             raise
-        rec["ok"] = False
-        rec["error"] = _error_record(exc)
-        rec["traceback"] = _format_exception(exc)
+        if isinstance(exc, _EventTimeout):
+            rec = _timeout_record(name, timeout_s, rec["ms"], in_process=True)
+        else:
+            rec["ok"] = False
+            rec["error"] = _error_record(exc)
+            rec["traceback"] = _format_exception(exc)
     else:
         rec["ms"] = (_perf() - t0) / 1e6
         try:
@@ -817,11 +865,13 @@ def _flush_stdio():
             pass
 
 
-def _wait_child(pid, rfd):
+def _wait_child(pid, rfd, timeout_s):
     """Collects a child's message (`LENGTH\\nBODY` on rfd, or nothing when rfd
-    is None) and its exit status, polling. Stops reading at the end of the
+    is None) and its exit status, polling, so that a child that outlives
+    timeout_s seconds is killed (SIGKILL). Stops reading at the end of the
     body, so that a grandchild still holding the pipe open cannot block us.
-    Returns (data, status)."""
+    Returns (data, status, timed_out)."""
+    deadline = _real_perf() + int(timeout_s * 1e9)
     data = b""
     eof = rfd is None
     if rfd is not None:
@@ -851,7 +901,14 @@ def _wait_child(pid, rfd):
                 if not chunk:
                     break
                 data += chunk
-            return data, status
+            return data, status, False
+        if _real_perf() >= deadline:
+            try:
+                posix.kill(pid, 9)
+            except OSError:
+                pass
+            _, status = posix.waitpid(pid, 0)
+            return data, status, not (rfd is not None and _message_complete(data))
         time.sleep(delay)
         delay = min(delay * 2, 0.02)
 
@@ -876,7 +933,7 @@ def _crashed_record(name, exit_status, signal, elapsed_ms, what="the event's pro
             "traceback": None, "crashed": True, "exit_status": exit_status, "signal": signal}
 
 
-def _run_event_forked(fn, ev, function_name):
+def _run_event_forked(fn, ev, function_name, timeout_s):
     """Runs one event in a child forked from the initialised process; returns
     (record, module rows, failed imports, hits) as sent back by the child."""
     _flush_stdio()
@@ -915,10 +972,12 @@ def _run_event_forked(fn, ev, function_name):
             posix._exit(code)
     posix.close(wfd)
     try:
-        data, status = _wait_child(pid, rfd)
+        data, status, timed_out = _wait_child(pid, rfd, timeout_s)
     finally:
         posix.close(rfd)
     elapsed_ms = (_real_perf() - started) / 1e6
+    if timed_out:
+        return _timeout_record(ev["name"], timeout_s, elapsed_ms), [], [], []
     exit_status, signal = _exit_info(status)
     payload = None
     head, sep, body = data.partition(b"\n")
@@ -951,7 +1010,7 @@ def _interpreter_args():
     return args
 
 
-def _run_event_fresh(index, ev, cfg_path, out_path):
+def _run_event_fresh(index, ev, cfg_path, out_path, timeout_s, init_ms):
     """Runs one event in a fresh interpreter that repeats init: this script
     with --event-index, which writes a statistics document of its own.
     Returns (record, finished module rows, failed imports as rows)."""
@@ -960,6 +1019,9 @@ def _run_event_fresh(index, ev, cfg_path, out_path):
     exe = sys.executable
     argv = [exe] + _interpreter_args() + [_SELF_FILE, "--config", cfg_path, "--out", tmp,
                                           "--event-index", str(index)]
+    # The child repeats init before the event: it gets the event's budget plus
+    # twice what init took here (at least 5 s).
+    budget = timeout_s + max(5.0, 2 * (init_ms or 0) / 1000.0)
     _flush_stdio()
     started = _real_perf()
     try:
@@ -969,7 +1031,7 @@ def _run_event_fresh(index, ev, cfg_path, out_path):
                "error": {"type": "SpawnFailed", "message": "cannot start %s: %s" % (exe, _exc_message(exc))},
                "traceback": None, "crashed": True}
         return rec, [], []
-    _, status = _wait_child(pid, None)
+    _, status, timed_out = _wait_child(pid, None, budget)
     elapsed_ms = (_real_perf() - started) / 1e6
     doc = None
     try:
@@ -978,6 +1040,8 @@ def _run_event_fresh(index, ev, cfg_path, out_path):
         posix.unlink(tmp)
     except Exception:
         doc = None
+    if timed_out:
+        return _timeout_record(name, timeout_s, elapsed_ms), [], []
     exit_status, signal = _exit_info(status)
     events = doc.get("events") if isinstance(doc, dict) else None
     if not events:
@@ -1087,6 +1151,11 @@ def _load_config(path):
             cfg[key] = default
         elif not isinstance(cfg[key], bool):
             raise ValueError("`%s` must be true or false" % key)
+    timeout = cfg.get("event_timeout_s")
+    if timeout is None:
+        cfg["event_timeout_s"] = 600
+    elif isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError("`event_timeout_s` must be a number of seconds greater than 0")
     return cfg
 
 
@@ -1135,10 +1204,11 @@ def main(argv):
     sys.path[:] = list(cfg["paths"]) + rest
 
     module_name, function_name = cfg["handler_module"], cfg["handler_function"]
+    timeout_s = cfg["event_timeout_s"]
     stats = {"format": _FORMAT, "version": 1, "source": "trace",
              "python": "%d.%d.%d" % tuple(sys.version_info[:3]),
              "handler": "%s.%s" % (module_name, function_name),
-             "tracking": "off", "fork": cfg["fork"], "init_ms": None,
+             "tracking": "off", "fork": cfg["fork"], "event_timeout_s": timeout_s, "init_ms": None,
              "events": [], "modules": [], "failed_imports": []}
 
     preloaded = list(_modules)
@@ -1205,19 +1275,22 @@ def main(argv):
     if handler is not None:
         for index, ev in enumerate(cfg["events"]):
             if fork:
-                rec, records, failed, hits = _run_event_forked(handler, ev, module_name)
+                rec, records, failed, hits = _run_event_forked(handler, ev, module_name, timeout_s)
                 rows_extra.extend(records)
                 _failed.extend(failed)
                 for f, phase in hits:
                     hits_by_phase.setdefault(phase, set()).add(f)
             elif cfg["fork"]:
-                rec, rows, failed = _run_event_fresh(index, ev, cfg_path, out_path)
+                rec, rows, failed = _run_event_fresh(index, ev, cfg_path, out_path, timeout_s,
+                                                     stats["init_ms"])
                 rows_done.extend(rows)
                 failed_done.extend(failed)
             else:
-                rec = _run_event(handler, ev, module_name, False)
+                rec = _run_event(handler, ev, module_name, False, timeout_s)
             if not rec.get("ok"):
                 exit_code = 1
+                if rec.get("timed_out") and event_index is None:  # else the parent says it
+                    sys.stderr.write("caios-pack tracer: %s\n" % rec["error"]["message"])
             stats["events"].append(rec)
 
     _stop_tracking()

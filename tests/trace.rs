@@ -372,3 +372,72 @@ fn an_event_that_runs_too_long_is_killed_and_named() {
     let bad = trace(unit.path(), &out, &["--event-timeout", "0"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn files_opened_by_path_are_recorded_with_their_phase() {
+    let lib_dir = tempfile::tempdir().unwrap();
+    let c_file = lib_dir.path().join("tiny.c");
+    std::fs::write(&c_file, "int tiny_answer(void) { return 42; }\n").unwrap();
+    let init = "import os, json\n\
+                _here = os.path.dirname(__file__)\n\
+                with open(os.path.join(_here, 'data', 'x.json')) as f:\n    CONFIG = json.load(f)\n\
+                def native():\n    import ctypes\n    lib = ctypes.CDLL(os.path.join(_here, 'lib', 'libtiny.so'))\n    return lib.tiny_answer()\n";
+    let unit = unit_of(
+        &[
+            ("app.py", "import datapkg\ndef handler(event, context):\n    if event.get('native'):\n        return datapkg.native()\n    return datapkg.CONFIG\n"),
+            ("datapkg/__init__.py", init),
+            ("datapkg/data/x.json", "{\"answer\": 41}"),
+        ],
+        r#"{"tests": [{"name": "plain", "event": {}}, {"name": "native", "event": {"native": true}}]}"#,
+    );
+    let so = unit.path().join("datapkg/lib/libtiny.so");
+    std::fs::create_dir_all(so.parent().unwrap()).unwrap();
+    let cc = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&so)
+        .arg(&c_file)
+        .status()
+        .expect("cc runs");
+    assert!(cc.success());
+    let out = unit.path().join("trace.json");
+    let run = trace(unit.path(), &out, &[]);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let doc = read_doc(&out);
+    assert_eq!(doc["events"][0]["result"]["answer"], 41);
+    assert_eq!(doc["events"][1]["result"], 42);
+    let files: Vec<(PathBuf, String, String)> = doc["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                std::fs::canonicalize(f["path"].as_str().unwrap()).unwrap(),
+                f["phase"].as_str().unwrap().to_string(),
+                f["how"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let json = std::fs::canonicalize(unit.path().join("datapkg/data/x.json")).unwrap();
+    let so = std::fs::canonicalize(&so).unwrap();
+    assert!(
+        files.contains(&(json, "init".into(), "open".into())),
+        "{files:?}"
+    );
+    assert!(
+        files.contains(&(so, "native".into(), "dlopen".into())),
+        "{files:?}"
+    );
+    // The import system's own reads are not listed.
+    assert!(
+        !files.iter().any(|(p, _, _)| {
+            let p = p.to_string_lossy();
+            p.ends_with(".py") || p.ends_with(".pyc") || p.contains("__pycache__")
+        }),
+        "{files:?}"
+    );
+}

@@ -35,6 +35,14 @@ the event recorded as failed ("timed_out": true, error type "Timeout"); with
 "fork": false the tracer's own process gets SIGALRM instead (best effort:
 only a handler running Python code in the main thread is interrupted).
 
+"files": an audit hook (sys.addaudithook) records each file that the unit
+opens by path ("open" events: open(), io.open_code, os.open) or loads with
+ctypes ("ctypes.dlopen") under one of "paths", with the first phase that did
+so; .py, .pyc and __pycache__ paths (the import system's own reads) are
+skipped, and so are paths that no longer exist when the document is written
+(failed opens). A dlopen name without a "/" is recorded as given (the
+loader's search path decides where it comes from).
+
 Exit status: 0 init and every event succeeded; 1 an event raised, timed out
 or its child crashed; 2 bad arguments or configuration; 3 importing the
 handler module raised; 4 the handler module has no such function. STATS.json
@@ -87,6 +95,8 @@ _finished = set()   # source file names of modules whose import has completed
 _hits = {}          # co_filename -> phase in which a function of that file first ran
 _tracer_errors = []
 _counters = {"imports": 0}
+_files = {}         # (path, how) -> phase in which it was first opened / dlopen'ed
+_files_order = []   # the keys of _files in the order they were first seen
 
 def _tracer_error(where, exc):
     """Internal bookkeeping failed: never silent, never fatal to the handler."""
@@ -322,6 +332,77 @@ def _diff_sys_modules(before, phase):
         row = [name, phase, 0, 0, None, _module_location(mod, file), keys, "sys.modules"]
         _recorded[name] = (row, len(_records))
         _records.append(row)
+
+
+# ---------------------------------------------------------------------------
+# Files opened by path: an audit hook (sys.addaudithook) records the "open"
+# and "ctypes.dlopen" events for files under the unit's roots, first phase per
+# (path, how). It runs for every audited event of the process, so it only
+# does string tests; the import system's own opens (.py, .pyc, __pycache__)
+# are skipped.
+
+_roots = [()]       # ("/root/", ...): the unit's paths, each ending in "/"
+_AUDIT_HOW = {"open": "open", "ctypes.dlopen": "dlopen"}
+_SKIP_SUFFIXES = (".py", ".pyc")
+_FS_ENCODING = sys.getfilesystemencoding()
+
+
+def _normpath(path):
+    """posixpath.normpath for an absolute path (os.path is not preloaded)."""
+    parts = []
+    for part in path.split("/"):
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part and part != ".":
+            parts.append(part)
+    return "/" + "/".join(parts)
+
+
+def _audit_hook(event, args):
+    how = _AUDIT_HOW.get(event)
+    if how is None:
+        return
+    phase = _phase[0]
+    if phase is None or not args:
+        return
+    try:
+        path = args[0]
+        if not isinstance(path, str):
+            if not isinstance(path, bytes):
+                return  # a file descriptor, None (dlopen of the process), a path-like
+            path = path.decode(_FS_ENCODING, "surrogateescape")
+        if how == "dlopen" and "/" not in path:
+            key = (path, how)  # a bare soname: the loader's search decides, record it as given
+        else:
+            if path.endswith(_SKIP_SUFFIXES) or "__pycache__" in path:
+                return
+            if not path.startswith("/"):
+                path = posix.getcwd() + "/" + path
+            if "/." in path or "//" in path:
+                path = _normpath(path)
+            if not path.startswith(_roots[0]):
+                return
+            key = (path, how)
+        if key not in _files:
+            _files[key] = phase
+            _files_order.append(key)
+    except Exception as exc:  # an audit hook that raises would fail the open
+        _tracer_error("audit hook", exc)
+
+
+def _file_rows():
+    rows = []
+    for key in _files_order:
+        path, how = key
+        if path.startswith("/"):
+            try:
+                if posix.stat(path).st_mode & 0o170000 != 0o100000:
+                    continue  # a folder, a device
+            except OSError:
+                continue  # a failed open: the file is not needed
+        rows.append({"path": path, "phase": _files[key], "how": how})
+    return rows
 
 
 # ---------------------------------------------------------------------------
@@ -935,7 +1016,7 @@ def _crashed_record(name, exit_status, signal, elapsed_ms, what="the event's pro
 
 def _run_event_forked(fn, ev, function_name, timeout_s):
     """Runs one event in a child forked from the initialised process; returns
-    (record, module rows, failed imports, hits) as sent back by the child."""
+    (record, module rows, failed imports, hits, files) as sent back by the child."""
     _flush_stdio()
     rfd, wfd = posix.pipe()
     started = _real_perf()
@@ -945,13 +1026,14 @@ def _run_event_forked(fn, ev, function_name, timeout_s):
         try:
             posix.close(rfd)
             n_records, n_failed, n_hits = len(_records), len(_failed), len(_hits)
-            n_errors = len(_tracer_errors)
+            n_errors, n_files = len(_tracer_errors), len(_files_order)
             rec = _run_event(fn, ev, function_name, True)
             _stop_tracking()
             payload = {"event": rec,
                        "records": _records[n_records:],
                        "failed": _failed[n_failed:],
                        "hits": list(_hits.items())[n_hits:],
+                       "files": [[p, h, _files[(p, h)]] for p, h in _files_order[n_files:]],
                        "tracer_errors": _tracer_errors[n_errors:]}
             try:
                 data = _encode(payload)
@@ -977,7 +1059,7 @@ def _run_event_forked(fn, ev, function_name, timeout_s):
         posix.close(rfd)
     elapsed_ms = (_real_perf() - started) / 1e6
     if timed_out:
-        return _timeout_record(ev["name"], timeout_s, elapsed_ms), [], [], []
+        return _timeout_record(ev["name"], timeout_s, elapsed_ms), [], [], [], []
     exit_status, signal = _exit_info(status)
     payload = None
     head, sep, body = data.partition(b"\n")
@@ -987,12 +1069,12 @@ def _run_event_forked(fn, ev, function_name, timeout_s):
         except Exception as exc:
             _tracer_error("reading the child's record", exc)
     if payload is None:
-        return _crashed_record(ev["name"], exit_status, signal, elapsed_ms), [], [], []
+        return _crashed_record(ev["name"], exit_status, signal, elapsed_ms), [], [], [], []
     rec = payload["event"]
     if exit_status != 0:
         rec["exit_status"] = exit_status
     _tracer_errors.extend(payload.get("tracer_errors") or [])
-    return rec, payload["records"], payload["failed"], payload["hits"]
+    return rec, payload["records"], payload["failed"], payload["hits"], payload.get("files") or []
 
 
 def _interpreter_args():
@@ -1013,7 +1095,7 @@ def _interpreter_args():
 def _run_event_fresh(index, ev, cfg_path, out_path, timeout_s, init_ms):
     """Runs one event in a fresh interpreter that repeats init: this script
     with --event-index, which writes a statistics document of its own.
-    Returns (record, finished module rows, failed imports as rows)."""
+    Returns (record, finished module rows, failed imports as rows, files)."""
     name = ev["name"]
     tmp = "%s.event-%d.json" % (out_path, index)
     exe = sys.executable
@@ -1030,7 +1112,7 @@ def _run_event_fresh(index, ev, cfg_path, out_path, timeout_s, init_ms):
         rec = {"name": name, "ok": False, "ms": 0.0, "result": None,
                "error": {"type": "SpawnFailed", "message": "cannot start %s: %s" % (exe, _exc_message(exc))},
                "traceback": None, "crashed": True}
-        return rec, [], []
+        return rec, [], [], []
     _, status, timed_out = _wait_child(pid, None, budget)
     elapsed_ms = (_real_perf() - started) / 1e6
     doc = None
@@ -1041,7 +1123,7 @@ def _run_event_fresh(index, ev, cfg_path, out_path, timeout_s, init_ms):
     except Exception:
         doc = None
     if timed_out:
-        return _timeout_record(name, timeout_s, elapsed_ms), [], []
+        return _timeout_record(name, timeout_s, elapsed_ms), [], [], []
     exit_status, signal = _exit_info(status)
     events = doc.get("events") if isinstance(doc, dict) else None
     if not events:
@@ -1053,7 +1135,7 @@ def _run_event_fresh(index, ev, cfg_path, out_path, timeout_s, init_ms):
             rec["error"] = {"type": err.get("type"), "message": "repeating init for this event failed: %s"
                             % err.get("message")}
             rec["traceback"] = err.get("traceback")
-        return rec, [], []
+        return rec, [], [], []
     rec = events[0]
     rec["init_ms"] = doc.get("init_ms")
     if exit_status not in (0, 1):
@@ -1061,7 +1143,8 @@ def _run_event_fresh(index, ev, cfg_path, out_path, timeout_s, init_ms):
     _tracer_errors.extend(doc.get("tracer_errors") or [])
     rows = [m for m in doc.get("modules") or () if m.get("phase") == name]
     failed = [f for f in doc.get("failed_imports") or () if f.get("phase") == name]
-    return rec, rows, failed
+    files = [[f["path"], f["how"], f["phase"]] for f in doc.get("files") or () if f.get("phase") == name]
+    return rec, rows, failed, files
 
 
 # ---------------------------------------------------------------------------
@@ -1202,6 +1285,8 @@ def main(argv):
     self_dir = _SELF_FILE.rpartition("/")[0] if "/" in _SELF_FILE else ""
     rest = [p for p in sys.path if p not in cfg["paths"] and p != self_dir and p != ""]
     sys.path[:] = list(cfg["paths"]) + rest
+    _roots[0] = tuple(p.rstrip("/") + "/" for p in cfg["paths"] if p.startswith("/"))
+    sys.addaudithook(_audit_hook)
 
     module_name, function_name = cfg["handler_module"], cfg["handler_function"]
     timeout_s = cfg["event_timeout_s"]
@@ -1209,7 +1294,7 @@ def main(argv):
              "python": "%d.%d.%d" % tuple(sys.version_info[:3]),
              "handler": "%s.%s" % (module_name, function_name),
              "tracking": "off", "fork": cfg["fork"], "event_timeout_s": timeout_s, "init_ms": None,
-             "events": [], "modules": [], "failed_imports": []}
+             "events": [], "modules": [], "failed_imports": [], "files": []}
 
     preloaded = list(_modules)
     before = set(preloaded)
@@ -1274,19 +1359,24 @@ def main(argv):
             stats["threads_after_init"] = threads
     if handler is not None:
         for index, ev in enumerate(cfg["events"]):
+            files = []
             if fork:
-                rec, records, failed, hits = _run_event_forked(handler, ev, module_name, timeout_s)
+                rec, records, failed, hits, files = _run_event_forked(handler, ev, module_name, timeout_s)
                 rows_extra.extend(records)
                 _failed.extend(failed)
                 for f, phase in hits:
                     hits_by_phase.setdefault(phase, set()).add(f)
             elif cfg["fork"]:
-                rec, rows, failed = _run_event_fresh(index, ev, cfg_path, out_path, timeout_s,
-                                                     stats["init_ms"])
+                rec, rows, failed, files = _run_event_fresh(index, ev, cfg_path, out_path, timeout_s,
+                                                            stats["init_ms"])
                 rows_done.extend(rows)
                 failed_done.extend(failed)
             else:
                 rec = _run_event(handler, ev, module_name, False, timeout_s)
+            for path, how, phase in files:
+                if (path, how) not in _files:
+                    _files[(path, how)] = phase
+                    _files_order.append((path, how))
             if not rec.get("ok"):
                 exit_code = 1
                 if rec.get("timed_out") and event_index is None:  # else the parent says it
@@ -1305,6 +1395,7 @@ def main(argv):
          "cumulative_us": _us(f["cum_ns"]), "parent": f["parent"],
          "error": f["error"]}
         for f in _failed] + failed_done
+    stats["files"] = _file_rows()
     stats["imports_timed"] = _counters["imports"]
     if _tracer_errors:
         stats["tracer_errors"] = _tracer_errors

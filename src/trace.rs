@@ -154,6 +154,10 @@ pub struct TraceRun {
 /// With call tracking, two passes: import times come from a pass without
 /// it (setprofile slows imports 1.7–2.2× on Python < 3.12), `functions_ran`
 /// from a second pass with it; the overhead is reported in the document.
+/// The side-effect probe (`effects`, `in_cycle`) runs in the second pass
+/// too (a second pass of its own with `--no-calls`): though it subtracts its
+/// own time, its work between imports still slows them by ~10 %, so import
+/// times come from a pass with neither.
 pub fn run(unit: &Unit, events: &[EventCase], options: &TraceOptions) -> Result<TraceRun> {
     if !(options.event_timeout_s.is_finite() && options.event_timeout_s > 0.0) {
         return Err(Error::input(format!(
@@ -162,43 +166,69 @@ pub fn run(unit: &Unit, events: &[EventCase], options: &TraceOptions) -> Result<
         )));
     }
     check_handler_module(unit)?;
-    let timed = run_once(unit, events, options, false)?;
-    if !options.track_calls {
-        return Ok(timed);
-    }
-    let tracked = run_once(unit, events, options, true)?;
-    merge_calls(timed, tracked)
+    let timed = run_once(unit, events, options, false, false)?;
+    let second = run_once(unit, events, options, options.track_calls, true)?;
+    merge_passes(timed, second, options.track_calls)
 }
 
-/// The timing pass's document, with `functions_ran` and `tracking` from the
-/// tracked pass and `tracking_overhead` (init time with / without tracking).
-fn merge_calls(timed: TraceRun, tracked: TraceRun) -> Result<TraceRun> {
+/// The timing pass's document, with the probe's `effects`, `in_cycle` and
+/// `probe` from the second pass and, when it tracked calls, its
+/// `functions_ran` and `tracking`, and `tracking_overhead` (init time with /
+/// without tracking).
+fn merge_passes(timed: TraceRun, tracked: TraceRun, calls: bool) -> Result<TraceRun> {
     let parse = |doc: &str| -> Result<serde_json::Value> {
         serde_json::from_str(doc)
             .map_err(|e| Error::Failed(format!("the tracer wrote an unreadable report ({e})")))
     };
     let mut doc = parse(&timed.document)?;
     let other = parse(&tracked.document)?;
-    let ran: std::collections::HashMap<(String, String), serde_json::Value> = other["modules"]
+    let key = |m: &serde_json::Value| {
+        (
+            m["name"].as_str().unwrap_or("").to_string(),
+            m["phase"].as_str().unwrap_or("").to_string(),
+        )
+    };
+    let tracked_modules: std::collections::HashMap<(String, String), &serde_json::Value> = other
+        ["modules"]
         .as_array()
         .into_iter()
         .flatten()
-        .map(|m| {
-            let key = (
-                m["name"].as_str().unwrap_or("").to_string(),
-                m["phase"].as_str().unwrap_or("").to_string(),
-            );
-            (key, m["functions_ran"].clone())
-        })
+        .map(|m| (key(m), m))
         .collect();
     if let Some(modules) = doc["modules"].as_array_mut() {
         for m in modules {
-            let key = (
-                m["name"].as_str().unwrap_or("").to_string(),
-                m["phase"].as_str().unwrap_or("").to_string(),
-            );
-            m["functions_ran"] = ran.get(&key).cloned().unwrap_or(serde_json::Value::Null);
+            let seen = tracked_modules.get(&key(m));
+            if calls {
+                m["functions_ran"] = seen
+                    .map(|t| t["functions_ran"].clone())
+                    .unwrap_or(serde_json::Value::Null);
+            }
+            // Absent `effects`: not probed (e.g. a module the second pass did not load).
+            for field in ["effects", "in_cycle"] {
+                match seen.and_then(|t| t.get(field)) {
+                    Some(v) => m[field] = v.clone(),
+                    None => {
+                        if let Some(obj) = m.as_object_mut() {
+                            obj.remove(field);
+                        }
+                    }
+                }
+            }
         }
+    }
+    if let Some(probe) = other.get("probe") {
+        doc["probe"] = probe.clone();
+    }
+    if !calls {
+        let document = doc.to_string();
+        let report: TraceReport = serde_json::from_str(&document)
+            .map_err(|e| Error::Failed(format!("merged trace report is unreadable ({e})")))?;
+        return Ok(TraceRun {
+            document,
+            report,
+            output: format!("{}{}", timed.output, tracked.output),
+            overhead: None,
+        });
     }
     doc["tracking"] = other["tracking"].clone();
     doc["tracking_overhead"] = serde_json::json!({
@@ -223,6 +253,7 @@ fn run_once(
     events: &[EventCase],
     options: &TraceOptions,
     track_calls: bool,
+    probe: bool,
 ) -> Result<TraceRun> {
     let work = tempfile::tempdir().map_err(|e| Error::io(Path::new("<tempdir>"), e))?;
     let tracer = work.path().join("caios_tracer.py");
@@ -238,6 +269,7 @@ fn run_once(
         "events": events,
         "fork": options.fork,
         "track_calls": track_calls,
+        "probe": probe,
         "event_timeout_s": options.event_timeout_s,
     });
     std::fs::write(&config, config_doc.to_string()).map_err(|e| Error::io(&config, e))?;

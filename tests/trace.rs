@@ -278,6 +278,15 @@ fn loaded_in(doc: &serde_json::Value, phase: &str) -> Vec<String> {
         .collect()
 }
 
+fn module<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    doc["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no module {name}"))
+}
+
 #[test]
 fn threads_started_at_init_make_each_event_repeat_init_instead_of_forking() {
     // A pool started at import: in a child forked from this process the
@@ -440,4 +449,100 @@ fn files_opened_by_path_are_recorded_with_their_phase() {
         }),
         "{files:?}"
     );
+}
+
+#[test]
+fn the_probe_reports_side_effects_and_import_cycles() {
+    let unit = unit_of(
+        &[
+            (
+                "app.py",
+                "import clean, old, ext, plugin, plugin2, cyc_a, at_exit\ndef handler(event, context):\n    return 1\n",
+            ),
+            // Replaces its own sys.modules entry through a helper elsewhere.
+            (
+                "compat.py",
+                "import sys\nclass Deprecated:\n    def __init__(self, m):\n        self._m = m\n    def __getattr__(self, n):\n        return getattr(self._m, n)\ndef deprecate(name):\n    sys.modules[name] = Deprecated(sys.modules[name])\n",
+            ),
+            ("old.py", "import compat\nX = 1\ncompat.deprecate(__name__)\n"),
+            // A decorator of another module sets a function on its class.
+            (
+                "base.py",
+                "class Base:\n    pass\ndef method(cls):\n    def deco(fn):\n        setattr(cls, fn.__name__, fn)\n        return fn\n    return deco\n",
+            ),
+            ("ext.py", "import base\n@base.method(base.Base)\ndef extra(self):\n    return 1\n"),
+            // Registrations into another module's dict, through its function
+            // and directly.
+            (
+                "registry.py",
+                "HANDLERS = {}\ndef register(name):\n    def deco(fn):\n        HANDLERS[name] = fn\n        return fn\n    return deco\n",
+            ),
+            ("plugin.py", "from registry import register\n@register('p')\ndef p():\n    pass\n"),
+            ("registry2.py", "TABLE = []\n"),
+            ("plugin2.py", "from registry2 import TABLE\nTABLE.append(1)\n"),
+            ("at_exit.py", "import atexit\natexit.register(print)\n"),
+            ("clean.py", "import os\nSEP = os.sep\nclass C:\n    pass\ndef f():\n    return 1\n"),
+            ("cyc_a.py", "import cyc_b\nA = 1\n"),
+            ("cyc_b.py", "import cyc_a\nB = 2\n"),
+        ],
+        r#"{"tests": [{"name": "a", "event": {}}]}"#,
+    );
+    // With and without call tracking: either way the probe runs in a second
+    // pass, merged into the timing pass's document.
+    for extra in [&[][..], &["--no-calls"][..]] {
+        let out = unit.path().join("trace.json");
+        let run = trace(unit.path(), &out, extra);
+        assert_eq!(
+            run.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let doc = read_doc(&out);
+        assert_eq!(doc["probe"], 1, "{extra:?}");
+        let effects = |name: &str| -> Vec<String> {
+            module(&doc, name)["effects"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name} has no effects: {extra:?}"))
+                .iter()
+                .map(|e| e.as_str().unwrap().to_string())
+                .collect()
+        };
+        let has = |name: &str, needle: &str| {
+            let e = effects(name);
+            assert!(
+                e.iter().any(|s| s.contains(needle)),
+                "{name}: {e:?} ({extra:?})"
+            );
+        };
+        has("old", "sys.modules");
+        has("ext", "base.Base.extra");
+        has("plugin", "registry.HANDLERS");
+        has("plugin2", "registry2.TABLE");
+        has("at_exit", "atexit");
+        for clean in [
+            "clean",
+            "compat",
+            "base",
+            "registry",
+            "registry2",
+            "app",
+            "cyc_a",
+            "cyc_b",
+        ] {
+            assert_eq!(effects(clean), Vec::<String>::new(), "{clean} ({extra:?})");
+        }
+        for (name, cycle) in [
+            ("cyc_a", true),
+            ("cyc_b", true),
+            ("clean", false),
+            ("app", false),
+            ("old", false),
+        ] {
+            assert_eq!(module(&doc, name)["in_cycle"], cycle, "{name} ({extra:?})");
+        }
+        // Not imported through the import system: not probed.
+        let os_path = module(&doc, "os.path");
+        assert!(os_path.get("effects").is_none() || os_path["via"] != "sys.modules");
+    }
 }

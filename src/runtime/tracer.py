@@ -8,7 +8,7 @@ Embedded in the caios-pack binary and run as
 
 CONFIG.json: {"paths": [...], "handler_module": "handler",
 "handler_function": "handler", "events": [{"name", "event", "context"}, ...],
-"fork": true, "track_calls": true, "event_timeout_s": 600}.
+"fork": true, "track_calls": true, "probe": true, "event_timeout_s": 600}.
 STATS.json: docs/stats.md, section 1, plus, for people reading it: "fork",
 "fork_reason", "threads_after_init", "event_timeout_s", "imports_timed",
 "failed_imports" ([{name, phase, self_us, cumulative_us, parent, error}]:
@@ -43,6 +43,9 @@ skipped, and so are paths that no longer exist when the document is written
 (failed opens). A dlopen name without a "/" is recorded as given (the
 loader's search path decides where it comes from).
 
+"effects" and "in_cycle" (with "probe": 1): the side-effect probe, described
+above its code below (what is compared, when, and what it cannot see).
+
 Exit status: 0 init and every event succeeded; 1 an event raised, timed out
 or its child crashed; 2 bad arguments or configuration; 3 importing the
 handler module raised; 4 the handler module has no such function. STATS.json
@@ -62,7 +65,8 @@ Only modules that the interpreter loads before this script runs are used
 (sys, posix, _thread, time, _frozen_importlib, _signal, io, ...): JSON,
 tracebacks and the context object are implemented here, so that the tracer
 itself preloads nothing the handler may need (json would preload re, enum,
-functools, ...).
+functools, ...). The probe reads atexit, copyreg, warnings, os, logging,
+socket, gc and asyncio.events only when they are already in sys.modules.
 Stdlib only; Python 3.9 to 3.13.
 """
 
@@ -76,7 +80,7 @@ _bootstrap = _frozen_importlib
 _ModuleType = type(sys)
 _Namespace = type(sys.implementation)  # types.SimpleNamespace
 _real_perf = time.perf_counter_ns
-_perf = _real_perf
+_perf = _real_perf  # the probe rebinds it to _vclock (see _probe_setup)
 _modules = sys.modules
 _signal_mod = _modules.get("_signal")  # preloaded by the interpreter (3.9 to 3.13)
 
@@ -313,7 +317,8 @@ def _add_row(name, phase, self_ns, cum_ns, parent, outcome, first_row):
     file = _module_file(mod)
     keys = _module_keys(name, mod, file)
     _finished.update(keys)
-    row = [name, phase, self_ns, cum_ns, parent, _module_location(mod, file), keys, "import"]
+    row = [name, phase, self_ns, cum_ns, parent, _module_location(mod, file), keys, "import",
+           _effects.get(name), name in _in_cycle]
     _recorded[name] = (row, len(_records))
     _records.append(row)
 
@@ -329,7 +334,7 @@ def _diff_sys_modules(before, phase):
             continue  # __mp_main__ and the like: aliases of this script
         keys = _module_keys(name, mod, file)
         _finished.update(keys)
-        row = [name, phase, 0, 0, None, _module_location(mod, file), keys, "sys.modules"]
+        row = [name, phase, 0, 0, None, _module_location(mod, file), keys, "sys.modules", None, False]
         _recorded[name] = (row, len(_records))
         _records.append(row)
 
@@ -403,6 +408,524 @@ def _file_rows():
                 continue  # a failed open: the file is not needed
         rows.append({"path": path, "phase": _files[key], "how": how})
     return rows
+
+
+# ---------------------------------------------------------------------------
+# Side-effect probe (config "probe"). For every module whose import the
+# wrapper times, "effects" lists what its execution changed outside its own
+# namespace (so that caios-pack never defers it), and "in_cycle" says whether
+# it took part in a circular import.
+#
+# Attribution: the probe compares state at every import boundary (the start
+# and the end of each timed import) and charges what changed since the
+# previous boundary to the module on top of this thread's import stack, so a
+# nested import's effects go to the nested module, not to its importer.
+#
+# Global state, compared at every boundary: atexit._ncallbacks(), calls of
+# codecs.register / _codecs.register (wrapped), len(copyreg.dispatch_table),
+# warnings.filters (identity, length, first entry), signal.getsignal() for
+# SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGPIPE,
+# SIGALRM, sys.path, sys.meta_path, sys.path_hooks, sys.excepthook /
+# displayhook / stdin / stdout / stderr, the recursion limit, os.environ, the
+# asyncio event loop policy, the logging root logger's handlers and level,
+# socket's default timeout, gc.isenabled() and thresholds, threads started,
+# and the builtins namespace. A module that is not loaded yet has nothing to
+# compare: its first value is not an effect (atexit's count becomes 0 when
+# atexit is imported; registering then is one).
+#
+# sys.modules, compared at the end of each import (a full comparison costs
+# ~50 us with 1,500 modules loaded): an entry that existed and now maps to
+# another object, or is gone; the module's own entry replaced by another
+# object (a deprecation wrapper; the module object the loader created is
+# caught in module_from_spec); its own module's __class__ changed.
+#
+# Other modules and classes, compared at the end of module X's import: a
+# baseline of each module's namespace (keys, the id of each value, the length
+# of each dict / list / set value) is taken when its own import ends
+# (preloaded modules: when the probe starts), with one per class it defines
+# (mutable heap types whose __module__ is the module). X's globals reference
+# modules as module objects and through functions (compared in full: every
+# value's identity, every container's length), through classes, instances
+# and containers (dict / list / set values of a module: only the namespace's
+# size and its containers' lengths, then in full if either changed); classes
+# referenced directly are compared in full, the classes that the referenced
+# modules define by the size of their namespace. Differences are X's effects
+# and become the new baselines. Not effects: X's own submodules (X.*),
+# attributes the import system binds on a package for its submodules,
+# attributes added to a module whose values come from that module's own
+# package (lazy __getattr__ caches), __warningregistry__, __slotnames__,
+# __annotations__, containers whose name contains "cache", and sys, builtins
+# and the import system's own modules (global state, or changing on every
+# import).
+#
+# Blind spots: a change to a module or class that X's globals do not lead to
+# is not seen at X's end and is charged to the next module whose globals do;
+# changes that X's importer made before importing X, to a module both reference,
+# is charged to X; a class attribute replaced (not added or removed) on a
+# class X does not reference directly; mutations inside other objects (a
+# registry object's attributes, a logger's children, C-level state such as ABC
+# registrations); changes made by other threads while an import runs (charged
+# to whichever import has a boundary next); a module changed while it is still
+# initialising (no baseline yet: in_cycle marks those).
+#
+# in_cycle: a module being imported while it is still initialising on this
+# thread's import stack (seen in the _find_and_load wrapper, and in
+# _lock_unlock_module, which the interpreter calls for `import m` when
+# m.__spec__._initializing is true) marks every module on the stack from it
+# to the importer.
+#
+# Cost: the probe's own time is measured and subtracted from every timestamp
+# (_vclock), so import times and init_ms exclude it; its work between imports
+# still slows them (~10 % with the reference unit, CPU caches), which is why
+# caios-pack takes import times from a pass without the probe.
+
+_probe_ns = [0]        # ns spent in the probe so far (all threads)
+_effects = {}          # module name -> [effect strings]
+_in_cycle = set()      # names of modules that took part in a circular import
+_mod_base = {}         # id(module) -> [module, name, keys, ids, containers, lens, [class ids]]
+_cls_base = {}         # id(class) -> [class, label, keys, ids, containers, lens]
+_cont_owner = {}       # id(dict / list / set value of a module) -> that module's _mod_base entry
+_gstate = [None]       # global state at the last boundary
+_sysmods = [None]      # copy of sys.modules at the last boundary
+_codec_regs = [0]      # calls of codecs.register
+_inner_find_and_load = None  # _timed_find_and_load or _tracked_find_and_load
+_probing = [False]
+_MAX_EFFECTS = 16
+_MISSING = object()
+_FunctionType = type(_normpath)
+_BuiltinType = type(len)
+_HEAPTYPE = 1 << 9
+_IMMUTABLETYPE = 1 << 8
+_type_dict = type.__dict__["__dict__"].__get__   # cls.__dict__ without metaclass hooks
+_CONTAINERS = (dict, list, set)
+# Not compared as other modules: sys and builtins are global state (above);
+# the import system's own modules change on every import.
+_UNPROBED = frozenset(("sys", "builtins", "__main__", "_frozen_importlib", "_frozen_importlib_external",
+                       "importlib._bootstrap", "importlib._bootstrap_external"))
+_qualname = type.__dict__["__qualname__"].__get__
+_type_module = type.__dict__["__module__"].__get__
+_SKIP_KEYS = frozenset(("__warningregistry__", "__slotnames__", "__annotations__", "__builtins__", "__all__"))
+# Compared as global state, or bookkeeping without behaviour (typing.overload).
+_SKIP_LABELS = frozenset(("warnings.filters", "_warnings.filters", "copyreg.dispatch_table",
+                          "pickle.dispatch_table", "_pickle.dispatch_table", "copy.dispatch_table",
+                          "typing._overload_registry", "typing._cleanups"))
+_NONE_ID = id(None)
+_SIG_NAMES = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGCHLD",
+              "SIGPIPE", "SIGALRM")
+_SIGNALS = tuple((n, getattr(_signal_mod, n)) for n in _SIG_NAMES
+                 if _signal_mod is not None and hasattr(_signal_mod, n))
+_GLABELS = (("atexit.register", "codecs.register", "copyreg.dispatch_table", "warnings.filters",
+             "sys.path", "sys.meta_path", "sys.path_hooks", "sys.excepthook", "sys.displayhook",
+             "sys.stdin", "sys.stdout", "sys.stderr", "sys.setrecursionlimit", "os.environ",
+             "asyncio event loop policy", "logging root logger", "socket default timeout",
+             "gc settings", "started a thread", "builtins")
+            + tuple("signal handler %s" % n for n, _ in _SIGNALS))
+
+
+def _vclock():
+    return _real_perf() - _probe_ns[0]
+
+
+def _global_state():
+    get = _modules.get
+    a, cr, w, o = get("atexit"), get("copyreg"), get("warnings"), get("os")
+    aio, lg, sk, gc = get("asyncio.events"), get("logging"), get("socket"), get("gc")
+    filters = getattr(w, "filters", None) or getattr(_modules.get("_warnings"), "filters", None) or []
+    env = getattr(getattr(o, "environ", None), "_data", None) if o is not None else None
+    root = getattr(lg, "root", None) if lg is not None else None
+    bd = _modules["builtins"].__dict__
+    # getattr with defaults: any of these modules may be partially initialised.
+    ncallbacks = getattr(a, "_ncallbacks", None)
+    timeout = getattr(sk, "getdefaulttimeout", None)
+    gc_enabled, gc_threshold = getattr(gc, "isenabled", None), getattr(gc, "get_threshold", None)
+    table = getattr(cr, "dispatch_table", None)
+    state = [
+        ncallbacks() if ncallbacks is not None else None,
+        _codec_regs[0],
+        len(table) if table is not None else None,
+        (id(filters), len(filters), id(filters[0]) if filters else 0),
+        tuple(sys.path),
+        tuple(map(id, sys.meta_path)),
+        tuple(map(id, sys.path_hooks)),
+        id(sys.excepthook), id(sys.displayhook), id(sys.stdin), id(sys.stdout), id(sys.stderr),
+        sys.getrecursionlimit(),
+        dict(env) if isinstance(env, dict) else None,
+        id(getattr(aio, "_event_loop_policy", None)) if aio is not None else None,
+        (len(getattr(root, "handlers", ())), getattr(root, "level", None)) if root is not None else None,
+        timeout() if timeout is not None else None,
+        (gc_enabled(), gc_threshold()) if gc_threshold is not None else None,
+        _thread._count(),
+        (tuple(bd), tuple(map(id, bd.values()))),
+    ]
+    if _SIGNALS:
+        getsignal = _signal_mod.getsignal
+        state.extend(id(getsignal(num)) for _, num in _SIGNALS)
+    return state
+
+
+def _probe_reset():
+    """A new phase: what happened before it is nobody's effect."""
+    _gstate[0] = _global_state()
+    _sysmods[0] = dict(_modules)
+
+
+def _boundary(out, own, check_modules):
+    """Appends to `out` what changed since the last boundary; `own` is the
+    name of the module charged (its own sys.modules entry is not an effect).
+    sys.modules is compared only when check_modules (at the end of an import:
+    a full comparison costs ~50 us with 1,500 modules loaded)."""
+    g = _global_state()
+    old = _gstate[0]
+    if old is not None and g != old:
+        for i in range(len(g)):
+            if g[i] != old[i] and old[i] is not None:  # None: its module was not loaded
+                label = _GLABELS[i]
+                if label == "started a thread" and g[i] < old[i]:
+                    continue  # a thread ended
+                out.append(label)
+    _gstate[0] = g
+    if not check_modules:
+        return
+    snap = _sysmods[0]
+    if snap is None or not snap.items() <= _modules.items():
+        for k, v in (snap or {}).items():
+            w = _modules.get(k, _MISSING)
+            if k == own or w is v:
+                continue
+            out.append("%s sys.modules[%r]" % ("removed" if w is _MISSING else "replaced", k))
+        _sysmods[0] = dict(_modules)
+        return
+    # Nothing replaced: add the new entries, which are near the end (a dict
+    # keeps insertion order; the import system re-inserts each module it
+    # finishes), instead of copying 1,500 entries.
+    delta = len(_modules) - len(snap)
+    try:
+        if delta > 0:
+            for k in reversed(_modules):
+                if k not in snap:
+                    snap[k] = _modules[k]
+                    delta -= 1
+                    if not delta:
+                        break
+    except RuntimeError:  # another thread imported meanwhile
+        _sysmods[0] = dict(_modules)
+
+
+def _fingerprint(d):
+    conts, lens = [], []
+    for k, v in d.items():
+        if isinstance(v, _CONTAINERS) and type(k) is str and k not in _SKIP_KEYS and "cache" not in k.lower():
+            conts.append(k)
+            lens.append(len(v))
+    return tuple(d), list(map(id, d.values())), conts, lens
+
+
+def _containers_unchanged(base, d):
+    if len(d) != len(base[2]):
+        return False
+    for k, n in zip(base[4], base[5]):
+        v = d.get(k)
+        if v is None or len(v) != n:
+            return False
+    return True
+
+
+def _unchanged(base, d):
+    # Same size, same containers' sizes, same value objects in the same order
+    # (a key replaced by another at the same place with the same value is
+    # the one change this misses).
+    return _containers_unchanged(base, d) and list(map(id, d.values())) == base[3]
+
+
+def _rebaseline(rec, d):
+    rec[2], rec[3], rec[4], rec[5] = _fingerprint(d)
+    for k in rec[4]:
+        _cont_owner[id(d[k])] = rec
+
+
+def _defined_in(v):
+    """Name of the module that defines v (module, class, function, or an
+    instance's class), read without running user code; None if unknown."""
+    t = type(v)
+    if issubclass(t, _ModuleType):
+        name = v.__dict__.get("__name__")
+    elif issubclass(t, type):
+        name = _type_module(v)  # type's own getter: no metaclass code runs
+    elif t is _FunctionType or t is _BuiltinType:
+        name = v.__module__
+    elif t.__flags__ & _HEAPTYPE:
+        name = (_type_dict(t) or {}).get("__module__")
+    else:
+        return None
+    return name if type(name) is str else None
+
+
+def _skip_key(label, k):
+    return type(k) is not str or "cache" in k.lower() or (label + "." + k) in _SKIP_LABELS
+
+
+def _top(name):
+    """A module's top-level package, `_csv` and `csv` alike: what a package
+    does to its own modules (or to its C part) is not an effect."""
+    return name.partition(".")[0].lstrip("_")
+
+
+def _diff(label, base, d, modname, out):
+    """Effects between a baseline and a namespace. modname: the module's name
+    when d is a module namespace (for the import system's own bindings)."""
+    ids = dict(zip(base[2], base[3]))
+    old = dict(ids)
+    pkg = modname + "." if modname else None
+    for k, v in d.items():
+        i = old.pop(k, None)
+        if i == id(v) or k in _SKIP_KEYS or _skip_key(label, k):
+            continue
+        if i == _NONE_ID and type(k) is str and k.startswith("_"):
+            continue  # a private global set on first use (`_config = None` ... `_config = load()`)
+        if modname is not None and type(k) is str:
+            if _modules.get(pkg + k) is v:
+                continue  # the import system binds a submodule on its package
+            if i is None:
+                origin = _defined_in(v)
+                if origin is not None and (origin == modname or origin.startswith(pkg)):
+                    continue  # a lazy __getattr__ caching its own package's attribute
+        out.append("%s %s.%s" % ("added" if i is None else "replaced", label, k))
+    for k in old:
+        if k not in _SKIP_KEYS and not _skip_key(label, k):
+            out.append("removed %s.%s" % (label, k))
+    for k, n in zip(base[4], base[5]):
+        v = d.get(k)
+        if v is not None and id(v) == ids.get(k) and len(v) != n and not _skip_key(label, k):
+            out.append("mutated %s.%s" % (label, k))
+
+
+def _baseline_class(cls, label):
+    fp = _fingerprint(_type_dict(cls))
+    _cls_base[id(cls)] = [cls, label, fp[0], fp[1], fp[2], fp[3]]
+
+
+def _baseline_module(mod, name):
+    d = mod.__dict__
+    fp = _fingerprint(d)
+    classes = []
+    for v in d.values():
+        t = type(v)
+        if issubclass(t, type) and v.__flags__ & _HEAPTYPE and not v.__flags__ & _IMMUTABLETYPE:
+            cd = _type_dict(v)
+            if cd is not None and cd.get("__module__") == name:
+                classes.append(id(v))
+                _baseline_class(v, "%s.%s" % (name, _qualname(v)))
+    rec = _mod_base[id(mod)] = [mod, name, fp[0], fp[1], fp[2], fp[3], classes]
+    for k in fp[2]:
+        _cont_owner[id(d[k])] = rec
+
+
+def _check_class(rec, own_top, out):
+    cls = rec[0]
+    d = _type_dict(cls)
+    if _top(rec[1]) == own_top or _unchanged(rec, d):
+        return
+    _diff(rec[1], rec, d, None, out)
+    rec[2], rec[3], rec[4], rec[5] = _fingerprint(d)
+
+
+def _check_references(name, d, out):
+    """Compares what the namespace d of module `name` references with the
+    baselines (see the section comment)."""
+    own_top = _top(name)
+    full = {}       # modules referenced as modules or through their functions
+    light = {}      # modules referenced through classes, instances, containers
+    classes = {}    # classes referenced by d: compared in full
+    defined = {}    # classes defined by the modules referenced: their size only
+    for v in list(d.values()):
+        t = type(v)
+        if issubclass(t, _ModuleType):
+            full[id(v)] = v
+            continue
+        if t is _FunctionType or t is _BuiltinType:
+            m = _modules.get(v.__module__) if type(v.__module__) is str else None
+            if m is not None:
+                full[id(m)] = m
+            continue
+        if t is dict or t is list or t is set:
+            rec = _cont_owner.get(id(v))
+            if rec is not None and any(rec[0].__dict__.get(k) is v for k in rec[4]):
+                light[id(rec[0])] = rec[0]
+            continue
+        if issubclass(t, type) and id(v) in _cls_base:
+            classes[id(v)] = _cls_base[id(v)]
+        origin = _defined_in(v)
+        m = _modules.get(origin) if origin is not None else None
+        if m is not None:
+            light[id(m)] = m
+    for m in light.values():
+        if id(m) not in full:
+            rec = _mod_base.get(id(m))
+            if rec is not None and _top(rec[1]) != own_top and not _containers_unchanged(rec, m.__dict__):
+                full[id(m)] = m  # something changed: find what
+    for m in full.values():
+        rec = _mod_base.get(id(m))
+        if rec is None:
+            if issubclass(type(m), _ModuleType):
+                mname = m.__dict__.get("__name__")
+                if type(mname) is str and mname not in _UNPROBED:
+                    _baseline_module(m, mname)  # seen for the first time: from now on
+            continue
+        mname = rec[1]
+        if _top(mname) == own_top:
+            continue
+        md = m.__dict__
+        if not _unchanged(rec, md):
+            _diff(mname, rec, md, mname, out)
+            _rebaseline(rec, md)
+    for m in list(full.values()) + list(light.values()):
+        rec = _mod_base.get(id(m))
+        if rec is None or _top(rec[1]) == own_top:
+            continue
+        for cid in rec[6]:
+            if cid not in classes:
+                crec = _cls_base.get(cid)
+                if crec is not None:
+                    defined[cid] = crec
+    for crec in classes.values():
+        _check_class(crec, own_top, out)
+    for crec in defined.values():
+        if len(_type_dict(crec[0])) != len(crec[2]):
+            _check_class(crec, own_top, out)
+
+
+def _check_cycle(stack, name):
+    """`name` is being imported while already in sys.modules: when it is on
+    this thread's stack of imports in progress, it is still initialising, and
+    every module from it to the importer is part of a cycle."""
+    i = len(stack) - 1
+    while i >= 0:
+        if stack[i][0] == name:
+            for frame in stack[i:]:
+                _in_cycle.add(frame[0])
+            return
+        i -= 1
+
+
+def _pstack():
+    try:
+        return _tls.pstack
+    except AttributeError:
+        stack = _tls.pstack = []
+        return stack
+
+
+def _probed_find_and_load(name, *args, **kwargs):
+    if _phase[0] is None:
+        return _inner_find_and_load(name, *args, **kwargs)
+    a = _real_perf()
+    stack = _pstack()
+    if name in _modules:
+        if stack:
+            _check_cycle(stack, name)
+        _probe_ns[0] += _real_perf() - a
+        return _inner_find_and_load(name, *args, **kwargs)
+    frame = [name, [], None]   # name, effects, the module object the loader created
+    try:
+        _boundary(stack[-1][1] if stack else [], stack[-1][0] if stack else None, False)
+    except Exception as exc:
+        _tracer_error("probe before %s" % name, exc)
+    stack.append(frame)
+    _probe_ns[0] += _real_perf() - a
+    ok = False
+    try:
+        mod = _inner_find_and_load(name, *args, **kwargs)
+        ok = True
+        return mod
+    finally:
+        a = _real_perf()
+        try:
+            _probe_end(frame, ok)
+        except Exception as exc:
+            _tracer_error("probe after %s" % name, exc)
+        if stack and stack[-1] is frame:
+            stack.pop()
+        elif frame in stack:
+            stack.remove(frame)
+        _probe_ns[0] += _real_perf() - a
+
+
+def _probe_end(frame, ok):
+    name, out, created = frame
+    _boundary(out, name, True)
+    if not ok:
+        return  # a failed import: its effects are dropped, and nobody else is charged
+    now = _modules.get(name)
+    if created is not None:
+        if now is not created and now is not None:
+            out.append("replaced its own sys.modules entry (%s)" % type(now).__name__)
+        if type(created) is not _ModuleType:
+            out.append("set its module __class__ (%s)" % type(created).__name__)
+    target = created if created is not None else now
+    if issubclass(type(target), _ModuleType) and name not in _UNPROBED:
+        _check_references(name, target.__dict__, out)
+        _baseline_module(target, name)
+    seen = _effects.get(name)
+    effects = [] if seen is None else seen
+    for e in out:
+        if e not in effects:
+            if len(effects) >= _MAX_EFFECTS:
+                effects.append("...")
+                break
+            effects.append(e)
+    _effects[name] = effects
+
+
+_orig_lock_unlock_module = _bootstrap._lock_unlock_module
+_orig_module_from_spec = _bootstrap.module_from_spec
+
+
+def _probe_lock_unlock_module(name):
+    # The interpreter calls this for `import name` when sys.modules[name] is
+    # still initialising (its __spec__._initializing is true).
+    if _phase[0] is not None:
+        stack = _pstack()
+        if stack:
+            _check_cycle(stack, name)
+    return _orig_lock_unlock_module(name)
+
+
+def _probe_module_from_spec(spec):
+    module = _orig_module_from_spec(spec)
+    try:
+        stack = _tls.pstack
+        if stack and stack[-1][2] is None and stack[-1][0] == spec.name:
+            stack[-1][2] = module
+    except AttributeError:
+        pass
+    return module
+
+
+def _probe_setup(inner):
+    """Installs the probe around `inner` (the timing wrapper)."""
+    global _perf, _inner_find_and_load
+    _inner_find_and_load = inner
+    _probing[0] = True
+    for mod in (_modules.get("codecs"), _modules.get("_codecs")):
+        register = getattr(mod, "register", None) if mod is not None else None
+        if register is not None:
+            def wrapped(fn, _register=register):
+                _codec_regs[0] += 1
+                return _register(fn)
+            mod.register = wrapped
+    _perf = _vclock
+    _bootstrap._lock_unlock_module = _probe_lock_unlock_module
+    _bootstrap.module_from_spec = _probe_module_from_spec
+    _bootstrap._find_and_load = _probed_find_and_load
+    for name in list(_modules):
+        mod = _modules.get(name)
+        if type(name) is str and name not in _UNPROBED and issubclass(type(mod), _ModuleType):
+            _baseline_module(mod, name)
+
+
+def _probe_teardown():
+    _bootstrap._lock_unlock_module = _orig_lock_unlock_module
+    _bootstrap.module_from_spec = _orig_module_from_spec
 
 
 # ---------------------------------------------------------------------------
@@ -872,6 +1395,8 @@ def _run_event(fn, ev, function_name, in_child, timeout_s=None):
             alarm = _signal_mod.signal(_signal_mod.SIGALRM, _raise_timeout)
         except (ValueError, OSError):
             alarm = None  # not the main thread
+    if _probing[0]:
+        _probe_reset()
     _phase[0] = name
     t0 = _perf()
     try:
@@ -1186,12 +1711,17 @@ def _module_rows(preloaded, records, hits_by_phase):
         rows.append({"name": name, "file": file, "phase": "preloaded", "self_us": 0, "cumulative_us": 0,
                      "via": "preloaded", "parent": None,
                      "functions_ran": functions_ran, "ran_in": ran_in})
-    for name, phase, self_ns, cum_ns, parent, file, keys, via in records:
+    for name, phase, self_ns, cum_ns, parent, file, keys, via, effects, in_cycle in records:
         functions_ran, ran_in = ran(keys, phase)
-        rows.append({"name": name, "file": file, "phase": phase,
-                     "self_us": _us(self_ns), "cumulative_us": _us(cum_ns),
-                     "via": via, "parent": parent,
-                     "functions_ran": functions_ran, "ran_in": ran_in})
+        row = {"name": name, "file": file, "phase": phase,
+               "self_us": _us(self_ns), "cumulative_us": _us(cum_ns),
+               "via": via, "parent": parent,
+               "functions_ran": functions_ran, "ran_in": ran_in}
+        if _probing[0]:
+            if via == "import":
+                row["effects"] = effects if effects is not None else []
+            row["in_cycle"] = bool(in_cycle)
+        rows.append(row)
     return rows
 
 
@@ -1229,7 +1759,7 @@ def _load_config(path):
             raise ValueError("events[%d]: the name %r is reserved for a phase" % (i, ev["name"]))
         if ev.get("context") is not None and not isinstance(ev["context"], dict):
             raise ValueError("events[%d]: `context` must be an object" % i)
-    for key, default in (("fork", True), ("track_calls", False)):
+    for key, default in (("fork", True), ("track_calls", False), ("probe", True)):
         if cfg.get(key) is None:
             cfg[key] = default
         elif not isinstance(cfg[key], bool):
@@ -1303,14 +1833,21 @@ def main(argv):
             mod = _modules.get(name)
             _finished.update(_module_keys(name, mod, _module_file(mod)))
     if cfg["track_calls"]:
-        _bootstrap._find_and_load = _tracked_find_and_load
+        inner = _tracked_find_and_load
         _start_tracking()
     else:
-        _bootstrap._find_and_load = _timed_find_and_load
+        inner = _timed_find_and_load
+    if cfg["probe"]:
+        _probe_setup(inner)
+        stats["probe"] = 1
+    else:
+        _bootstrap._find_and_load = inner
     stats["tracking"] = _tracking[0]
 
     exit_code = 0
     handler = None
+    if cfg["probe"]:
+        _probe_reset()
     _phase[0] = "init"
     t0 = _perf()
     try:
@@ -1385,6 +1922,7 @@ def main(argv):
 
     _stop_tracking()
     _bootstrap._find_and_load = _orig_find_and_load
+    _probe_teardown()
     _drain_logs()  # imports that background threads finished late
     for f, phase in _hits.items():
         if phase is not None:

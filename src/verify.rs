@@ -13,8 +13,10 @@
 //! (`CAIOS_EFS_ROOT`), the S3 bundles read from `DIST/s3` through the
 //! importer's local bundle source (`CAIOS_BUNDLE_DIR`: same SHA-256 check,
 //! same extraction, no boto3) into a fresh `CAIOS_TMP` per process. Both run
-//! `src/runtime/caios_verify.py` (embedded at build time) in `python -I -S
-//! -B`, with a per-event timeout.
+//! `src/runtime/caios_verify.py` (embedded at build time) in a fresh
+//! interpreter isolated as `python -I -S -B` would be, but with
+//! `PYTHONHASHSEED=0` (so that a set's order is the same in both runs),
+//! with a per-event timeout.
 //!
 //! Errors: a dist folder that was not built from this unit, a missing dist
 //! file, a malformed events file and a missing interpreter are input errors
@@ -142,7 +144,7 @@ struct Packaged {
 /// Runs the unit and its artifacts on `events`, cold and warm.
 pub fn run(unit: &Unit, events: &[EventCase], options: &VerifyOptions) -> Result<Verification> {
     let handler = format!("{}.{}", unit.handler_module, unit.handler_function);
-    check_python(&options.python)?;
+    let flags = check_python(&options.python)?;
     let catalogue = check_dist(unit, &options.dist)?;
     let task = unzip_read_only(&options.dist.join("deployment.zip"))?;
     let efs_dir = catalogue["efs_root"]
@@ -160,6 +162,7 @@ pub fn run(unit: &Unit, events: &[EventCase], options: &VerifyOptions) -> Result
     let runner = Runner {
         unit,
         options,
+        flags,
         driver,
         work: work.path().to_path_buf(),
         packaged: &packaged,
@@ -203,9 +206,16 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 /// The interpreter must run (exit 2 when it does not).
-fn check_python(python: &str) -> Result<()> {
+/// Returns the flags both runs use: those of `-I` (isolated) that leave the
+/// environment on, since `-I` would also ignore `PYTHONHASHSEED` (below).
+fn check_python(python: &str) -> Result<Vec<&'static str>> {
     let out = Command::new(python)
-        .args(["-I", "-S", "-c", "import sys"])
+        .args([
+            "-I",
+            "-S",
+            "-c",
+            "import sys; print(sys.version_info >= (3, 11))",
+        ])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| Error::input(format!("cannot run `{python}`: {e}; pass --python PATH")))?;
@@ -216,7 +226,14 @@ fn check_python(python: &str) -> Result<()> {
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    Ok(())
+    // -I is -E -s (and -P from 3.11 on); -E's part is done by clearing the
+    // PYTHON* variables instead. The driver drops its own folder from
+    // sys.path on any version.
+    let mut flags = vec!["-s", "-S", "-B"];
+    if String::from_utf8_lossy(&out.stdout).trim() == "True" {
+        flags.push("-P");
+    }
+    Ok(flags)
 }
 
 /// The dist folder holds every artifact the run needs and was built from
@@ -449,6 +466,8 @@ fn unzip_read_only(zip_path: &Path) -> Result<ReadOnlyTree> {
 struct Runner<'a> {
     unit: &'a Unit,
     options: &'a VerifyOptions,
+    /// The interpreter's flags (see [`check_python`]).
+    flags: Vec<&'static str>,
     driver: PathBuf,
     work: PathBuf,
     packaged: &'a Packaged,
@@ -506,7 +525,7 @@ impl Runner<'_> {
         let create = |path: &Path| std::fs::File::create(path).map_err(|e| Error::io(path, e));
         let mut command = Command::new(&self.options.python);
         command
-            .args(["-I", "-S", "-B"])
+            .args(&self.flags)
             .arg(&self.driver)
             .arg(&config)
             .arg(&out)
@@ -516,6 +535,15 @@ impl Runner<'_> {
         for var in IMPORTER_VARS {
             command.env_remove(var);
         }
+        // Isolated as `-I` would be, except that both runs hash strings
+        // with the same seed: a set's order is then the same in both, where
+        // a random seed per process would make `list(a_set)` differ.
+        for (var, _) in std::env::vars_os() {
+            if var.to_string_lossy().starts_with("PYTHON") {
+                command.env_remove(var);
+            }
+        }
+        command.env("PYTHONHASHSEED", "0");
         // A fresh /tmp base per process: every cold start extracts its bundles.
         let tmp = file("tmp");
         if packaged {

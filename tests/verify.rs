@@ -446,3 +446,19 @@ fn a_write_into_the_task_root_is_a_difference() {
         text(&out)
     );
 }
+
+#[test]
+fn a_set_has_the_same_order_in_both_runs() {
+    // With a random hash seed per process, `list(a_set)` of strings comes
+    // out in another order in each run; verify runs both with one seed.
+    let unit = tempfile::tempdir().unwrap();
+    write_unit(
+        unit.path(),
+        "WORDS = {'w%d' % i for i in range(40)}\n\ndef handler(event, context):\n    return list(WORDS)\n",
+    );
+    let dist = tempfile::tempdir().unwrap();
+    package(unit.path(), dist.path());
+    let events = write_events(unit.path(), r#"[{}, {}]"#);
+    let out = verify(unit.path(), dist.path(), &events, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

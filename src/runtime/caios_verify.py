@@ -1,8 +1,10 @@
 """caios-pack verify driver: runs a handler on events and records, per event,
 what it returned or raised and what it printed.
 
-Run by ``caios-pack verify`` (src/verify.rs) as ``python -I -S -B
-caios_verify.py CONFIG OUT``. CONFIG is a JSON object::
+Run by ``caios-pack verify`` (src/verify.rs) as ``python -s -S -B [-P]
+caios_verify.py CONFIG OUT`` with no PYTHON* variable but ``PYTHONHASHSEED=0``
+(``-I`` without ignoring the environment, so that both runs hash alike).
+CONFIG is a JSON object::
 
     {"mode": "unpackaged" | "packaged",
      "paths": [folders put first on sys.path],

@@ -166,7 +166,7 @@ pub fn run(unit: &Unit, events: &[EventCase], options: &VerifyOptions) -> Result
         driver,
         work: work.path().to_path_buf(),
         packaged: &packaged,
-        count: std::cell::Cell::new(0),
+        count: std::sync::atomic::AtomicUsize::new(0),
     };
     let all: Vec<(usize, &EventCase)> = events.iter().enumerate().collect();
     let mut results = Vec::new();
@@ -175,12 +175,13 @@ pub fn run(unit: &Unit, events: &[EventCase], options: &VerifyOptions) -> Result
             Mode::Cold => {
                 let (mut expected, mut got) = (Vec::new(), Vec::new());
                 for case in &all {
-                    expected.extend(runner.process(false, std::slice::from_ref(case))?);
-                    got.extend(runner.process(true, std::slice::from_ref(case))?);
+                    let (e, g) = runner.both(std::slice::from_ref(case))?;
+                    expected.extend(e);
+                    got.extend(g);
                 }
                 (expected, got)
             }
-            Mode::Warm => (runner.process(false, &all)?, runner.process(true, &all)?),
+            Mode::Warm => runner.both(&all)?,
         };
         for ((case, expected), got) in events.iter().zip(expected).zip(got) {
             let identical = identical(&expected, &got);
@@ -471,7 +472,7 @@ struct Runner<'a> {
     driver: PathBuf,
     work: PathBuf,
     packaged: &'a Packaged,
-    count: std::cell::Cell<usize>,
+    count: std::sync::atomic::AtomicUsize,
 }
 
 /// The variables of the runtime importer: none leaks in from the caller.
@@ -488,10 +489,24 @@ const IMPORTER_VARS: [&str; 9] = [
 ];
 
 impl Runner<'_> {
+    /// The unpackaged and the packaged process on `cases`, side by side
+    /// (they share nothing but the interpreter).
+    fn both(&self, cases: &[(usize, &EventCase)]) -> Result<(Vec<Observed>, Vec<Observed>)> {
+        std::thread::scope(|scope| {
+            let unpackaged = scope.spawn(|| self.process(false, cases));
+            let packaged = self.process(true, cases);
+            let unpackaged = unpackaged.join().map_err(|_| {
+                Error::Failed("verify: the unpackaged run's thread panicked".into())
+            })?;
+            Ok((unpackaged?, packaged?))
+        })
+    }
+
     /// One process running `cases` in order; one [`Observed`] per case.
     fn process(&self, packaged: bool, cases: &[(usize, &EventCase)]) -> Result<Vec<Observed>> {
-        let n = self.count.get();
-        self.count.set(n + 1);
+        let n = self
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let file = |name: &str| self.work.join(format!("{n}-{name}"));
         let (config, out, stdout, stderr) = (
             file("config.json"),
@@ -600,7 +615,7 @@ impl Runner<'_> {
         } else {
             Vec::new()
         };
-        let mut observed = self.observed(cases, records, ended, stderr_tail);
+        let mut observed = Self::observed(cases, records, ended, stderr_tail);
         if let Some(first) = observed.first_mut() {
             first.task_root_writes = writes;
         }
@@ -610,7 +625,6 @@ impl Runner<'_> {
     /// One [`Observed`] per case from the driver's records; `ended` is how
     /// the process ended, for the event it ended in.
     fn observed(
-        &self,
         cases: &[(usize, &EventCase)],
         records: Vec<Value>,
         ended: Value,

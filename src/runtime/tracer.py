@@ -450,13 +450,19 @@ def _file_rows():
 # size and its containers' lengths, then in full if either changed); classes
 # referenced directly are compared in full, the classes that the referenced
 # modules define by the size of their namespace. Differences are X's effects
-# and become the new baselines. Not effects: X's own submodules (X.*),
-# attributes the import system binds on a package for its submodules,
-# attributes added to a module whose values come from that module's own
-# package (lazy __getattr__ caches), __warningregistry__, __slotnames__,
-# __annotations__, containers whose name contains "cache", and sys, builtins
-# and the import system's own modules (global state, or changing on every
-# import).
+# and become the new baselines. Not effects: changes to modules and classes
+# of X's own top-level package, its C part included (_top: "_csv" and "csv"
+# are one; numpy filling its dispatch tables, scipy its capability table --
+# a trade-off: a package registering into its own registry from a module
+# that is then deferred is not flagged), attributes the import system binds
+# on a package for its submodules, attributes added to a module whose values
+# come from that module's own package (lazy __getattr__ caches), names
+# containing "cache", a private global replacing None (set on first use),
+# __all__, __annotations__, __builtins__, __slotnames__, __warningregistry__,
+# what global state already covers (warnings.filters, copyreg's
+# dispatch_table and its aliases), typing.overload's registry, and sys,
+# builtins and the import system's own modules (global state, or changing on
+# every import).
 #
 # Blind spots: a change to a module or class that X's globals do not lead to
 # is not seen at X's end and is charged to the next module whose globals do;

@@ -19,7 +19,11 @@
 //!   (`..`, `os.pardir`, `.parent.parent`, `parents[`, nested `dirname`) or
 //!   uses a resource API (which names a package, maybe its top-level one), it
 //!   reaches every non-module file of its top-level package;
-//! - each reached file's group is merged with the module's group.
+//! - each reached file's group is merged with the module's group; when the
+//!   module also lists folders (`os.listdir`, `scandir`, `os.walk`,
+//!   `iterdir`, `glob`, `pkgutil.iter_modules`), the modules below its reach
+//!   are reached too, since it finds them by listing (opencv's `cv2` imports
+//!   the subpackages its folder listing shows).
 //!
 //! Files nobody opens at run time — typing stubs, C headers and sources,
 //! Cython declarations, `__pycache__` — are not data here. Only packages
@@ -61,6 +65,19 @@ const REACHES_UP: [&[u8]; 13] = [
     b"PackageLoader",
 ];
 
+/// Text that makes it list folders: then the modules below its reach are
+/// found by listing too (cv2 imports the subpackages it finds with
+/// `os.listdir` next to its `__init__`; plugin loaders use `iter_modules`).
+const LISTS: [&[u8]; 7] = [
+    b"listdir",
+    b"scandir",
+    b"os.walk",
+    b"iterdir",
+    b"glob(",
+    b"iter_modules",
+    b"walk_packages",
+];
+
 /// Never opened by path at run time.
 const NOT_DATA: [&str; 12] = [
     ".pyi", ".pxd", ".pxi", ".pyx", ".h", ".hpp", ".c", ".cc", ".cpp", ".f", ".f90", "py.typed",
@@ -75,17 +92,29 @@ pub enum Reach {
     TopLevel,
 }
 
+/// What a module's source says about the files it finds by path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Locator {
+    pub reach: Reach,
+    /// It lists folders: every file below its reach, modules included.
+    pub lists: bool,
+}
+
 /// What a module's source says about files it opens by path, if anything.
-pub fn locator_reach(source: &[u8]) -> Option<Reach> {
+pub fn locator(source: &[u8]) -> Option<Locator> {
     let has = |needle: &[u8]| memchr::memmem::find(source, needle).is_some();
     if !LOCATES.iter().any(|n| has(n)) {
         return None;
     }
-    if REACHES_UP.iter().any(|n| has(n)) {
-        Some(Reach::TopLevel)
+    let reach = if REACHES_UP.iter().any(|n| has(n)) {
+        Reach::TopLevel
     } else {
-        Some(Reach::OwnFolder)
-    }
+        Reach::OwnFolder
+    };
+    Some(Locator {
+        reach,
+        lists: LISTS.iter().any(|n| has(n)),
+    })
 }
 
 fn is_data(inv: &Inventory, id: FileId) -> bool {
@@ -105,7 +134,8 @@ fn parent(rel: &str) -> &str {
 pub fn merges(inv: &Inventory, file_key: &[Option<usize>]) -> Vec<(usize, usize)> {
     // Per (root, top-level name): data files with their keys, and every key.
     type Top<'a> = (usize, &'a str);
-    let mut data: BTreeMap<Top, Vec<(FileId, usize)>> = BTreeMap::new();
+    // (file, its key, whether it is data) per top-level package.
+    let mut files_of: BTreeMap<Top, Vec<(FileId, usize, bool)>> = BTreeMap::new();
     let mut keys: BTreeMap<Top, BTreeSet<usize>> = BTreeMap::new();
     for (id, file) in inv.files.iter().enumerate() {
         let (Some(owner), Some(key)) = (file.owner, file_key[id]) else {
@@ -113,12 +143,13 @@ pub fn merges(inv: &Inventory, file_key: &[Option<usize>]) -> Vec<(usize, usize)
         };
         let top = inv.modules[owner].name.split('.').next().unwrap_or("");
         keys.entry((file.root, top)).or_default().insert(key);
-        if is_data(inv, id) {
-            data.entry((file.root, top)).or_default().push((id, key));
-        }
+        files_of
+            .entry((file.root, top))
+            .or_default()
+            .push((id, key, is_data(inv, id)));
     }
     let mut pairs = BTreeSet::new();
-    for ((root, top), files) in &data {
+    for ((root, top), files) in &files_of {
         if keys[&(*root, *top)].len() < 2 {
             continue; // one group: nothing can end up apart
         }
@@ -139,15 +170,20 @@ pub fn merges(inv: &Inventory, file_key: &[Option<usize>]) -> Vec<(usize, usize)
             let Ok(source) = std::fs::read(&file.path) else {
                 continue;
             };
-            let reach = match locator_reach(&source) {
-                None => continue,
-                Some(Reach::OwnFolder) => parent(&file.rel).to_string(),
-                Some(Reach::TopLevel) => file.rel.split('/').next().unwrap_or("").to_string(),
+            let Some(found) = locator(&source) else {
+                continue;
+            };
+            let reach = match found.reach {
+                Reach::OwnFolder => parent(&file.rel),
+                Reach::TopLevel => file.rel.split('/').next().unwrap_or(""),
             };
             let below = format!("{reach}/");
-            for &(data_file, data_key) in files {
-                if data_key != module_key && inv.files[data_file].rel.starts_with(&below) {
-                    pairs.insert((module_key.min(data_key), module_key.max(data_key)));
+            for &(other, other_key, data) in files {
+                if other_key != module_key
+                    && (data || found.lists)
+                    && inv.files[other].rel.starts_with(&below)
+                {
+                    pairs.insert((module_key.min(other_key), module_key.max(other_key)));
                 }
             }
         }
@@ -158,6 +194,24 @@ pub fn merges(inv: &Inventory, file_key: &[Option<usize>]) -> Vec<(usize, usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn locator_reach(source: &[u8]) -> Option<Reach> {
+        locator(source).map(|l| l.reach)
+    }
+
+    #[test]
+    fn listing_folders_reaches_modules_too() {
+        let cv2 = b"_path = os.path.dirname(os.path.abspath(__file__))\nos.listdir(_path)";
+        assert_eq!(
+            locator(cv2),
+            Some(Locator {
+                reach: Reach::OwnFolder,
+                lists: true
+            })
+        );
+        let plain = b"open(os.path.join(os.path.dirname(__file__), 'x.json'))";
+        assert_eq!(locator(plain).map(|l| l.lists), Some(false));
+    }
 
     #[test]
     fn locator_reach_by_source_text() {

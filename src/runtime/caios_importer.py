@@ -722,12 +722,15 @@ class Importer:
         """Would the path-based search find ``fullname`` somewhere else first?
 
         The catalogue stands for the folder the module was installed in: the
-        task root for a top-level name, the package's own folder for a
-        submodule. A search-path entry before that folder (a package that puts
-        its binary folder first on sys.path and imports its own name again,
-        as opencv's cv2 does; a __path__ extended in front) wins over the
-        catalogue, as it would without caios-pack: the finder then steps
-        aside and the normal finders load what that entry holds."""
+        task root for a top-level name, its package's folder for a submodule
+        (on any tier: those folders are *virtual* entries). A search-path
+        entry ahead of them that holds the name wins over the catalogue, as
+        it would without caios-pack; so does a folder inside one of the
+        importer's own trees found after them — a package that puts its
+        binary folder on sys.path and imports its own name again (opencv's
+        cv2 inserts it at index 1, after the task root, when the package is
+        not in the task root itself). The finder then steps aside and the
+        normal finders load what that entry holds."""
         search = sys.path if path is None else path
         rel = entry.get("path") or ""
         folder = rel.rpartition("/")[0]
@@ -737,11 +740,19 @@ class Importer:
             entries = list(search)
         except TypeError:
             return False
+        real = self._real_folder(entry, folder)
+        past_virtual = False
         for p in entries:
             if not isinstance(p, str):
                 continue
-            if self._is_own_folder(p, folder):
+            p = p.rstrip("/") or "/"
+            if p == real:
                 return False
+            if self._is_virtual_folder(p, folder):
+                past_virtual = True
+                continue
+            if past_virtual and not self._in_own_trees(p):
+                continue
             try:
                 found = PathFinder.find_spec(fullname, [p])
             except (ImportError, OSError, ValueError):
@@ -751,10 +762,24 @@ class Importer:
                 return True
         return False
 
-    def _is_own_folder(self, p, folder):
+    def _real_folder(self, entry, folder):
+        """The folder that holds a catalogued module at run time, or None."""
+        tier = entry.get("tier")
+        if tier == "local":
+            root = self.task_root
+        elif tier == "efs":
+            root = self.efs_root
+        elif tier == "s3" and entry.get("bundle") in self.bundles:
+            root = self.bundle_dir(entry.get("bundle"))
+        else:
+            return None
+        if not root:
+            return None
+        return root + "/" + folder if folder else root
+
+    def _is_virtual_folder(self, p, folder):
         """Is search-path entry ``p`` the folder ``folder`` (relative to a tier
         root) on one of this importer's tiers?"""
-        p = p.rstrip("/") or "/"
         roots = [self.task_root]
         if self.efs_root:
             roots.append(self.efs_root)
@@ -765,6 +790,12 @@ class Importer:
         if p.startswith(base):
             sha, _, rest = p[len(base):].partition("/")
             return sha in self.bundles and rest == folder
+        return False
+
+    def _in_own_trees(self, p):
+        for root in (self.task_root, self.efs_root, self.tmp_base):
+            if root and p.startswith(root + "/"):
+                return True
         return False
 
     def _for_machinery(self, fullname):

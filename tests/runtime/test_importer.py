@@ -467,10 +467,14 @@ class LocalEfsTests(unittest.TestCase):
             if getattr(sys, "_cvlike_loading", False):
                 raise ImportError("recursion is detected during loading of 'cvlike'")
             sys._cvlike_loading = True
+            # cv2's rule: first on sys.path only when sys.path[0] is the
+            # folder holding the package, else second.
+            here = os.path.dirname(os.path.abspath(__file__))
+            at = 0 if sys.path[0] == os.path.dirname(here) else 1
             sys.modules.pop("cvlike")
-            sys.path.insert(0, os.path.join(os.path.dirname(__file__), "bin"))
+            sys.path.insert(at, os.path.join(here, "bin"))
             importlib.import_module("cvlike")
-            sys.path.pop(0)
+            del sys.path[at]
             """), package=True)
         u.write(tier, "cvlike/bin/cvlike.py", "NATIVE = 'from bin'\n")
         u.local_module("handler", dedent("""

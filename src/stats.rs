@@ -1051,7 +1051,8 @@ mod tests {
         };
         let importtime = "import time:         5 |         17 | m\n".to_string();
         // (files, effects of m, in_cycle of m, probed)
-        let cases: Vec<(Vec<String>, Option<Vec<&str>>, bool, bool)> = vec![
+        type Case = (Vec<String>, Option<Vec<&'static str>>, bool, bool);
+        let cases: Vec<Case> = vec![
             (vec![old.clone()], None, false, false),
             (vec![probed("", "")], None, false, true),
             (

@@ -103,8 +103,9 @@ pub struct Stats {
     /// and do not count.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub probed: bool,
-    /// Files opened by path or loaded with ctypes, by absolute path, from
-    /// the traces that recorded `"files"`.
+    /// Files opened by path or loaded with ctypes, from the traces that
+    /// recorded `"files"`, keyed by the path as the tracer wrote it: absolute,
+    /// or a bare library name (`libm.so.6`) for a dlopen by soname.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub opened_files: BTreeMap<PathBuf, FileStats>,
     /// Cold starts and invocations of the traces that recorded `"files"`:

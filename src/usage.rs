@@ -336,13 +336,13 @@ fn keep_lazy_only_where_probed_safe(a: &Analysis, stats: &Stats, modules: &mut [
             observed_effect(stats, dname).map(|why| format!("it imports {dname}: {why}"))
         })
     };
-    for m in 0..modules.len() {
-        if modules[m].usage != Usage::Lazy {
+    for (m, usage) in modules.iter_mut().enumerate() {
+        if usage.usage != Usage::Lazy {
             continue;
         }
         if let Some(why) = unsafe_why(m) {
-            modules[m].usage = Usage::Hot;
-            modules[m].reason = format!("{}; loaded eagerly: {why}", modules[m].reason);
+            usage.usage = Usage::Hot;
+            usage.reason = format!("{}; loaded eagerly: {why}", usage.reason);
         }
     }
 }

@@ -133,8 +133,10 @@ pub fn build(a: &Analysis, usage: &UsageTable, pins: &[Pin]) -> Vec<Group> {
     for i in 0..keys.len() {
         merged.entry(union.root(i)).or_default().push(i);
     }
-    let module_bytes_ms = import_estimates(a, usage);
-    let client_closure = s3_client_closure(a);
+    let facts = ModuleFacts {
+        import_ms: import_estimates(a, usage),
+        s3_client: s3_client_closure(a),
+    };
     let mut groups: Vec<Group> = merged
         .into_values()
         .map(|members| {
@@ -157,8 +159,7 @@ pub fn build(a: &Analysis, usage: &UsageTable, pins: &[Pin]) -> Vec<Group> {
                 members[0].key.clone(),
                 files,
                 &modules,
-                &module_bytes_ms,
-                &client_closure,
+                &facts,
                 members.iter().any(|k| k.handler),
             )
         })
@@ -324,14 +325,20 @@ fn import_estimates(a: &Analysis, usage: &UsageTable) -> Vec<f64> {
     ms
 }
 
+/// Per module: modelled import time (ms) and membership of the S3 client's
+/// import closure.
+struct ModuleFacts {
+    import_ms: Vec<f64>,
+    s3_client: Vec<bool>,
+}
+
 fn make_group(
     a: &Analysis,
     usage: &UsageTable,
     name: String,
     files: Vec<FileId>,
     modules: &[ModuleId],
-    import_ms: &[f64],
-    client_closure: &[bool],
+    facts: &ModuleFacts,
     handler: bool,
 ) -> Group {
     let inv = &a.inventory;
@@ -368,11 +375,11 @@ fn make_group(
     let import = modules
         .iter()
         .filter(|&&m| usage.of(m).usage == Usage::Hot)
-        .map(|&m| import_ms[m] * usage.of(m).init_probability)
+        .map(|&m| facts.import_ms[m] * usage.of(m).init_probability)
         .sum();
     let not_on_s3 = modules
         .iter()
-        .find(|&&m| client_closure[m])
+        .find(|&&m| facts.s3_client[m])
         .map(|&m| {
             format!(
                 "holds {}, which the S3 client the runtime importer fetches with may import; never on S3",

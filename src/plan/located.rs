@@ -18,12 +18,18 @@
 //! - it reaches the non-module files below its own folder; when it climbs
 //!   (`..`, `os.pardir`, `.parent.parent`, `parents[`, nested `dirname`) or
 //!   uses a resource API (which names a package, maybe its top-level one), it
-//!   reaches every non-module file of its top-level package;
+//!   reaches every non-module file of its top-level package (a resource API
+//!   only when it names the top-level package: `PackageLoader("pandas", …)`);
+//!   never the data of a `tests` folder below it, which only tests read;
 //! - each reached file's group is merged with the module's group; when the
-//!   module also lists folders (`os.listdir`, `scandir`, `os.walk`,
-//!   `iterdir`, `glob`, `pkgutil.iter_modules`), the modules below its reach
-//!   are reached too, since it finds them by listing (opencv's `cv2` imports
-//!   the subpackages its folder listing shows).
+//!   module also lists its own folder (`os.listdir`, `scandir`, `os.walk`,
+//!   `iterdir`, `glob`, `pkgutil.iter_modules`), the modules below it are
+//!   reached too, since it finds them by listing (opencv's `cv2` imports the
+//!   subpackages its folder listing shows). Not for a module that climbs:
+//!   walking a whole package (scikit-learn's `all_estimators`) would make
+//!   every package one group, and such walks are tooling, not handler code;
+//! - test modules, test-suite helpers and `conftest.py` locate nothing: they
+//!   never run in the function.
 //!
 //! Files nobody opens at run time — typing stubs, C headers and sources,
 //! Cython declarations, `__pycache__` — are not data here. Only packages
@@ -48,8 +54,9 @@ const LOCATES: [&[u8]; 12] = [
     b"find_library",
 ];
 
-/// Text that makes its reach the whole top-level package.
-const REACHES_UP: [&[u8]; 13] = [
+/// Text that climbs out of a module's folder: its reach is then the whole
+/// top-level package.
+const CLIMBS: [&[u8]; 8] = [
     b"os.pardir",
     b"'..'",
     b"\"..\"",
@@ -58,6 +65,12 @@ const REACHES_UP: [&[u8]; 13] = [
     b"dirname(os.path.dirname",
     b"dirname(dirname(",
     b"dirname(path.dirname",
+];
+
+/// Resource APIs that name a package: when the name is the top-level
+/// package's own (`PackageLoader("pandas", "io/formats/templates")`), the
+/// reach is the whole top-level package.
+const RESOURCE_APIS: [&[u8]; 5] = [
     b"importlib.resources",
     b"importlib_resources",
     b"pkgutil",
@@ -101,16 +114,19 @@ pub struct Locator {
 }
 
 /// What a module's source says about files it opens by path, if anything.
-pub fn locator(source: &[u8]) -> Option<Locator> {
+/// `top` is its top-level package's name.
+pub fn locator(source: &[u8], top: &str) -> Option<Locator> {
     let has = |needle: &[u8]| memchr::memmem::find(source, needle).is_some();
     if !LOCATES.iter().any(|n| has(n)) {
         return None;
     }
-    let reach = if REACHES_UP.iter().any(|n| has(n)) {
-        Reach::TopLevel
-    } else {
-        Reach::OwnFolder
-    };
+    let names_top = || has(format!("\"{top}\"").as_bytes()) || has(format!("'{top}'").as_bytes());
+    let reach =
+        if CLIMBS.iter().any(|n| has(n)) || (RESOURCE_APIS.iter().any(|n| has(n)) && names_top()) {
+            Reach::TopLevel
+        } else {
+            Reach::OwnFolder
+        };
     Some(Locator {
         reach,
         lists: LISTS.iter().any(|n| has(n)),
@@ -124,6 +140,25 @@ fn is_data(inv: &Inventory, id: FileId) -> bool {
         && !matches!(file.kind, FileKind::Python | FileKind::Bytecode)
         && !file.rel.contains("__pycache__/")
         && !NOT_DATA.iter().any(|s| file.rel.ends_with(s))
+}
+
+/// A test module, a test suite's helper or pytest's conftest.
+fn is_test_code(rel: &str) -> bool {
+    let mut parts = rel.split('/');
+    let name = parts.next_back().unwrap_or("");
+    name.starts_with("test_")
+        || name == "conftest.py"
+        || parts.any(|part| matches!(part, "tests" | "test" | "testing"))
+}
+
+/// Test suites' data is read by the tests next to it, not by the package:
+/// a locator above a `tests`/`test`/`testing` folder does not reach into it.
+fn in_tests_folder_below(rel: &str, below: &str) -> bool {
+    rel[below.len()..]
+        .split('/')
+        .rev()
+        .skip(1)
+        .any(|part| matches!(part, "tests" | "test" | "testing"))
 }
 
 fn parent(rel: &str) -> &str {
@@ -167,10 +202,13 @@ pub fn merges(inv: &Inventory, file_key: &[Option<usize>]) -> Vec<(usize, usize)
             let Some(module_key) = file_key[file_id] else {
                 continue;
             };
+            if is_test_code(&file.rel) {
+                continue; // a test suite's helpers never run in the function
+            }
             let Ok(source) = std::fs::read(&file.path) else {
                 continue;
             };
-            let Some(found) = locator(&source) else {
+            let Some(found) = locator(&source, top) else {
                 continue;
             };
             let reach = match found.reach {
@@ -179,9 +217,11 @@ pub fn merges(inv: &Inventory, file_key: &[Option<usize>]) -> Vec<(usize, usize)
             };
             let below = format!("{reach}/");
             for &(other, other_key, data) in files {
+                let other_rel = inv.files[other].rel.as_str();
                 if other_key != module_key
-                    && (data || found.lists)
-                    && inv.files[other].rel.starts_with(&below)
+                    && (data || (found.lists && found.reach == Reach::OwnFolder))
+                    && other_rel.starts_with(&below)
+                    && !in_tests_folder_below(other_rel, &below)
                 {
                     pairs.insert((module_key.min(other_key), module_key.max(other_key)));
                 }
@@ -196,26 +236,26 @@ mod tests {
     use super::*;
 
     fn locator_reach(source: &[u8]) -> Option<Reach> {
-        locator(source).map(|l| l.reach)
+        locator(source, "pkg").map(|l| l.reach)
     }
 
     #[test]
     fn listing_folders_reaches_modules_too() {
         let cv2 = b"_path = os.path.dirname(os.path.abspath(__file__))\nos.listdir(_path)";
         assert_eq!(
-            locator(cv2),
+            locator(cv2, "cv2"),
             Some(Locator {
                 reach: Reach::OwnFolder,
                 lists: true
             })
         );
         let plain = b"open(os.path.join(os.path.dirname(__file__), 'x.json'))";
-        assert_eq!(locator(plain).map(|l| l.lists), Some(false));
+        assert_eq!(locator(plain, "pkg").map(|l| l.lists), Some(false));
     }
 
     #[test]
     fn locator_reach_by_source_text() {
-        let cases: [(&str, Option<Reach>); 9] = [
+        let cases: [(&str, Option<Reach>); 10] = [
             ("import os\nX = 1\n", None),
             (
                 "DATA = os.path.join(os.path.dirname(__file__), 'data')",
@@ -238,6 +278,10 @@ mod tests {
                 Some(Reach::TopLevel),
             ),
             (
+                "from importlib.resources import files\nfiles('pkg.sub.data') / 'x.json'",
+                Some(Reach::OwnFolder),
+            ),
+            (
                 "env = Environment(loader=PackageLoader('pkg', 'templates'))",
                 Some(Reach::TopLevel),
             ),
@@ -247,5 +291,33 @@ mod tests {
         for (source, want) in cases {
             assert_eq!(locator_reach(source.as_bytes()), want, "{source}");
         }
+    }
+}
+
+#[cfg(test)]
+mod folder_tests {
+    #[test]
+    fn test_code_is_no_locator() {
+        assert!(super::is_test_code("pandas/tests/io/test_x.py"));
+        assert!(super::is_test_code("numpy/conftest.py"));
+        assert!(super::is_test_code("sklearn/utils/tests/helpers.py"));
+        assert!(!super::is_test_code("pandas/io/formats/style_render.py"));
+    }
+
+    #[test]
+    fn tests_folders_below_a_locator_are_not_reached() {
+        assert!(super::in_tests_folder_below(
+            "pandas/tests/io/data/a.csv",
+            "pandas/"
+        ));
+        assert!(!super::in_tests_folder_below(
+            "pandas/io/formats/templates/x.tpl",
+            "pandas/"
+        ));
+        // A locator inside the tests folder reaches its data.
+        assert!(!super::in_tests_folder_below(
+            "pandas/tests/io/data/a.csv",
+            "pandas/tests/io/"
+        ));
     }
 }

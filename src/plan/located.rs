@@ -39,8 +39,10 @@ use crate::scan::{FileId, FileKind, Inventory};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Text that makes a module a locator.
-const LOCATES: [&[u8]; 12] = [
+const LOCATES: [&[u8]; 14] = [
     b"__file__",
+    b"resources.files(",
+    b"import resources",
     b"__spec__",
     b"importlib.resources",
     b"importlib_resources",
@@ -70,7 +72,8 @@ const CLIMBS: [&[u8]; 8] = [
 /// Resource APIs that name a package: when the name is the top-level
 /// package's own (`PackageLoader("pandas", "io/formats/templates")`), the
 /// reach is the whole top-level package.
-const RESOURCE_APIS: [&[u8]; 5] = [
+const RESOURCE_APIS: [&[u8]; 6] = [
+    b"resources.files(",
     b"importlib.resources",
     b"importlib_resources",
     b"pkgutil",
@@ -78,10 +81,17 @@ const RESOURCE_APIS: [&[u8]; 5] = [
     b"PackageLoader",
 ];
 
-/// Text that makes it list folders: then the modules below its reach are
-/// found by listing too (cv2 imports the subpackages it finds with
-/// `os.listdir` next to its `__init__`; plugin loaders use `iter_modules`).
-const LISTS: [&[u8]; 7] = [
+/// Text that makes it list or probe folders: then the modules below its
+/// reach are found by path too (cv2 imports the subpackages it finds with
+/// `os.listdir` next to its `__init__`; pendulum checks that a locale's
+/// subpackage `files("pendulum.locales").joinpath("de").exists()`; plugin
+/// loaders use `iter_modules`).
+const LISTS: [&[u8]; 12] = [
+    b".exists(",
+    b"isdir(",
+    b"is_dir(",
+    b"isfile(",
+    b"is_file(",
     b"listdir",
     b"scandir",
     b"os.walk",

@@ -290,8 +290,11 @@ def _drain_logs():
             if stack:
                 stack[-1][3] += cum
             parent = stack[-1][0] if stack else None
+            # Never below zero: nested time is summed from other rows, and
+            # an import that overlaps its parent's end (seen with thread
+            # pools at init: apps corpus, image-thumbs) would make it so.
             try:
-                _add_row(name, phase, cum - nested, cum, parent, outcome, first_row)
+                _add_row(name, phase, max(0, cum - nested), cum, parent, outcome, first_row)
             except Exception as err:
                 _tracer_error("recording %s" % name, err)
         state[1] = pos
@@ -1682,8 +1685,9 @@ def _run_event_fresh(index, ev, cfg_path, out_path, timeout_s, init_ms):
 # Output.
 
 def _us(ns):
-    """Nanoseconds to microseconds, rounded up like -X importtime."""
-    return -((-int(ns)) // 1000)
+    """Nanoseconds to microseconds, rounded up like -X importtime; never
+    negative (the statistics format's times are unsigned)."""
+    return max(0, -((-int(ns)) // 1000))
 
 
 def _module_rows(preloaded, records, hits_by_phase):

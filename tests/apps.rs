@@ -169,12 +169,8 @@ macro_rules! apps {
 }
 
 apps! {
-    #[ignore = "caios-pack bug, intermittent: trace exits 1, 'the tracer wrote an unreadable report \
-                (invalid value: integer `-20`, expected u64 ...)' (a negative self_us)"]
     legacy_tools_apipkg_replaces_its_module => "legacy-tools",
     zope_catalog_deferredimport_proxy => "zope-catalog",
-    #[ignore = "caios-pack bug, intermittent: trace exits 1, 'the tracer wrote an unreadable report \
-                (invalid value: integer `-44`, expected u64 ...)' (a negative self_us)"]
     image_thumbs_pillow_plugins_register => "image-thumbs",
     pdf_report_barcode_registry_and_fonts_by_path => "pdf-report",
     tz_babel_data_folders_by_path => "tz-babel",
@@ -185,4 +181,5 @@ apps! {
     ml_pickle_modules_imported_by_unpickling => "ml-pickle",
     md_plugins_entry_points_and_pth => "md-plugins",
     proto_events_namespace_packages => "proto-events",
+    schedule_dates_locale_folders_probed_by_path => "schedule-dates",
 }

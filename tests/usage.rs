@@ -129,7 +129,7 @@ fn probed_usage_rules() {
     );
     let stats_path = dir.path().join("trace.json");
     std::fs::write(&stats_path, trace).unwrap();
-    let stats = Stats::load(&[stats_path.clone()]).unwrap();
+    let stats = Stats::load(std::slice::from_ref(&stats_path)).unwrap();
     let a = support::analyze(dir.path(), vec![]);
     let usage = classify(&a, Some(&stats));
     let cases = [

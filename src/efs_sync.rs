@@ -50,10 +50,21 @@ pub fn sync(dist: &Path, mount: &Path) -> Result<SyncReport> {
             manifest_path.display()
         ))
     })?;
-    let short = manifest
-        .digest
-        .get(..16)
-        .ok_or_else(|| Error::input("efs-manifest.yaml: digest too short"))?;
+    // The digest names folders on both sides: only a SHA-256 in lowercase
+    // hex may, never text that could climb out of them (`../..`).
+    let is_sha256 = manifest.digest.len() == 64
+        && manifest
+            .digest
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !is_sha256 {
+        return Err(Error::input(format!(
+            "{}: digest `{}` is not a SHA-256 in lowercase hex; package the function again",
+            manifest_path.display(),
+            manifest.digest.chars().take(80).collect::<String>()
+        )));
+    }
+    let short = &manifest.digest[..16];
     let source = dist.join("efs").join(short);
     let target = mount.join(short);
     let mut report = SyncReport {

@@ -210,3 +210,27 @@ fn json_dot_and_why() {
     assert!(text.contains("imported only under TYPE_CHECKING"), "{text}");
     assert!(text.contains("app.py:19"), "{text}");
 }
+
+/// `efs-sync` never lets a manifest's digest name a folder outside the
+/// package output or the mount (`../..`): exit 2, nothing written.
+#[test]
+fn efs_sync_refuses_a_digest_that_is_not_a_sha256() {
+    let dist = tempfile::tempdir().unwrap();
+    let mount = tempfile::tempdir().unwrap();
+    let digest = format!("../../escape{}", "0".repeat(52));
+    std::fs::create_dir_all(dist.path().join("efs")).unwrap();
+    std::fs::write(
+        dist.path().join("efs-manifest.yaml"),
+        format!("digest: \"{digest}\"\nroot: /mnt/caios\nfiles: []\n"),
+    )
+    .unwrap();
+    let out = caios(&[
+        "efs-sync",
+        dist.path().to_str().unwrap(),
+        "--root",
+        mount.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not a SHA-256"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(mount.path()).unwrap().count(), 0);
+}

@@ -439,24 +439,53 @@ class _LazyModule(_ModuleType):
 class _ForwardingModule(_ModuleType):
     """A lazy module whose body replaced its sys.modules entry: everything but
     its own type and namespace is read from (and written to) the replacement,
-    which is what `import` would have bound had the module run eagerly."""
+    which is what `import` would have bound had the module run eagerly. A
+    replacement that wraps this very object (zope.deferredimport's
+    ModuleProxy, cryptography's deprecation wrapper) reads back through it:
+    such a read, re-entering on the same thread, gets the module's own
+    namespace instead of going round forever."""
 
     def __getattribute__(self, attr):
         if attr in ("__class__", "__dict__"):
             return object.__getattribute__(self, attr)
-        return getattr(_forward[id(self)][1], attr)
+        return _forwarded(self, getattr, attr)
 
     def __setattr__(self, attr, value):
-        setattr(_forward[id(self)][1], attr, value)
+        _forwarded(self, setattr, attr, value)
 
     def __delattr__(self, attr):
-        delattr(_forward[id(self)][1], attr)
+        _forwarded(self, delattr, attr)
 
     def __dir__(self):
-        return dir(_forward[id(self)][1])
+        return _forwarded(self, lambda target: dir(target))
 
     def __repr__(self):
-        return repr(_forward[id(self)][1])
+        return _forwarded(self, repr)
+
+
+_forwarding = threading.local()
+
+
+def _forwarded(module, op, *args):
+    """op(replacement, *args), or op on the module itself when this thread is
+    already forwarding for it (the replacement reads back through it)."""
+    active = getattr(_forwarding, "ids", None)
+    if active is None:
+        active = _forwarding.ids = set()
+    key = id(module)
+    if key in active:
+        if op is getattr:
+            return _ModuleType.__getattribute__(module, *args)
+        if op is setattr:
+            return _ModuleType.__setattr__(module, *args)
+        if op is delattr:
+            return _ModuleType.__delattr__(module, *args)
+        return op(_ModuleType.__getattribute__(module, "__dict__"), *args)
+    active.add(key)
+    try:
+        return op(_forward[key][1], *args)
+    finally:
+        active.discard(key)
 
 
 _FILE_SUFFIXES = tuple([".py", ".pyc"] + list(EXTENSION_SUFFIXES))

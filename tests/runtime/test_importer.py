@@ -421,6 +421,37 @@ class LocalEfsTests(unittest.TestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(r.results, [{"answer": 42, "wrapped": True, "same": True}], r)
 
+    def test_lazy_module_replaced_by_a_proxy_of_itself(self):
+        # zope.deferredimport / cryptography: the replacement wraps the
+        # module object and reads its attributes back through it.
+        u = self.unit
+        u.local_module("proxying", dedent("""
+            import sys, types
+            class Proxy(types.ModuleType):
+                def __init__(self, wrapped):
+                    super().__init__(wrapped.__name__)
+                    object.__setattr__(self, "_wrapped", wrapped)
+                def __getattr__(self, name):
+                    return getattr(object.__getattribute__(self, "_wrapped"), name)
+            def wrap(name):
+                sys.modules[name] = Proxy(sys.modules[name])
+            """))
+        u.local_module("wrapped", dedent("""
+            import proxying
+            VALUE = 7
+            proxying.wrap(__name__)
+            """), lazy=True)
+        u.local_module("handler", dedent("""
+            import wrapped
+            def handler(event, context):
+                import sys
+                return {"value": wrapped.VALUE,
+                        "proxied": type(sys.modules["wrapped"]).__name__}
+            """))
+        r = u.run([{}])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.results, [{"value": 7, "proxied": "Proxy"}], r)
+
     def test_lazy_module_whose_body_raises_is_run_once_more(self):
         u = self.unit
         u.local_module("registry", "RUNS = []\n")

@@ -58,16 +58,22 @@ const LOCATES: [&[u8]; 14] = [
 
 /// Text that climbs out of a module's folder: its reach is then the whole
 /// top-level package.
-const CLIMBS: [&[u8]; 8] = [
+const CLIMBS: [&[u8]; 10] = [
     b"os.pardir",
     b"'..'",
     b"\"..\"",
+    b"'../",
+    b"\"../",
+    b"/..'",
+    b"/..\"",
     b".parent.parent",
     b"parents[",
-    b"dirname(os.path.dirname",
     b"dirname(dirname(",
-    b"dirname(path.dirname",
 ];
+
+/// Climbing written as two calls apart (`osp.dirname(osp.dirname(…))`,
+/// `HERE = Path(__file__).parent` then `HERE.parent`): two or more.
+const CLIMB_TWICE: [&[u8]; 2] = [b"dirname(", b".parent"];
 
 /// Resource APIs that name a package: when the name is the top-level
 /// package's own (`PackageLoader("pandas", "io/formats/templates")`), the
@@ -119,8 +125,10 @@ pub enum Reach {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Locator {
     pub reach: Reach,
-    /// It lists folders: every file below its reach, modules included.
+    /// It lists folders: the modules below its own folder too.
     pub lists: bool,
+    /// It climbs out of its folder (its listings then are package walks).
+    pub climbs: bool,
 }
 
 /// What a module's source says about files it opens by path, if anything.
@@ -131,15 +139,17 @@ pub fn locator(source: &[u8], top: &str) -> Option<Locator> {
         return None;
     }
     let names_top = || has(format!("\"{top}\"").as_bytes()) || has(format!("'{top}'").as_bytes());
-    let reach =
-        if CLIMBS.iter().any(|n| has(n)) || (RESOURCE_APIS.iter().any(|n| has(n)) && names_top()) {
-            Reach::TopLevel
-        } else {
-            Reach::OwnFolder
-        };
+    let twice = |needle: &[u8]| memchr::memmem::find_iter(source, needle).nth(1).is_some();
+    let climbs = CLIMBS.iter().any(|n| has(n)) || CLIMB_TWICE.iter().any(|n| twice(n));
+    let reach = if climbs || (RESOURCE_APIS.iter().any(|n| has(n)) && names_top()) {
+        Reach::TopLevel
+    } else {
+        Reach::OwnFolder
+    };
     Some(Locator {
         reach,
         lists: LISTS.iter().any(|n| has(n)),
+        climbs,
     })
 }
 
@@ -226,10 +236,11 @@ pub fn merges(inv: &Inventory, file_key: &[Option<usize>]) -> Vec<(usize, usize)
                 Reach::TopLevel => file.rel.split('/').next().unwrap_or(""),
             };
             let below = format!("{reach}/");
+            let own = format!("{}/", parent(&file.rel));
             for &(other, other_key, data) in files {
                 let other_rel = inv.files[other].rel.as_str();
                 if other_key != module_key
-                    && (data || (found.lists && found.reach == Reach::OwnFolder))
+                    && (data || (found.lists && !found.climbs && other_rel.starts_with(&own)))
                     && other_rel.starts_with(&below)
                     && !in_tests_folder_below(other_rel, &below)
                 {
@@ -256,7 +267,8 @@ mod tests {
             locator(cv2, "cv2"),
             Some(Locator {
                 reach: Reach::OwnFolder,
-                lists: true
+                lists: true,
+                climbs: false,
             })
         );
         let plain = b"open(os.path.join(os.path.dirname(__file__), 'x.json'))";
@@ -265,7 +277,7 @@ mod tests {
 
     #[test]
     fn locator_reach_by_source_text() {
-        let cases: [(&str, Option<Reach>); 10] = [
+        let cases: [(&str, Option<Reach>); 13] = [
             ("import os\nX = 1\n", None),
             (
                 "DATA = os.path.join(os.path.dirname(__file__), 'data')",
@@ -297,6 +309,18 @@ mod tests {
             ),
             ("lib = ctypes.CDLL(_path)", Some(Reach::OwnFolder)),
             ("'..' but nothing that locates", None),
+            (
+                "ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))",
+                Some(Reach::TopLevel),
+            ),
+            (
+                "HERE = Path(__file__).parent\nDATA = HERE.parent / 'data'",
+                Some(Reach::TopLevel),
+            ),
+            (
+                "p = os.path.join(os.path.dirname(__file__), '../data/x.bin')",
+                Some(Reach::TopLevel),
+            ),
         ];
         for (source, want) in cases {
             assert_eq!(locator_reach(source.as_bytes()), want, "{source}");

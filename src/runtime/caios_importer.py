@@ -397,6 +397,10 @@ def _run_lazy_body(module, spec, state):
         try:
             spec.loader.exec_module(module)
         except Exception:
+            # As an eager import would leave it: not run again at every
+            # attribute access.
+            if object.__getattribute__(module, "__class__") is _LazyModule:
+                module.__class__ = state["class"]
             raise first from None
     d.update(updated)
     if object.__getattribute__(module, "__class__") is _LazyModule:
@@ -774,19 +778,26 @@ class Importer:
         for p in entries:
             if not isinstance(p, str):
                 continue
+            if not p:
+                try:
+                    p = os.getcwd()       # '' is the current folder, not /
+                except OSError:
+                    continue
             p = p.rstrip("/") or "/"
             if p == real:
                 return False
             if self._is_virtual_folder(p, folder):
                 past_virtual = True
                 continue
-            if past_virtual and not self._in_own_trees(p):
+            if past_virtual and not self._in_own_package(p, entry, fullname):
                 continue
             try:
                 found = PathFinder.find_spec(fullname, [p])
             except (ImportError, OSError, ValueError):
                 found = None
-            if found is not None:
+            # A plain folder of that name only makes a namespace portion,
+            # which never beats a regular module found later on the path.
+            if found is not None and found.loader is not None:
                 _debug("%s: found in %s, ahead of the catalogue" % (fullname, p))
                 return True
         return False
@@ -821,11 +832,14 @@ class Importer:
             return sha in self.bundles and rest == folder
         return False
 
-    def _in_own_trees(self, p):
-        for root in (self.task_root, self.efs_root, self.tmp_base):
-            if root and p.startswith(root + "/"):
-                return True
-        return False
+    def _in_own_package(self, p, entry, fullname):
+        """Is ``p`` a folder inside the package's own folder (cv2's binary
+        folder, ``<root>/cv2/python-3.11``) on the tier that holds it?"""
+        real = self._real_folder(entry, "")
+        if not real:
+            return False
+        top = fullname.partition(".")[0]
+        return p.startswith(real + "/" + top + "/") or p == real + "/" + top
 
     def _for_machinery(self, fullname):
         """Is this import the S3 client's own (fetching would need the client)?"""
@@ -838,7 +852,9 @@ class Importer:
             return False
         while f is not None:
             name = f.f_globals.get("__name__")
-            if isinstance(name, str) and name.partition(".")[0] in machinery:
+            # Frames: only the client's own packages (the catalogue's wider
+            # closure may hold general packages that call user code).
+            if isinstance(name, str) and name.partition(".")[0] in MACHINERY:
                 return True
             f = f.f_back
         return False

@@ -524,6 +524,42 @@ class LocalEfsTests(unittest.TestCase):
     def test_package_reimporting_itself_from_a_changed_sys_path_efs(self):
         self._reimporting_package("efs")
 
+    def test_a_plain_folder_ahead_of_the_task_root_does_not_shadow(self):
+        # A data folder named like an EFS package in an earlier sys.path
+        # entry (the working directory, '') is a namespace portion, which
+        # never beats a regular package: the catalogue still answers.
+        u = self.unit
+        u.efs_module("app", "X = 'efs'\n", package=True)
+        os.makedirs(os.path.join(u.tmp, "app"), exist_ok=True)   # the run's cwd
+        u.local_module("handler", dedent("""
+            import os, sys
+            sys.path[:0] = [os.getcwd(), ""]
+            import app
+            def handler(event, context):
+                return {"x": app.X}
+            """))
+        r = u.run([{}])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.results, [{"x": "efs"}], r)
+
+    def test_another_package_folder_after_the_task_root_does_not_shadow(self):
+        # Only the package's own folders found after the task root step in
+        # (cv2's binary folder); another package's folder that happens to
+        # hold a same-named module does not.
+        u = self.unit
+        u.efs_module("utils", "WHO = 'unit'\n")
+        u.write("local", "somepkg/utils.py", "WHO = 'somepkg'\n")
+        u.local_module("handler", dedent("""
+            import os, sys
+            sys.path.append(os.path.join(os.path.dirname(__file__), "somepkg"))
+            import utils
+            def handler(event, context):
+                return {"who": utils.WHO}
+            """))
+        r = u.run([{}])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.results, [{"who": "unit"}], r)
+
     def test_submodule_found_ahead_of_the_catalogue_in_an_extended_path(self):
         # A package that puts another folder in front of its own __path__:
         # the path-based search finds `shadowpkg.impl` there first.

@@ -25,9 +25,10 @@
 //!   module also lists its own folder (`os.listdir`, `scandir`, `os.walk`,
 //!   `iterdir`, `glob`, `pkgutil.iter_modules`), the modules below it are
 //!   reached too, since it finds them by listing (opencv's `cv2` imports the
-//!   subpackages its folder listing shows). Not for a module that climbs:
-//!   walking a whole package (scikit-learn's `all_estimators`) would make
-//!   every package one group, and such walks are tooling, not handler code;
+//!   subpackages its folder listing shows). Not for a module that climbs
+//!   with `..`/`parents[`/a resource API on its top-level package: walking
+//!   a whole package (scikit-learn's `all_estimators`) would make every
+//!   package one group, and such walks are tooling, not handler code;
 //! - test modules, test-suite helpers and `conftest.py` locate nothing: they
 //!   never run in the function.
 //!
@@ -125,10 +126,9 @@ pub enum Reach {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Locator {
     pub reach: Reach,
-    /// It lists folders: the modules below its own folder too.
+    /// It lists its own folder (not a package walk): the modules below it
+    /// too.
     pub lists: bool,
-    /// It climbs out of its folder (its listings then are package walks).
-    pub climbs: bool,
 }
 
 /// What a module's source says about files it opens by path, if anything.
@@ -140,16 +140,18 @@ pub fn locator(source: &[u8], top: &str) -> Option<Locator> {
     }
     let names_top = || has(format!("\"{top}\"").as_bytes()) || has(format!("'{top}'").as_bytes());
     let twice = |needle: &[u8]| memchr::memmem::find_iter(source, needle).nth(1).is_some();
-    let climbs = CLIMBS.iter().any(|n| has(n)) || CLIMB_TWICE.iter().any(|n| twice(n));
-    let reach = if climbs || (RESOURCE_APIS.iter().any(|n| has(n)) && names_top()) {
+    // Explicit climbing or a resource API on the top-level package: what
+    // it lists is a package walk, not its own folder.
+    let walks_package =
+        CLIMBS.iter().any(|n| has(n)) || (RESOURCE_APIS.iter().any(|n| has(n)) && names_top());
+    let reach = if walks_package || CLIMB_TWICE.iter().any(|n| twice(n)) {
         Reach::TopLevel
     } else {
         Reach::OwnFolder
     };
     Some(Locator {
         reach,
-        lists: LISTS.iter().any(|n| has(n)),
-        climbs,
+        lists: !walks_package && LISTS.iter().any(|n| has(n)),
     })
 }
 
@@ -240,7 +242,7 @@ pub fn merges(inv: &Inventory, file_key: &[Option<usize>]) -> Vec<(usize, usize)
             for &(other, other_key, data) in files {
                 let other_rel = inv.files[other].rel.as_str();
                 if other_key != module_key
-                    && (data || (found.lists && !found.climbs && other_rel.starts_with(&own)))
+                    && (data || (found.lists && other_rel.starts_with(&own)))
                     && other_rel.starts_with(&below)
                     && !in_tests_folder_below(other_rel, &below)
                 {
@@ -268,7 +270,6 @@ mod tests {
             Some(Locator {
                 reach: Reach::OwnFolder,
                 lists: true,
-                climbs: false,
             })
         );
         let plain = b"open(os.path.join(os.path.dirname(__file__), 'x.json'))";

@@ -7,15 +7,23 @@ mod support;
 use caios_pack::stats::Stats;
 use caios_pack::usage::{classify, Usage};
 
-/// Table of the static rules on a unit written by the test.
-#[test]
-fn static_usage_rules() {
+/// A unit folder (handler `handler.handler`, site-packages `env`) and a
+/// writer of its files.
+fn unit_dir() -> (tempfile::TempDir, impl Fn(&str, &str)) {
     let dir = tempfile::tempdir().unwrap();
-    let write = |rel: &str, text: &str| support::write_file(dir.path(), rel, text);
+    let root = dir.path().to_path_buf();
+    let write = move |rel: &str, text: &str| support::write_file(&root, rel, text);
     write(
         "caios-pack.yaml",
         "handler: handler.handler\nsite_packages: env\n",
     );
+    (dir, write)
+}
+
+/// Table of the static rules on a unit written by the test.
+#[test]
+fn static_usage_rules() {
+    let (dir, write) = unit_dir();
     write(
         "handler.py",
         "import used, plainlazy, selfreplace, codecreg, reexport, infunction\nX = used.VALUE\n\ndef handler(e, c):\n    import deferredmod\n    return plainlazy.f() + infunction.g()\n",
@@ -91,12 +99,7 @@ fn row(name: &str, effects: &str, in_cycle: bool) -> String {
 /// one in a cycle, and one that imports either, load eagerly.
 #[test]
 fn probed_usage_rules() {
-    let dir = tempfile::tempdir().unwrap();
-    let write = |rel: &str, text: &str| support::write_file(dir.path(), rel, text);
-    write(
-        "caios-pack.yaml",
-        "handler: handler.handler\nsite_packages: env\n",
-    );
+    let (dir, write) = unit_dir();
     write(
         "handler.py",
         "import clean, registers, importsregisters, cyca, observedcycle\n\ndef handler(e, c):\n    return clean.f()\n",

@@ -262,6 +262,27 @@ pub struct PackageArgs {
     pub verify: Option<PathBuf>,
 }
 
+/// The patched modules a verify failure names, else all of them.
+fn suspects(lazy: &crate::lazy_bindings::LazyBindings, difference: &str) -> String {
+    let mut named: Vec<&str> = lazy
+        .patches
+        .iter()
+        .map(|p| p.module.as_str())
+        .filter(|m| difference.contains(m))
+        .collect();
+    if named.is_empty() {
+        named = lazy.patches.iter().map(|p| p.module.as_str()).collect();
+    }
+    named.sort_unstable();
+    named.dedup();
+    let more = named.len().saturating_sub(5);
+    let mut text = named[..named.len().min(5)].join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    format!("patched modules: {text}")
+}
+
 /// `caios-pack package`: analyze + optimize + emit. Needs no AWS account:
 /// bundles stay in `OUT/s3/` until `upload`.
 pub fn package(args: &PackageArgs) -> Result<()> {
@@ -282,36 +303,39 @@ pub fn package(args: &PackageArgs) -> Result<()> {
     let analysis = Analysis::run(unit, Coverage::Reachable, &Progress::for_stderr())?;
     let usage = crate::usage::classify(&analysis, stats.as_ref());
     let groups = build_groups(&analysis, &usage);
-    let options = crate::emit::EmitOptions {
+    let mut lazy = crate::lazy_bindings::choose(&analysis, &usage, stats.as_ref());
+    for file in &lazy.unreadable {
+        eprintln!("caios-pack: warning: {file}: not parsed, so left without lazy bindings");
+    }
+    if verify_events.is_none() && !lazy.patches.is_empty() {
+        lazy.status = format!(
+            "not applied: {} statements qualify, but lazy bindings are emitted only when `verify` passes with them (pass --verify EVENTS)",
+            lazy.patches.len()
+        );
+    }
+    let mut options = crate::emit::EmitOptions {
         out: args.out.clone(),
         bucket: args.bucket.clone(),
         prefix: args.prefix.clone(),
         efs_mount: args.efs_mount.clone(),
         python: args.python.clone(),
+        lazy_lines: if verify_events.is_some() {
+            lazy.lines()
+        } else {
+            Default::default()
+        },
     };
     if args.check {
         return check(&analysis, &usage, &groups, &settings, &options, o.format);
     }
     let plan = crate::plan::optimize(&groups, &settings)
         .map_err(|i| Error::Infeasible(crate::report::optimize::infeasible_message(&i)))?;
-    let emitted = crate::emit::emit(&analysis, &usage, &groups, &plan, &options)?;
-    let plan_path = args.out.join("plan.json");
-    std::fs::write(
-        &plan_path,
-        crate::report::optimize::package_json(&plan, &groups, &analysis, &usage, &emitted),
-    )
-    .map_err(|e| Error::io(&plan_path, e))?;
-    let report = if args.report {
-        Some(write_report(&args.out, None)?)
-    } else {
-        None
-    };
     let handler = format!(
         "{}.{}",
         analysis.unit.handler_module, analysis.unit.handler_function
     );
-    let verification = match &verify_events {
-        Some(events) => Some(crate::verify::run(
+    let verify = |events: &[crate::trace::EventCase]| {
+        crate::verify::run(
             &analysis.unit,
             events,
             &crate::verify::VerifyOptions {
@@ -319,20 +343,68 @@ pub fn package(args: &PackageArgs) -> Result<()> {
                 python: args.python.clone(),
                 event_timeout: crate::verify::DEFAULT_EVENT_TIMEOUT,
             },
-        )?),
+        )
+    };
+    let mut emitted = crate::emit::emit(&analysis, &usage, &groups, &plan, &options)?;
+    let mut verification = match &verify_events {
+        Some(events) => Some(verify(events)?),
         None => None,
+    };
+    if !emitted.lazy_bindings.is_empty() {
+        let failed = verification.as_ref().and_then(|v| v.difference());
+        match failed {
+            None => {
+                lazy.status = format!(
+                    "applied: {} statements, and verify passed with them",
+                    emitted.lazy_bindings.len()
+                )
+            }
+            Some(difference) => {
+                // Never ship a patch verify rejects: emit the plan unpatched.
+                let suspects = suspects(&lazy, &difference);
+                eprintln!(
+                    "caios-pack: warning: verify failed with lazy bindings ({suspects}); emitting the package without them:\n{difference}"
+                );
+                lazy.status = format!("withdrawn: verify failed with them ({suspects})");
+                options.lazy_lines.clear();
+                emitted = crate::emit::emit(&analysis, &usage, &groups, &plan, &options)?;
+                verification = match &verify_events {
+                    Some(events) => Some(verify(events)?),
+                    None => None,
+                };
+            }
+        }
+    } else if lazy.status.is_empty() {
+        lazy.status = if lazy.patches.is_empty() {
+            "none: no module-level import qualifies".into()
+        } else {
+            "none applied: the compiler found none of the statements".into()
+        };
+    }
+    let plan_path = args.out.join("plan.json");
+    std::fs::write(
+        &plan_path,
+        crate::report::optimize::package_json(&plan, &groups, &analysis, &usage, &emitted, &lazy),
+    )
+    .map_err(|e| Error::io(&plan_path, e))?;
+    let report = if args.report {
+        Some(write_report(&args.out, None)?)
+    } else {
+        None
     };
     let mut summary = match o.format {
         Format::Json => {
-            let mut doc = serde_json::json!({"plan": &plan, "emitted": &emitted});
+            let mut doc =
+                serde_json::json!({"plan": &plan, "emitted": &emitted, "lazy_bindings": &lazy});
             if let Some(v) = &verification {
                 doc["verify"] = v.json();
             }
             serde_json::to_string_pretty(&doc).unwrap_or_default()
         }
         Format::Text => format!(
-            "{}\nwrote {}:\n  deployment.zip  {} zipped, {} unzipped (Lambda handler: caios_entry.handler; {} .pyc compiled){}\n  s3/            {} bundles, {}\n  efs/           {} files, {} (digest {})\n  catalogue.json, plan.json, iam-policy.json, efs-manifest.yaml\n",
+            "{}\nlazy bindings: {}\nwrote {}:\n  deployment.zip  {} zipped, {} unzipped (Lambda handler: caios_entry.handler; {} .pyc compiled){}\n  s3/            {} bundles, {}\n  efs/           {} files, {} (digest {})\n  catalogue.json, plan.json, iam-policy.json, efs-manifest.yaml\n",
             crate::report::optimize::text(&plan, &groups, &handler),
+            lazy.status,
             args.out.display(),
             crate::report::human_bytes(emitted.zip_bytes),
             crate::report::human_bytes(emitted.zip_unzipped_bytes),

@@ -27,6 +27,10 @@ use std::path::{Path, PathBuf};
 /// The runtime importer and the Lambda entry module, shipped in the zip.
 pub const IMPORTER: &str = include_str!("runtime/caios_importer.py");
 pub const ENTRY: &str = include_str!("runtime/caios_entry.py");
+/// Lazy bindings' placeholders (lazy_bindings.rs), shipped in the zip.
+pub const LAZY: &str = include_str!("runtime/caios_lazy.py");
+/// Compiles the pycs, lazy bindings included; run by the packer, not shipped.
+const COMPILER: &str = include_str!("runtime/caios_compile.py");
 
 pub struct EmitOptions {
     pub out: PathBuf,
@@ -36,6 +40,9 @@ pub struct EmitOptions {
     pub efs_mount: String,
     /// Interpreter that compiles the `.pyc` files (the Lambda runtime's version).
     pub python: String,
+    /// Module-level import statements to compile as lazy bindings: source
+    /// file → lines (lazy_bindings.rs).
+    pub lazy_lines: BTreeMap<PathBuf, Vec<u32>>,
 }
 
 /// What was written, for the summary.
@@ -49,6 +56,8 @@ pub struct Emitted {
     pub efs_bytes: u64,
     pub efs_digest: String,
     pub pyc_compiled: usize,
+    /// Statements compiled as lazy bindings, as `path:line` in the package.
+    pub lazy_bindings: Vec<String>,
 }
 
 /// A file's place inside its tier: its path relative to its root.
@@ -87,6 +96,7 @@ pub struct Prepared {
     catalogue_text: String,
     deployment_zip: Vec<u8>,
     pyc_compiled: usize,
+    lazy_bindings: Vec<String>,
     /// What `deployment.zip` unzips to.
     pub unzipped_bytes: u64,
 }
@@ -118,7 +128,12 @@ pub fn prepare(
     // Compiled pycs live here until every artifact is built in memory.
     let work = tempfile::tempdir().map_err(|e| Error::io(Path::new("<tempdir>"), e))?;
     let mut placed = place_files(a, groups, plan);
-    let runtime_pycs = add_compiled_pycs(&mut placed, work.path(), &options.python)?;
+    let (runtime_pycs, lazy_bindings) = add_compiled_pycs(
+        &mut placed,
+        work.path(),
+        &options.python,
+        &options.lazy_lines,
+    )?;
     let bundles = build_bundles(&placed, groups, plan)?;
     let efs = efs_tree(&placed, &options.efs_mount)?;
     let bundle_of_group: BTreeMap<usize, (String, u64, u64)> = bundles
@@ -143,6 +158,7 @@ pub fn prepare(
             false,
         ),
         ("caios_entry.py".into(), ENTRY.as_bytes().to_vec(), false),
+        ("caios_lazy.py".into(), LAZY.as_bytes().to_vec(), false),
         (
             "caios_catalogue.json".into(),
             catalogue_text.clone().into_bytes(),
@@ -183,6 +199,7 @@ pub fn prepare(
         catalogue_text,
         deployment_zip,
         pyc_compiled,
+        lazy_bindings,
         unzipped_bytes,
     })
 }
@@ -243,6 +260,7 @@ fn write(prepared: Prepared, options: &EmitOptions) -> Result<Emitted> {
         efs_bytes: efs.files.iter().map(|(_, b, _)| b.len() as u64).sum(),
         efs_digest: efs.digest.clone(),
         pyc_compiled: prepared.pyc_compiled,
+        lazy_bindings: prepared.lazy_bindings,
     })
 }
 
@@ -350,15 +368,21 @@ pub fn shipped_files(a: &Analysis) -> Vec<bool> {
 /// every cold start, since neither `/var/task`, EFS (shared, and writing there
 /// costs latency) nor a bundle's `/tmp` copy keeps what Python writes. Each
 /// module's pyc joins its source's tier and group; the runtime's pycs are
-/// returned (`__pycache__/…` path in the zip, compiled file). A file that
-/// does not compile ships as source only.
+/// returned (`__pycache__/…` path in the zip, compiled file), with the
+/// statements compiled as lazy bindings (`path:line`). A file that does not
+/// compile ships as source only.
 fn add_compiled_pycs(
     placed: &mut Vec<Placed>,
     work: &Path,
     python: &str,
-) -> Result<Vec<(String, PathBuf)>> {
+    lazy_lines: &BTreeMap<PathBuf, Vec<u32>>,
+) -> Result<(Vec<(String, PathBuf)>, Vec<String>)> {
     let mut sources: Vec<(PathBuf, String)> = Vec::new();
-    for (rel, text) in [("caios_importer.py", IMPORTER), ("caios_entry.py", ENTRY)] {
+    for (rel, text) in [
+        ("caios_importer.py", IMPORTER),
+        ("caios_entry.py", ENTRY),
+        ("caios_lazy.py", LAZY),
+    ] {
         let path = work.join(rel);
         std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
         sources.push((path, rel.to_string()));
@@ -372,7 +396,7 @@ fn add_compiled_pycs(
             .iter()
             .map(|&i| (placed[i].source.to_path_buf(), placed[i].rel.to_string())),
     );
-    let compiled = compile_pycs(&sources, work, python)?;
+    let (compiled, lazy_bindings) = compile_pycs(&sources, work, python, lazy_lines)?;
     let mut runtime = Vec::new();
     let mut module_pycs = Vec::new();
     for (i, pyc) in compiled.into_iter().enumerate() {
@@ -390,59 +414,71 @@ fn add_compiled_pycs(
     }
     placed.extend(module_pycs);
     placed.sort_by(|x, y| x.rel.cmp(&y.rel));
-    Ok(runtime)
+    Ok((runtime, lazy_bindings))
 }
 
 /// Runs the target interpreter once over `sources` (file, path in the
-/// package); per source, the pyc's path in the package and the compiled file,
-/// or None when it did not compile.
+/// package) with caios_compile.py; per source, the pyc's path in the package
+/// and the compiled file, or None when it did not compile; and the
+/// statements compiled as lazy bindings, as `path:line`.
 fn compile_pycs(
     sources: &[(PathBuf, String)],
     work: &Path,
     python: &str,
-) -> Result<Vec<Option<(String, PathBuf)>>> {
+    lazy_lines: &BTreeMap<PathBuf, Vec<u32>>,
+) -> Result<(Vec<Option<(String, PathBuf)>>, Vec<String>)> {
     let list = work.join("sources.txt");
     let mut text = String::new();
     for (i, (source, rel)) in sources.iter().enumerate() {
+        let lines: Vec<String> = lazy_lines
+            .get(source)
+            .into_iter()
+            .flatten()
+            .map(u32::to_string)
+            .collect();
         text.push_str(&format!(
-            "{}\t{}\t{}\n",
+            "{}\t{}\t{}\t{}\n",
             source.display(),
             work.join(format!("{i}.pyc")).display(),
-            rel
+            rel,
+            lines.join(",")
         ));
     }
     std::fs::write(&list, text).map_err(|e| Error::io(&list, e))?;
-    let script = "import py_compile, sys\n\
-        for line in open(sys.argv[1]):\n\
-        \x20   src, dst, rel = line.rstrip('\\n').split('\\t')\n\
-        \x20   try:\n\
-        \x20       py_compile.compile(src, cfile=dst, dfile=rel, doraise=True,\n\
-        \x20           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)\n\
-        \x20   except py_compile.PyCompileError as e:\n\
-        \x20       print('caios-pack: not compiled:', rel, e.msg.splitlines()[-1], file=sys.stderr)\n";
-    let status = std::process::Command::new(python)
-        .args(["-I", "-S", "-c", script])
+    let script = work.join("caios_compile.py");
+    std::fs::write(&script, COMPILER).map_err(|e| Error::io(&script, e))?;
+    let output = std::process::Command::new(python)
+        .args(["-I", "-S", "-B"])
+        .arg(&script)
         .arg(&list)
-        .status()
+        .stderr(std::process::Stdio::inherit())
+        .output()
         .map_err(|e| {
             Error::input(format!(
                 "cannot run `{python}` to compile .pyc files: {e}; pass --python"
             ))
         })?;
-    if !status.success() {
+    if !output.status.success() {
         return Err(Error::Failed(format!(
-            "`{python}` failed while compiling .pyc files ({status})"
+            "`{python}` failed while compiling .pyc files ({})",
+            output.status
         )));
     }
+    let lazy_bindings = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("lazy\t"))
+        .map(|l| l.replacen('\t', ":", 1))
+        .collect();
     let tag = cache_tag(python)?;
-    Ok(sources
+    let compiled = sources
         .iter()
         .enumerate()
         .map(|(i, (_, rel))| {
             let compiled = work.join(format!("{i}.pyc"));
             compiled.is_file().then(|| (pyc_rel(rel, &tag), compiled))
         })
-        .collect())
+        .collect();
+    Ok((compiled, lazy_bindings))
 }
 
 /// `pkg/mod.py` → `pkg/__pycache__/mod.<tag>.pyc`, where the stdlib looks.

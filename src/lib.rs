@@ -10,6 +10,7 @@ pub mod emit;
 pub mod error;
 pub mod graph;
 pub mod imports;
+pub mod lazy_bindings;
 pub mod model;
 pub mod plan;
 pub mod progress;

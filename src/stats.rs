@@ -58,6 +58,10 @@ pub struct ModuleStats {
     /// A trace saw it take part in an import cycle while executing.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub in_cycle: bool,
+    /// Modules whose import a trace saw this one's first import nested in
+    /// at init (the trace's `parent`), sorted: what caused it to load.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub init_parents: Vec<String>,
     #[serde(skip)]
     self_hist: Histogram,
     #[serde(skip)]
@@ -123,6 +127,29 @@ pub struct Stats {
 const BATCH_LINES: usize = 64;
 
 impl Stats {
+    /// Whether a trace saw `module` first loaded, at init, inside the import
+    /// of `importer` (directly or through imports nested in it).
+    pub fn loaded_under(&self, module: &str, importer: &str) -> bool {
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = vec![module];
+        while let Some(m) = stack.pop() {
+            for parent in self
+                .modules
+                .get(m)
+                .into_iter()
+                .flat_map(|s| &s.init_parents)
+            {
+                if parent == importer {
+                    return true;
+                }
+                if seen.insert(parent.as_str()) {
+                    stack.push(parent);
+                }
+            }
+        }
+        false
+    }
+
     /// Reads and merges `paths`. Fails (exit 2) when a file cannot be read or
     /// nothing usable remains in all of them.
     pub fn load(paths: &[PathBuf]) -> Result<Stats> {
@@ -461,8 +488,17 @@ fn read_trace(reader: &mut Peekable<impl BufRead>, path: &Path) -> Result<Tally>
         if let Some(effects) = &m.effects {
             module.effects = union(module.effects.take(), effects);
         }
+        if let (Some(parent), false) = (&m.parent, phase_is_event) {
+            insert_sorted(&mut module.init_parents, parent);
+        }
     }
     Ok(tally)
+}
+
+fn insert_sorted(list: &mut Vec<String>, item: &str) {
+    if let Err(at) = list.binary_search_by(|x| x.as_str().cmp(item)) {
+        list.insert(at, item.to_string());
+    }
 }
 
 /// `mine` ∪ `theirs`, sorted and without repeats; `Some` even when empty.
@@ -715,6 +751,9 @@ impl Tally {
             if let Some(effects) = &theirs.effects {
                 mine.effects = union(mine.effects.take(), effects);
             }
+            for parent in &theirs.init_parents {
+                insert_sorted(&mut mine.init_parents, parent);
+            }
         }
         self
     }
@@ -792,6 +831,9 @@ struct TraceModule {
     effects: Option<Vec<String>>,
     #[serde(default)]
     in_cycle: bool,
+    /// The import this one's first import was nested in.
+    #[serde(default)]
+    parent: Option<String>,
 }
 
 #[cfg(test)]

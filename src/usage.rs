@@ -309,46 +309,94 @@ fn no_lazy_without_probe(modules: &mut [ModuleUsage]) {
 /// imports), and nothing its body imports at module level that init loaded
 /// has such an effect or sits in a cycle either — those run when it runs.
 fn keep_lazy_only_where_probed_safe(a: &Analysis, stats: &Stats, modules: &mut [ModuleUsage]) {
-    let in_static_cycle = static_init_cycles(a);
-    let unsafe_why = |m: ModuleId| -> Option<String> {
-        let name = &a.inventory.modules[m].name;
-        if !stats.probed {
-            return Some(
-                "the statistics carry no side-effect probe (trace again with this caios-pack)"
-                    .into(),
-            );
-        }
-        if let Some(why) = observed_effect(stats, name) {
-            return Some(why);
-        }
-        if in_static_cycle[m] {
-            return Some("it is in an import cycle of module-level imports".into());
-        }
-        init_imports_of(a, m).into_iter().find_map(|d| {
-            let dname = &a.inventory.modules[d].name;
-            let loaded = stats.init_probability(dname).is_some_and(|p| p > 0.0);
-            if !loaded {
-                return None;
-            }
-            if in_static_cycle[d] {
-                return Some(format!("it imports {dname}, which is in an import cycle"));
-            }
-            observed_effect(stats, dname).map(|why| format!("it imports {dname}: {why}"))
-        })
-    };
+    let safety = DeferSafety::new(a);
     for (m, usage) in modules.iter_mut().enumerate() {
         if usage.usage != Usage::Lazy {
             continue;
         }
-        if let Some(why) = unsafe_why(m) {
+        if let Some(why) = safety.why_not(a, stats, m, Cycles::Refuse, &|_| true) {
             usage.usage = Usage::Hot;
             usage.reason = format!("{}; loaded eagerly: {why}", usage.reason);
         }
     }
 }
 
+/// Whether an import cycle rules a deferral out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cycles {
+    Refuse,
+    /// The deferred import is a public module, the cycle's entry, which its
+    /// library supports importing first at any time.
+    AllowFromPublicEntry,
+}
+
+/// Whether a module's import can move later without changing behaviour,
+/// as the trace's side-effect probe and the static import cycles tell.
+pub(crate) struct DeferSafety {
+    in_static_cycle: Vec<bool>,
+}
+
+impl DeferSafety {
+    pub(crate) fn new(a: &Analysis) -> Self {
+        DeferSafety {
+            in_static_cycle: static_init_cycles(a),
+        }
+    }
+
+    /// Why running `m`'s body later (or never) could change behaviour:
+    /// no probe, an effect seen while it or a module it loaded at init ran
+    /// (of those `moves` says would load later with it), or an import cycle;
+    /// `None` when it is safe.
+    pub(crate) fn why_not(
+        &self,
+        a: &Analysis,
+        stats: &Stats,
+        m: ModuleId,
+        cycles: Cycles,
+        moves: &dyn Fn(ModuleId) -> bool,
+    ) -> Option<String> {
+        let name = &a.inventory.modules[m].name;
+        let refuse_cycles = cycles == Cycles::Refuse;
+        if !stats.probed {
+            return Some(
+                "the statistics carry no side-effect probe (trace again with this caios-pack)"
+                    .into(),
+            );
+        }
+        let effect = |name: &str| match observed_effect(stats, name) {
+            Some(_) if !refuse_cycles && observed_effects_only_cycle(stats, name) => None,
+            other => other,
+        };
+        if let Some(why) = effect(name) {
+            return Some(why);
+        }
+        if refuse_cycles && self.in_static_cycle[m] {
+            return Some("it is in an import cycle of module-level imports".into());
+        }
+        init_imports_of(a, m).into_iter().find_map(|d| {
+            let dname = &a.inventory.modules[d].name;
+            let loaded = stats.init_probability(dname).is_some_and(|p| p > 0.0);
+            if !loaded || !moves(d) {
+                return None;
+            }
+            if refuse_cycles && self.in_static_cycle[d] {
+                return Some(format!("it imports {dname}, which is in an import cycle"));
+            }
+            effect(dname).map(|why| format!("it imports {dname}: {why}"))
+        })
+    }
+}
+
+/// The probe saw `name` in an import cycle and nothing else.
+fn observed_effects_only_cycle(stats: &Stats, name: &str) -> bool {
+    stats
+        .modules
+        .get(name)
+        .is_some_and(|o| o.in_cycle && o.effects.as_ref().is_some_and(|e| e.is_empty()))
+}
+
 /// Why the trace says deferring `name`'s body could change behaviour.
-fn observed_effect(stats: &Stats, name: &str) -> Option<String> {
+pub(crate) fn observed_effect(stats: &Stats, name: &str) -> Option<String> {
     let Some(observed) = stats.modules.get(name) else {
         return Some(format!("{name} was not probed"));
     };

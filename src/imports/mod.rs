@@ -7,9 +7,9 @@
 //! PEP 263 and parsed in parallel; a file that fails to parse is reported and
 //! scanned line by line instead, never dropped.
 
-mod encoding;
+pub(crate) mod encoding;
 mod fallback;
-mod visitor;
+pub(crate) mod visitor;
 
 pub use encoding::decode_source;
 

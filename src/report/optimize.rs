@@ -177,6 +177,7 @@ pub fn package_json(
     a: &crate::analysis::Analysis,
     usage: &crate::usage::UsageTable,
     emitted: &crate::emit::Emitted,
+    lazy: &crate::lazy_bindings::LazyBindings,
 ) -> String {
     let inv = &a.inventory;
     let mut group_of = vec![None; inv.files.len()];
@@ -214,6 +215,7 @@ pub fn package_json(
         "plan": plan,
         "groups": json_plan(plan, groups).groups,
         "emitted": emitted,
+        "lazy_bindings": lazy,
         "package_limit_bytes": crate::emit::package_limit(a),
         "files": files,
     });

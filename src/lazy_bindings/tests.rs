@@ -1,0 +1,208 @@
+//! Table-driven tests of the source-only rules.
+
+use super::statements;
+
+/// (source, line of the statement, expected verdict: None = patchable,
+/// Some(fragment of the reason)).
+const CASES: &[(&str, &str, u32, Option<&str>)] = &[
+    (
+        "read only inside a function, as an attribute",
+        "import numpy as np\ndef f():\n    return np.ones(3)\n",
+        1,
+        None,
+    ),
+    (
+        "called, subscripted, isinstance, base class in a function",
+        "from m import A, B, C, D\ndef f(x):\n    A(1); B[int]\n    isinstance(x, C)\n    class E(D): pass\n",
+        1,
+        None,
+    ),
+    (
+        "read at module level",
+        "import numpy as np\nX = np.pi\n",
+        1,
+        Some("read at init (line 2)"),
+    ),
+    (
+        "read in a class body",
+        "import numpy as np\nclass K:\n    dtype = np.float64\n",
+        1,
+        Some("read at init"),
+    ),
+    (
+        "read in a method of a module-level class: deferred",
+        "import numpy as np\nclass K:\n    def f(self):\n        return np.pi\n",
+        1,
+        None,
+    ),
+    (
+        "a default value runs at def time",
+        "import numpy as np\ndef f(x=np.pi):\n    return x\n",
+        1,
+        Some("read at init"),
+    ),
+    (
+        "a module-level function's annotation runs at def time",
+        "from m import T\ndef f(x: T):\n    return x\n",
+        1,
+        Some("read at init"),
+    ),
+    (
+        "an annotation is a value (typing.get_type_hints would see it)",
+        "from __future__ import annotations\nfrom m import T\ndef f():\n    def g(x: T):\n        return x\n",
+        2,
+        Some("used as a value"),
+    ),
+    (
+        "a decorator runs at init",
+        "import functools as ft\n@ft.lru_cache\ndef f():\n    return 1\n",
+        1,
+        Some("read at init"),
+    ),
+    (
+        "passed as a value inside a function",
+        "import numpy as np\ndef f(g):\n    return g(np)\n",
+        1,
+        Some("used as a value (line 3)"),
+    ),
+    (
+        "compared by identity",
+        "from m import A\ndef f(x):\n    return x is A\n",
+        1,
+        Some("used as a value"),
+    ),
+    (
+        "a function called at module level runs at init",
+        "import numpy as np\ndef f():\n    return np.pi\nY = f()\n",
+        1,
+        Some("read by `f` (line 3), which may run at init"),
+    ),
+    (
+        "transitively through another function",
+        "import numpy as np\ndef g():\n    return np.pi\ndef f():\n    return g()\nY = f()\n",
+        1,
+        Some("read by `g`"),
+    ),
+    (
+        "a decorated function may be called by its decorator",
+        "import numpy as np\nimport reg\n@reg.register\ndef f():\n    return np.pi\n",
+        1,
+        Some("may run at init"),
+    ),
+    (
+        "bound twice",
+        "import numpy as np\nnp = None\ndef f():\n    return np.pi\n",
+        1,
+        Some("bound more than once"),
+    ),
+    (
+        "declared global",
+        "import numpy as np\ndef f():\n    global np\n    np.x = 1\n",
+        1,
+        Some("global np"),
+    ),
+    (
+        "attribute store is a use of the value",
+        "import numpy as np\ndef f():\n    np.x = 1\n",
+        1,
+        Some("used as a value"),
+    ),
+    (
+        "globals() anywhere",
+        "import numpy as np\ndef f():\n    return globals()['np'].pi\n",
+        1,
+        Some("calls `globals`"),
+    ),
+    (
+        "module __getattr__",
+        "import numpy as np\ndef __getattr__(name):\n    return np.pi\n",
+        1,
+        Some("module `__getattr__`"),
+    ),
+    (
+        "star import",
+        "from m import *\n",
+        1,
+        Some("star import"),
+    ),
+    (
+        "several modules in one statement",
+        "import a, b\ndef f():\n    return a.x, b.y\n",
+        1,
+        Some("several modules"),
+    ),
+    (
+        "two statements on one line",
+        "import a; import b\ndef f():\n    return a.x\n",
+        1,
+        Some("shares its line"),
+    ),
+    (
+        "never read: a re-export",
+        "from .core import Engine\n",
+        1,
+        None,
+    ),
+    (
+        "a lambda at module level may run at init",
+        "import numpy as np\nf = lambda: np.pi\n",
+        1,
+        Some("read at init"),
+    ),
+    (
+        "`import a.b.c` binds a",
+        "import os.path\ndef f():\n    return os.path.join('a')\n",
+        1,
+        None,
+    ),
+];
+
+#[test]
+fn source_rules() {
+    for (what, source, line, expected) in CASES {
+        let found = statements(source).unwrap_or_else(|e| panic!("{what}: {e:?}"));
+        let s = found
+            .iter()
+            .find(|s| s.line == *line)
+            .unwrap_or_else(|| panic!("{what}: no statement at line {line}: {found:?}"));
+        match (expected, &s.verdict) {
+            (None, Ok(())) => {}
+            (Some(fragment), Err(why)) if why.contains(fragment) => {}
+            _ => panic!("{what}: expected {expected:?}, got {:?}", s.verdict),
+        }
+    }
+}
+
+#[test]
+fn statements_keep_their_spelling() {
+    let found = statements(
+        "\"\"\"doc\"\"\"\nfrom __future__ import annotations\nimport a.b.c\nimport a.b as ab\nfrom ..pkg import x as y, z\n",
+    )
+    .unwrap();
+    let summary: Vec<(u32, &str, u32, Vec<&str>, Vec<&str>)> = found
+        .iter()
+        .map(|s| {
+            (
+                s.line,
+                s.module.as_str(),
+                s.level,
+                s.from_names.iter().map(String::as_str).collect(),
+                s.bound.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (3, "a.b.c", 0, vec![], vec!["a"]),
+            (4, "a.b", 0, vec![], vec!["ab"]),
+            (5, "pkg", 2, vec!["x", "z"], vec!["y", "z"]),
+        ]
+    );
+}
+
+#[test]
+fn a_syntax_error_names_its_line() {
+    let err = statements("import a\ndef f(:\n").unwrap_err();
+    assert_eq!(err.0, 2);
+}

@@ -1,0 +1,224 @@
+"""caios-pack lazy bindings: PEP 810's ``lazy import`` for Python 3.9-3.14.
+
+Shipped in the deployment zip next to ``caios_importer.py``. caios-pack
+compiles a patched module's ``.pyc`` with some of its module-level imports
+rewritten, on their own line, into
+
+    (np,) = __import__("caios_lazy").bind(globals(), 12, (("as", "numpy", 0, None, "np"),))
+
+(the ``.py`` beside it is the original: tracebacks show its lines). ``bind``
+returns one placeholder per bound name. The import runs when a placeholder
+is first *used*: attribute access, a call, a subscript, ``isinstance`` /
+``issubclass`` against it, or subclassing it. The placeholder then imports
+the target exactly as the original statement would have (same ``globals``,
+so relative imports resolve the same way), rebinds the module's global to the
+real object (later reads never see the placeholder again) and forwards the
+operation. An import error surfaces there, as ``ImportError`` naming the
+original statement's file and line; the next use tries again.
+
+The module object's class becomes ``LazyBindingsModule`` while it holds a
+placeholder: reading a lazy name *through the module* (``mod.np``,
+``from mod import np``, ``from mod import *``, ``getattr``) reifies it first,
+so no other module ever receives a placeholder. When the last placeholder is
+reified the class goes back to ``types.ModuleType``.
+
+caios-pack only patches an import whose names the module reads in these
+forwarded forms, never at init, never by identity (``is``), never as plain
+values, and never through ``globals()``/``vars()``/``exec`` (docs/runtime.md,
+"Lazy bindings", lists the rules). Stdlib only.
+"""
+
+import sys
+import threading
+
+_ModuleType = type(sys)
+_lock = threading.RLock()
+_pending = {}  # id(module globals) -> placeholders not yet reified
+_local = threading.local()  # .resolving: ids of placeholders this thread is importing
+
+
+class LazyBindingsModule(_ModuleType):
+    """A module that still holds placeholders: attribute reads reify them."""
+
+    def __getattribute__(self, name):
+        value = _ModuleType.__getattribute__(self, name)
+        if type(value) is _Placeholder:
+            if id(value) in _resolving():
+                # Read while its own import runs (`from pkg import sub` in
+                # pkg asks hasattr(pkg, "sub")): eagerly, the name would not
+                # be bound yet either.
+                raise AttributeError(name)
+            value = _reify(value)
+        return value
+
+
+def _resolving():
+    ids = getattr(_local, "resolving", None)
+    if ids is None:
+        ids = _local.resolving = set()
+    return ids
+
+
+def bind(module_globals, line, specs):
+    """One placeholder per spec ``(mode, module, level, name, bound)``:
+    mode "top" (``import a.b`` binds ``a``; ``a.b,a.c`` for several such
+    statements merged into one), "as" (``import a.b as c``) or
+    "from" (``from module import name as bound``)."""
+    with _lock:
+        _adopt(module_globals)
+        _pending[id(module_globals)] = _pending.get(id(module_globals), 0) + len(specs)
+    return tuple(_Placeholder(module_globals, line, spec) for spec in specs)
+
+
+def _adopt(module_globals):
+    module = sys.modules.get(module_globals.get("__name__"))
+    if module is not None and type(module) is _ModuleType and module.__dict__ is module_globals:
+        module.__class__ = LazyBindingsModule
+
+
+def _release(module_globals):
+    """Called under _lock after a placeholder of that module was reified."""
+    key = id(module_globals)
+    left = _pending.get(key, 1) - 1
+    if left > 0:
+        _pending[key] = left
+        return
+    _pending.pop(key, None)
+    module = sys.modules.get(module_globals.get("__name__"))
+    if module is not None and type(module) is LazyBindingsModule and module.__dict__ is module_globals:
+        module.__class__ = _ModuleType
+
+
+_MISSING = object()
+
+
+def _load(module_globals, line, spec):
+    mode, name, level, attr, bound = spec
+    try:
+        if mode == "from":
+            package = __import__(name, module_globals, None, (attr,), level)
+            try:
+                return getattr(package, attr)
+            except AttributeError:
+                pass
+            value = sys.modules.get("%s.%s" % (package.__name__, attr), _MISSING)
+            if value is _MISSING:
+                raise ImportError(
+                    "cannot import name %r from %r" % (attr, package.__name__),
+                    name=package.__name__, path=getattr(package, "__file__", None))
+            return value
+        if mode == "top":
+            # `import a.x` and `import a.y` merged: "a.x,a.y", binding `a`.
+            for each in name.split(","):
+                top = __import__(each, module_globals, None, None, 0)
+            return top
+        top = __import__(name, module_globals, None, None, 0)
+        value = top
+        parts = name.split(".")
+        for i in range(1, len(parts)):
+            try:
+                value = getattr(value, parts[i])
+            except AttributeError:
+                value = sys.modules[".".join(parts[: i + 1])]
+        return value
+    except ImportError as e:
+        where = module_globals.get("__file__") or module_globals.get("__name__")
+        raise ImportError(
+            "%s (lazy binding of %r: the import at %s, line %d, was deferred by caios-pack)"
+            % (e, bound, where, line),
+            name=e.name, path=e.path) from e
+
+
+def _reify(placeholder):
+    get = object.__getattribute__
+    value = get(placeholder, "_caios_value")
+    if value is not _MISSING:
+        return value
+    module_globals = get(placeholder, "_caios_globals")
+    line = get(placeholder, "_caios_line")
+    spec = get(placeholder, "_caios_spec")
+    resolving = _resolving()
+    if id(placeholder) in resolving:
+        raise ImportError(
+            "cannot use %r while its deferred import (%s, line %d) is still running"
+            % (spec[4], module_globals.get("__file__") or module_globals.get("__name__"), line),
+            name=spec[1])
+    resolving.add(id(placeholder))
+    try:
+        value = _load(module_globals, line, spec)
+    finally:
+        resolving.discard(id(placeholder))
+    with _lock:
+        if get(placeholder, "_caios_value") is _MISSING:
+            object.__setattr__(placeholder, "_caios_value", value)
+            bound = spec[4]
+            if module_globals.get(bound) is placeholder:
+                module_globals[bound] = value
+            _release(module_globals)
+    return value
+
+
+class _Placeholder:
+    """Stands for a lazily imported name until its first use."""
+
+    __slots__ = ("_caios_globals", "_caios_line", "_caios_spec", "_caios_value")
+
+    def __init__(self, module_globals, line, spec):
+        object.__setattr__(self, "_caios_globals", module_globals)
+        object.__setattr__(self, "_caios_line", line)
+        object.__setattr__(self, "_caios_spec", spec)
+        object.__setattr__(self, "_caios_value", _MISSING)
+
+    def __getattribute__(self, name):
+        if name == "__mro_entries__":
+            # PEP 560: `class C(placeholder)` subclasses the real class.
+            return lambda bases: (_reify(self),)
+        return getattr(_reify(self), name)
+
+    def __setattr__(self, name, value):
+        setattr(_reify(self), name, value)
+
+    def __delattr__(self, name):
+        delattr(_reify(self), name)
+
+    def __call__(self, *args, **kwargs):
+        return _reify(self)(*args, **kwargs)
+
+    def __getitem__(self, key):
+        return _reify(self)[key]
+
+    def __instancecheck__(self, instance):
+        return isinstance(instance, _reify(self))
+
+    def __subclasscheck__(self, subclass):
+        return issubclass(subclass, _reify(self))
+
+    # Special methods are looked up on the type, not through
+    # __getattribute__: forward the common ones, should a placeholder be
+    # reached some other way (a module's __dict__ read directly).
+    def __repr__(self):
+        return repr(_reify(self))
+
+    def __str__(self):
+        return str(_reify(self))
+
+    def __bool__(self):
+        return bool(_reify(self))
+
+    def __eq__(self, other):
+        return _reify(self) == other
+
+    def __ne__(self, other):
+        return _reify(self) != other
+
+    def __hash__(self):
+        return hash(_reify(self))
+
+    def __iter__(self):
+        return iter(_reify(self))
+
+    def __len__(self):
+        return len(_reify(self))
+
+    def __contains__(self, item):
+        return item in _reify(self)

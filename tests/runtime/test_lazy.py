@@ -1,0 +1,196 @@
+"""Tests of lazy bindings: caios_compile.py rewrites chosen module-level
+imports in the pyc, caios_lazy.py gives them PEP 810's semantics.
+
+Run from the repository root:  python3 -m unittest discover -s tests/runtime -v
+
+Each case writes a small package tree, compiles it with caios_compile.py as
+`caios-pack package` does (unchecked-hash pycs beside the sources), and runs
+a script in a fresh `python3 -I -S` that prints what it observed.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+
+RUNTIME = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "src", "runtime")
+TAG = sys.implementation.cache_tag
+
+
+def build(root, files, lazy):
+    """files: path -> source; lazy: path -> [lines]. Compiles every file."""
+    entries = []
+    for rel, text in files.items():
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(textwrap.dedent(text))
+        folder, name = os.path.split(path)
+        pyc = os.path.join(folder, "__pycache__", "%s.%s.pyc" % (name[:-3], TAG))
+        os.makedirs(os.path.dirname(pyc), exist_ok=True)
+        entries.append("\t".join([path, pyc, rel, ",".join(map(str, lazy.get(rel, [])))]))
+    listing = os.path.join(root, "sources.txt")
+    with open(listing, "w") as f:
+        f.write("\n".join(entries) + "\n")
+    out = subprocess.run([sys.executable, "-I", "-S", "-B", os.path.join(RUNTIME, "caios_compile.py"),
+                          listing], capture_output=True, text=True, check=True)
+    return out.stdout, out.stderr
+
+
+def run(root, script):
+    code = "import sys, json\nsys.path[:0] = [%r, %r]\n" % (RUNTIME, root) + textwrap.dedent(script)
+    out = subprocess.run([sys.executable, "-I", "-S", "-B", "-c", code], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise AssertionError("script failed:\n" + out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+PACKAGE = {
+    "pkg/__init__.py": "",
+    "pkg/heavy.py": """\
+        LOADED = True
+        class Thing:
+            def __init__(self, x):
+                self.x = x
+        def make(x):
+            return Thing(x)
+        """,
+    "pkg/other.py": "VALUE = 42\n",
+    "user.py": """\
+        import json
+        from pkg.heavy import Thing, make
+        import pkg.other as other
+
+        def build(x):
+            return make(x)
+
+        def check(obj):
+            return isinstance(obj, Thing)
+
+        def subclass():
+            class Sub(Thing):
+                pass
+            return Sub(3).x
+
+        def value():
+            return other.VALUE
+        """,
+}
+
+
+class LazyBindings(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.root = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_the_import_waits_for_the_first_use(self):
+        stdout, _ = build(self.root, PACKAGE, {"user.py": [2, 3]})
+        self.assertEqual(stdout.split(), ["lazy", "user.py", "2", "lazy", "user.py", "3"])
+        seen = run(self.root, """\
+            import user
+            before = "pkg.heavy" in sys.modules, "pkg.other" in sys.modules
+            cls = type(user).__name__
+            obj = user.build(5)
+            print(json.dumps({
+                "before": before, "class_while_pending": cls,
+                "after": "pkg.heavy" in sys.modules,
+                "isinstance": user.check(obj), "subclass": user.subclass(),
+                "rebound": user.__dict__["Thing"] is sys.modules["pkg.heavy"].Thing,
+                "other": user.value(),
+                "class_after": type(user).__name__,
+            }))
+            """)
+        self.assertEqual(seen, {
+            "before": [False, False], "class_while_pending": "LazyBindingsModule",
+            "after": True, "isinstance": True, "subclass": 3, "rebound": True, "other": 42,
+            "class_after": "module",
+        })
+
+    def test_reads_through_the_module_never_see_a_placeholder(self):
+        build(self.root, PACKAGE, {"user.py": [2, 3]})
+        seen = run(self.root, """\
+            import user
+            from user import Thing
+            import pkg.heavy
+            star = {}
+            exec("from user import *", star)
+            print(json.dumps({
+                "from_import": Thing is pkg.heavy.Thing,
+                "getattr": getattr(user, "make") is pkg.heavy.make,
+                "star": star["other"] is sys.modules["pkg.other"],
+            }))
+            """)
+        self.assertEqual(seen, {"from_import": True, "getattr": True, "star": True})
+
+    def test_a_failing_import_names_the_original_statement(self):
+        files = dict(PACKAGE)
+        files["broken.py"] = "import json\nfrom pkg.missing import nothing\n\ndef use():\n    return nothing()\n"
+        build(self.root, files, {"broken.py": [2]})
+        seen = run(self.root, """\
+            import broken
+            errors = []
+            for _ in range(2):
+                try:
+                    broken.use()
+                except ImportError as e:
+                    errors.append(str(e))
+            print(json.dumps(errors))
+            """)
+        self.assertEqual(len(seen), 2)
+        self.assertIn("No module named 'pkg.missing'", seen[0])
+        self.assertIn("broken.py, line 2", seen[0])
+
+    def test_a_package_importing_its_own_submodule(self):
+        files = {
+            "selfpkg/__init__.py": "from . import sub\nfrom selfpkg import sub2\n\ndef f():\n    return sub.X + sub2.Y\n",
+            "selfpkg/sub.py": "X = 1\n",
+            "selfpkg/sub2.py": "Y = 2\n",
+        }
+        build(self.root, files, {"selfpkg/__init__.py": [1, 2]})
+        seen = run(self.root, """\
+            import selfpkg
+            pending = "selfpkg.sub" in sys.modules
+            print(json.dumps({"pending": pending, "f": selfpkg.f(), "attr": selfpkg.sub.X}))
+            """)
+        self.assertEqual(seen, {"pending": False, "f": 3, "attr": 1})
+
+    def test_several_imports_of_one_package_merge(self):
+        files = dict(PACKAGE)
+        files["multi.py"] = "import pkg.heavy\nimport pkg.other\n\ndef f():\n    return pkg.heavy.LOADED, pkg.other.VALUE\n"
+        stdout, _ = build(self.root, files, {"multi.py": [1, 2]})
+        self.assertEqual(stdout.count("lazy"), 2)
+        seen = run(self.root, """\
+            import multi
+            before = sorted(m for m in sys.modules if m.startswith("pkg"))
+            print(json.dumps({"before": before, "f": multi.f()}))
+            """)
+        self.assertEqual(seen, {"before": [], "f": [True, 42]})
+
+    def test_tracebacks_keep_the_source_lines(self):
+        files = {"tb.py": "import json\nfrom os import path\n\ndef boom():\n    return path.nope\n"}
+        build(self.root, files, {"tb.py": [2]})
+        seen = run(self.root, """\
+            import traceback, tb
+            try:
+                tb.boom()
+            except AttributeError:
+                frames = traceback.extract_tb(sys.exc_info()[2])
+                frame = [f for f in frames if f.filename.endswith("tb.py")][-1]
+            print(json.dumps([frame.lineno, frame.line]))
+            """)
+        self.assertEqual(seen, [5, "return path.nope"])
+
+    def test_a_line_without_an_import_is_compiled_as_written(self):
+        _, stderr = build(self.root, {"plain.py": "X = 1\n"}, {"plain.py": [1]})
+        self.assertIn("plain.py:1: no module-level import statement there", stderr)
+        self.assertEqual(run(self.root, "import plain\nprint(plain.X)\n"), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()

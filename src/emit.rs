@@ -60,6 +60,9 @@ pub struct Emitted {
     pub lazy_bindings: Vec<String>,
 }
 
+/// A compiled pyc: its path in the package and the compiled file.
+type CompiledPyc = (String, PathBuf);
+
 /// A file's place inside its tier: its path relative to its root.
 struct Placed<'a> {
     rel: Cow<'a, str>,
@@ -376,7 +379,7 @@ fn add_compiled_pycs(
     work: &Path,
     python: &str,
     lazy_lines: &BTreeMap<PathBuf, Vec<u32>>,
-) -> Result<(Vec<(String, PathBuf)>, Vec<String>)> {
+) -> Result<(Vec<CompiledPyc>, Vec<String>)> {
     let mut sources: Vec<(PathBuf, String)> = Vec::new();
     for (rel, text) in [
         ("caios_importer.py", IMPORTER),
@@ -426,7 +429,7 @@ fn compile_pycs(
     work: &Path,
     python: &str,
     lazy_lines: &BTreeMap<PathBuf, Vec<u32>>,
-) -> Result<(Vec<Option<(String, PathBuf)>>, Vec<String>)> {
+) -> Result<(Vec<Option<CompiledPyc>>, Vec<String>)> {
     let list = work.join("sources.txt");
     let mut text = String::new();
     for (i, (source, rel)) in sources.iter().enumerate() {

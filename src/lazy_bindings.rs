@@ -11,22 +11,27 @@
 //! A statement is patched only when every part of this holds, so that a
 //! patch can cost a late import but never change what the function does:
 //! - its module ran at init, is Python source, and the side-effect probe saw
-//!   it change nothing outside its namespace and take part in no cycle;
+//!   it change nothing outside its namespace;
 //! - it sits directly in the module body, alone on its line, and is a plain
 //!   `import a.b [as c]` or `from m import x [as y]` (no star, no
-//!   `__future__`), outside `try`, `if` and `with`;
-//! - at least one module it imports is `lazy` in the usage table (loaded at
-//!   init, unused there, probed free of effects) and none is anything but
-//!   hot or lazy; no other module reaches one of those through an attribute
-//!   chain at init (`import a` then `a.b.x`, relying on this import);
+//!   `__future__`); several `import a.x` / `import a.y` bind the one name
+//!   `a` and are patched together or not at all;
+//! - the trace saw at least one module it imports first loaded inside this
+//!   module's import and unused at init (`lazy`, or none of its functions
+//!   ran); every module it caused to load — those and what they load, as
+//!   the trace's import parents tell — was probed free of effects and has
+//!   no static side effect; an import cycle among them is accepted only when
+//!   entered through a public module (no `_` part), which its library must
+//!   support importing first at any time; no other module reaches one of
+//!   them through an attribute chain at init (`import a` then `a.b.x`);
 //! - each bound name is bound once at module level, never declared
 //!   `global`, never read by module-level code (class bodies, decorators,
 //!   defaults and annotations included) nor by a function or class that
-//!   module-level code references, and read only as `name.attr`,
-//!   `name(...)`, `name[...]`, the class argument of `isinstance` /
-//!   `issubclass` or a base class — forms the runtime's placeholder
-//!   forwards exactly; the module never calls `globals`, `vars`, `locals`,
-//!   `exec` or `eval`, and defines no module `__getattr__`.
+//!   module-level code references or decorates, and read only as
+//!   `name.attr`, `name(...)`, `name[...]`, the class argument of
+//!   `isinstance` / `issubclass` or a base class — forms the runtime's
+//!   placeholder forwards exactly; the module never calls `globals`, `vars`,
+//!   `locals`, `exec` or `eval`, and defines no module `__getattr__`.
 //!
 //! `verify` on the unit's events must then pass with the patches, or the
 //! package is emitted without them (commands::package).

@@ -179,7 +179,8 @@ fn statements_keep_their_spelling() {
         "\"\"\"doc\"\"\"\nfrom __future__ import annotations\nimport a.b.c\nimport a.b as ab\nfrom ..pkg import x as y, z\n",
     )
     .unwrap();
-    let summary: Vec<(u32, &str, u32, Vec<&str>, Vec<&str>)> = found
+    type Spelling<'a> = (u32, &'a str, u32, Vec<&'a str>, Vec<&'a str>);
+    let summary: Vec<Spelling> = found
         .iter()
         .map(|s| {
             (

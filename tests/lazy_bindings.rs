@@ -1,0 +1,179 @@
+//! Lazy bindings end to end: `trace` with the side-effect probe, then
+//! `package --stats --verify`, with real Python running the artifacts.
+//! A statement whose target init never uses is compiled lazily and verify
+//! passes; a handler that can tell the difference makes verify fail, and the
+//! package is emitted without the patches, with a warning naming the module.
+
+mod support;
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// `helpers` imports `heavylib.engine` at module level and uses it only in
+/// a function that init never calls; `noisy` registers an atexit hook (an
+/// effect the probe sees), so its import must stay eager.
+fn write_unit(dir: &Path, handler_tail: &str) {
+    let handler = format!(
+        "import helpers\nimport noisy_user\n\n\ndef handler(event, context):\n{handler_tail}"
+    );
+    for (rel, text) in [
+        ("caios-pack.yaml", "handler: handler.handler\nsource: src\nsite_packages: env\n"),
+        ("src/handler.py", handler.as_str()),
+        (
+            "env/helpers.py",
+            "from heavylib.engine import Engine\n\n\ndef compute(x):\n    return Engine().run(x)\n",
+        ),
+        ("env/heavylib/__init__.py", ""),
+        (
+            "env/heavylib/engine.py",
+            "import json\n\n\nclass Engine:\n    def run(self, x):\n        return json.dumps({'doubled': 2 * x})\n",
+        ),
+        (
+            "env/noisy_user.py",
+            "import noisy\n\n\ndef f():\n    return noisy.X\n",
+        ),
+        (
+            "env/noisy.py",
+            "import atexit\natexit.register(print, '')\nX = 1\n",
+        ),
+        (
+            "events.json",
+            r#"{"tests": [{"name": "one", "event": {"x": 1}, "context": {}},
+                          {"name": "two", "event": {"x": 2}, "context": {}}]}"#,
+        ),
+    ] {
+        support::write_file(dir, rel, text);
+    }
+}
+
+fn caios<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_caios-pack"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// trace + package --verify; returns the package output and plan.json's
+/// `lazy_bindings`.
+fn trace_and_package(unit: &Path, dist: &Path) -> (Output, serde_json::Value) {
+    let stats = unit.join("stats.json");
+    let events = unit.join("events.json");
+    let traced = caios([
+        OsStr::new("trace"),
+        unit.as_os_str(),
+        OsStr::new("--events"),
+        events.as_os_str(),
+        OsStr::new("--out"),
+        stats.as_os_str(),
+    ]);
+    assert_eq!(traced.status.code(), Some(0), "{}", text(&traced));
+    let out = caios([
+        OsStr::new("package"),
+        unit.as_os_str(),
+        OsStr::new("--stats"),
+        stats.as_os_str(),
+        OsStr::new("--verify"),
+        events.as_os_str(),
+        OsStr::new("--out"),
+        dist.as_os_str(),
+    ]);
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dist.join("plan.json")).unwrap_or_default())
+            .unwrap_or_default();
+    (out, plan["lazy_bindings"].clone())
+}
+
+fn patched_modules(lazy: &serde_json::Value) -> Vec<(String, u64)> {
+    lazy["patches"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (
+                p["module"].as_str().unwrap_or_default().to_string(),
+                p["line"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn an_import_init_never_uses_becomes_lazy_and_verifies() {
+    let unit = tempfile::tempdir().unwrap();
+    write_unit(unit.path(), "    return helpers.compute(event['x'])\n");
+    let dist = tempfile::tempdir().unwrap();
+    let (out, lazy) = trace_and_package(unit.path(), dist.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let patched = patched_modules(&lazy);
+    assert!(patched.contains(&("helpers".to_string(), 1)), "{lazy:#}");
+    assert!(
+        lazy["status"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("applied"),
+        "{lazy:#}"
+    );
+    // noisy's atexit hook is an effect: the import that loads it stays.
+    assert!(!patched.iter().any(|(m, _)| m == "noisy_user"), "{lazy:#}");
+    let refusal = lazy["refused"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["module"] == "noisy_user")
+        .unwrap_or_else(|| panic!("noisy_user's import is refused with a reason: {lazy:#}"));
+    assert!(
+        refusal["why"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("noisy"),
+        "{refusal}"
+    );
+    assert!(
+        text(&out).contains("lazy bindings: applied"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_patch_verify_rejects_is_never_emitted() {
+    let unit = tempfile::tempdir().unwrap();
+    // The handler looks at sys.modules: it can tell a deferred import.
+    write_unit(
+        unit.path(),
+        "    import sys\n    return [helpers.compute(event['x']) if event['x'] > 1 else 0, 'heavylib.engine' in sys.modules]\n",
+    );
+    let dist = tempfile::tempdir().unwrap();
+    let (out, lazy) = trace_and_package(unit.path(), dist.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let status = lazy["status"].as_str().unwrap_or_default();
+    assert!(status.starts_with("withdrawn"), "{lazy:#}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("verify failed with lazy bindings") && stderr.contains("helpers"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        plan_lazy_count(dist.path()),
+        0,
+        "the emitted package holds no lazy binding"
+    );
+}
+
+fn plan_lazy_count(dist: &Path) -> usize {
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dist.join("plan.json")).unwrap()).unwrap();
+    plan["emitted"]["lazy_bindings"]
+        .as_array()
+        .map_or(usize::MAX, Vec::len)
+}

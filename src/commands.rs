@@ -65,7 +65,10 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<()> {
             .map_err(|e| Error::io(path, e))?;
     }
     let output = match (&args.why, args.format) {
-        (Some(module), _) => crate::report::analyze::why(&analysis, &usage, module)?,
+        (Some(module), _) => {
+            let lazy = crate::lazy_bindings::choose(&analysis, &usage, stats.as_ref());
+            crate::report::analyze::why(&analysis, &usage, &lazy, module)?
+        }
         (None, Format::Text) => crate::report::analyze::text(&analysis, &usage),
         (None, Format::Json) => crate::report::analyze::json(&analysis, &usage),
     };

@@ -679,7 +679,11 @@ fn reached_by_attribute_chains(a: &Analysis) -> HashMap<ModuleId, ModuleId> {
         if let (crate::graph::Node::Module(from), crate::graph::Node::Module(to)) =
             (g[e.source()], g[e.target()])
         {
-            out.entry(to).or_insert(from);
+            // Only code that runs at init can rely on the import at init
+            // (`analyze --why` also parses modules nothing reaches).
+            if a.module_reach(from) == crate::graph::Reach::Cold {
+                out.entry(to).or_insert(from);
+            }
         }
     }
     out

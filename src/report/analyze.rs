@@ -514,7 +514,46 @@ pub fn dot(a: &Analysis) -> String {
 }
 
 /// `--why MODULE`: the import chain from the handler, or why there is none.
-pub fn why(a: &Analysis, usage: &UsageTable, name: &str) -> Result<String, crate::error::Error> {
+/// What lazy bindings would do for and in module `name` (docs/architecture.md,
+/// "Lazy bindings"): applied by `package --stats --verify` when verify passes.
+fn write_lazy_bindings(out: &mut String, lazy: &crate::lazy_bindings::LazyBindings, name: &str) {
+    for p in lazy
+        .patches
+        .iter()
+        .filter(|p| p.deferred.iter().any(|d| d == name))
+    {
+        let _ = writeln!(
+            out,
+            "  lazy binding: {}:{} (`{}`) would defer its import to the first use of those names (package --stats --verify applies it when verify passes)",
+            p.file,
+            p.line,
+            p.names.join("`, `")
+        );
+    }
+    for p in lazy.patches.iter().filter(|p| p.module == name) {
+        let _ = writeln!(
+            out,
+            "  its import at line {} (`{}`) would become a lazy binding, deferring {}",
+            p.line,
+            p.names.join("`, `"),
+            p.deferred.join(", ")
+        );
+    }
+    for r in lazy.refused.iter().filter(|r| r.module == name) {
+        let _ = writeln!(
+            out,
+            "  its import at line {} stays eager: {}",
+            r.line, r.why
+        );
+    }
+}
+
+pub fn why(
+    a: &Analysis,
+    usage: &UsageTable,
+    lazy: &crate::lazy_bindings::LazyBindings,
+    name: &str,
+) -> Result<String, crate::error::Error> {
     let inv = &a.inventory;
     let node = match inv.module(name) {
         Some(id) => petgraph::graph::NodeIndex::new(id),
@@ -539,6 +578,7 @@ pub fn why(a: &Analysis, usage: &UsageTable, name: &str) -> Result<String, crate
     if let Some(module) = inv.module(name) {
         let u = usage.of(module);
         let _ = writeln!(out, "  usage: {} — {}", u.usage.label(), u.reason);
+        write_lazy_bindings(&mut out, lazy, name);
     }
     match crate::graph::why(&a.graph, node) {
         Some(steps) if steps.is_empty() => {

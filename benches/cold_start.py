@@ -14,7 +14,8 @@ Modes, each run in a fresh `python3 -I -S` process (all timed inside it):
             and no size limit.
   packaged  `caios-pack trace UNIT --events UNIT/events.json`, then
             `caios-pack package UNIT --site-packages ENV --stats TRACE
-            --max-latency B`, B = 1.02 x the smallest cold start the model can
+            --verify UNIT/events.json --max-latency B` (lazy bindings
+            applied when verify passes with them), B = 1.02 x the smallest cold start the model can
             promise (from `package --check`), i.e. the fastest placement
             (--static: no trace, --max-latency 3s):
             deployment.zip unzipped into a task root, its S3 bundles in s3s-fs
@@ -378,8 +379,10 @@ class Bench:
             shutil.rmtree(self.dist, ignore_errors=True)
             stats = [] if a.static else ["--stats", self.trace_stats()]
             budget = a.max_latency or ("3s" if a.static else self.tightest_budget(stats))
+            # --verify: lazy bindings are emitted only when verify passes with them.
+            verify = [] if a.static else ["--verify", os.path.join(self.unit, "events.json")]
             cmd = [a.caios_pack, "package", self.unit, "--site-packages", self.env_dir,
-                   "--max-latency", budget, "--out", self.dist] + stats
+                   "--max-latency", budget, "--out", self.dist] + stats + verify
             step(" ".join(cmd))
             t = time.monotonic()
             p = subprocess.run(cmd, capture_output=True, text=True)
@@ -389,6 +392,9 @@ class Bench:
             sys.stderr.write(p.stdout[:1200] + ("...\n" if len(p.stdout) > 1200 else ""))
             sys.stderr.write("packaged in %.1f s\n" % (time.monotonic() - t))
         self.catalogue = json.load(open(os.path.join(self.dist, "catalogue.json")))
+        plan = json.load(open(os.path.join(self.dist, "plan.json")))
+        self.lazy_status = (plan.get("lazy_bindings") or {}).get("status", "-")
+        step("lazy bindings: %s" % self.lazy_status)
         efs_dir = os.path.join(self.dist, "efs")
         roots = sorted(os.listdir(efs_dir)) if os.path.isdir(efs_dir) else []
         self.efs_root = os.path.join(efs_dir, roots[0]) if roots else ""
@@ -607,6 +613,7 @@ def summarize(b, results, diag, warmups):
       % (platform.python_version(), os.cpu_count(), " ".join(fmt(x, 2) for x in loadavg()),
          a.caios_pack))
     w("each process's /tmp (CAIOS_TMP, Zappa extraction) under %s" % os.path.dirname(b.runs_dir))
+    w("lazy bindings: %s" % b.lazy_status)
     w("network model: %.0f ms to the first byte of every response, then %.0f MB/s shared "
       "(benches/shaping_proxy.py in front of s3s-fs)" % (a.ttfb_ms, a.rate_mb))
     w("package: deployment.zip %.1f MB; %d S3 bundles, %.1f MB"

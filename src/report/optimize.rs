@@ -214,6 +214,10 @@ pub fn package_json(
         "plan": plan,
         "groups": json_plan(plan, groups).groups,
         "emitted": emitted,
+        // The tier figures the plan was solved with (caios-pack.yaml's
+        // `tiers` over the defaults): what a benchmark of the artifacts
+        // must reproduce to test the model.
+        "model": {"tiers": &a.unit.tiers},
         "package_limit_bytes": crate::emit::package_limit(a),
         "files": files,
     });

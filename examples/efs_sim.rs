@@ -50,6 +50,8 @@ use fuser::{
 
 #[derive(Parser, Debug)]
 #[command(about = "Serve a folder read-only through FUSE with EFS's latency and throughput")]
+// A later --latency-ms (etc.) replaces an earlier one: callers append overrides.
+#[command(args_override_self = true)]
 struct Args {
     /// The folder to serve (e.g. DIST/efs/<digest>).
     source: PathBuf,

@@ -21,12 +21,22 @@ pub fn binary() -> PathBuf {
                 .or(option_env!("CARGO").map(Into::into))
                 .unwrap_or_else(|| "cargo".into());
             let mut build = Command::new(cargo);
-            // Without the variables cargo set for this test (CARGO_PKG_NAME,
-            // …): build scripts that watch them (ring's) would rebuild, here
-            // and again in the next `cargo test`.
+            // Without the variables cargo sets for this test's crate
+            // (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, …): build scripts that
+            // watch them (ring's) would rebuild, here and again in the next
+            // `cargo test`. The user's own CARGO_* settings stay.
+            const SET_FOR_THE_TEST: [&str; 7] = [
+                "CARGO_PKG_",
+                "CARGO_MANIFEST_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ];
             for (name, _) in std::env::vars_os() {
                 let name = name.to_string_lossy().into_owned();
-                if name.starts_with("CARGO_") && name != "CARGO_HOME" {
+                if SET_FOR_THE_TEST.iter().any(|p| name.starts_with(p)) {
                     build.env_remove(name);
                 }
             }

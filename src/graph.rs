@@ -112,6 +112,10 @@ pub fn resolve_site(
     site: &Site,
 ) -> Resolution {
     let mut out = Resolution::default();
+    if site.kind == SiteKind::ModuleName {
+        // Reaches only what the module's `__getattr__` loads ([`attribute_reads`]).
+        return out;
+    }
     let base = match absolute_name(importer, is_package, site.level, &site.target) {
         Some(base) => base,
         None => {
@@ -223,6 +227,50 @@ pub fn binding_base(
     )
 }
 
+/// The module attributes a site reads, as `(module, attribute)`: what a
+/// module-level `__getattr__` (PEP 562) of that module would be asked for.
+/// An attribute chain `pkg.name.rest` reads `name` of the deepest module it
+/// names; `from pkg import name` reads `name` of `pkg` (CPython's
+/// `_handle_fromlist` tries `hasattr` first), `from pkg import *` every
+/// name of its `__all__`. `import a.b` reads nothing: the finders load it.
+pub fn attribute_reads(
+    ns: &dyn ModuleNamespace,
+    importer: &str,
+    is_package: bool,
+    site: &Site,
+) -> Vec<(String, String)> {
+    let Some(base) = absolute_name(importer, is_package, site.level, &site.target) else {
+        return Vec::new();
+    };
+    match site.kind {
+        SiteKind::Attribute => {
+            let Some(module) = deepest_existing(ns, &base) else {
+                return Vec::new();
+            };
+            let rest = base[module.len()..].trim_start_matches('.');
+            match rest.split('.').next() {
+                Some(name) if !name.is_empty() => vec![(module, name.to_string())],
+                _ => Vec::new(),
+            }
+        }
+        SiteKind::From if ns.exists(&base) => {
+            let mut names: Vec<&String> = Vec::new();
+            for name in &site.names {
+                if name == "*" {
+                    names.extend(ns.all_of(&base).unwrap_or(&[]));
+                } else {
+                    names.push(name);
+                }
+            }
+            names
+                .into_iter()
+                .map(|name| (base.clone(), name.clone()))
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
 fn deepest_existing(ns: &dyn ModuleNamespace, name: &str) -> Option<String> {
     let mut candidate = name;
     loop {
@@ -274,6 +322,11 @@ pub fn runtime_targets<'s>(
         .into_iter()
         .collect();
     for site in sites.filter(|s| !s.type_checking) {
+        if site.kind == SiteKind::ModuleName {
+            // Whether the callee imports it is known once its module is parsed.
+            out.extend(inv.module(&site.target));
+            continue;
+        }
         let resolution = resolve_site(ns, &m.name, m.is_package, site);
         out.extend(resolution.targets.iter().filter_map(|t| inv.module(t)));
     }
@@ -300,6 +353,26 @@ pub fn build(inv: &Inventory, imports: &ImportTable, handler_id: ModuleId) -> Im
         }
     }
     let ns = InventoryNamespace { inv, imports };
+    // What each module's `__getattr__` loads, by the attribute that asks.
+    let mut on_attribute: HashMap<(ModuleId, &str), Vec<ModuleId>> = HashMap::default();
+    for (id, module) in inv.modules.iter().enumerate() {
+        let sites = imports.modules.get(id).map(|m| m.sites.as_slice());
+        for site in sites.unwrap_or(&[]) {
+            let Some(trigger) = &site.trigger else {
+                continue;
+            };
+            let resolution = resolve_site(&ns, &module.name, module.is_package, site);
+            let targets: Vec<ModuleId> = resolution
+                .targets
+                .iter()
+                .filter_map(|t| inv.module(t))
+                .collect();
+            // `*`: any name, for a caller that may read them all.
+            for name in trigger.iter().map(String::as_str).chain(["*"]) {
+                on_attribute.entry((id, name)).or_default().extend(&targets);
+            }
+        }
+    }
     let mut unresolved = Vec::new();
     for (id, module) in inv.modules.iter().enumerate() {
         if let Some((parent, _)) = module.name.rsplit_once('.') {
@@ -330,6 +403,46 @@ pub fn build(inv: &Inventory, imports: &ImportTable, handler_id: ModuleId) -> Im
                     continue;
                 }
                 graph.add_edge(NodeIndex::new(id), target, site_edge(site));
+            }
+            if site.kind == SiteKind::ModuleName {
+                let named = inv.module(&site.target);
+                let callee = site.names.first().map(String::as_str).unwrap_or("");
+                let reflects = imports_its_argument(inv, imports, id, callee);
+                if let (Some(named), Some(reflects)) = (named, reflects) {
+                    // The callee imports the module; one that reflects may
+                    // read any of its attributes: all its `__getattr__`
+                    // imports may run.
+                    let lazy = on_attribute.get(&(named, "*")).filter(|_| reflects);
+                    let lazy = lazy.map(Vec::as_slice);
+                    for &target in std::iter::once(&named).chain(lazy.unwrap_or(&[])) {
+                        if target != id {
+                            let edge = NodeIndex::new(target);
+                            graph.add_edge(NodeIndex::new(id), edge, site_edge(site));
+                        }
+                    }
+                }
+                continue;
+            }
+            // Reading an attribute a module's `__getattr__` answers with an
+            // import runs that import, where the reading runs.
+            if !on_attribute.is_empty() {
+                for (read, name) in attribute_reads(&ns, &module.name, module.is_package, site) {
+                    let Some(read) = inv.module(&read) else {
+                        continue;
+                    };
+                    for &target in on_attribute
+                        .get(&(read, name.as_str()))
+                        .unwrap_or(&Vec::new())
+                    {
+                        if target != id {
+                            let edge = Edge {
+                                kind: EdgeKind::Import(site.kind),
+                                ..site_edge(site)
+                            };
+                            graph.add_edge(NodeIndex::new(id), NodeIndex::new(target), edge);
+                        }
+                    }
+                }
             }
             if site.kind != SiteKind::Native {
                 for target in resolution.missing {
@@ -370,6 +483,40 @@ pub fn build(inv: &Inventory, imports: &ImportTable, handler_id: ModuleId) -> Im
     }
 }
 
+/// Whether `callee`, as written in module `importer` (`f` or `mod.f`), is a
+/// function that imports its argument: defined so in the module a binding
+/// names, following re-exports (`from ._internal import f`) a few steps.
+fn imports_its_argument(
+    inv: &Inventory,
+    imports: &ImportTable,
+    importer: ModuleId,
+    callee: &str,
+) -> Option<bool> {
+    let (mut module, mut name) = match callee.split_once('.') {
+        None => (importer, callee.to_string()),
+        Some((root, attr)) => {
+            let own = &imports.modules[importer];
+            let binding = own.bindings.iter().rev().find(|b| b.local == root)?;
+            let base = binding_base(&inv.modules[importer], binding)?;
+            let target = match &binding.name {
+                Some(n) => format!("{base}.{n}"),
+                None => binding.target.clone(),
+            };
+            (inv.module(&target)?, attr.to_string())
+        }
+    };
+    for _ in 0..4 {
+        let own = imports.modules.get(module)?;
+        if let Some((_, reflects)) = own.imports_argument.iter().find(|(f, _)| *f == name) {
+            return Some(*reflects);
+        }
+        let binding = own.bindings.iter().rev().find(|b| b.local == name)?;
+        let base = binding_base(&inv.modules[module], binding)?;
+        (module, name) = (inv.module(&base)?, binding.name.clone()?);
+    }
+    None
+}
+
 fn plain_edge(kind: EdgeKind) -> Edge {
     Edge {
         kind,
@@ -382,8 +529,14 @@ fn plain_edge(kind: EdgeKind) -> Edge {
 }
 
 fn site_edge(site: &Site) -> Edge {
+    // An import a module's `__getattr__` runs for given names is lazy,
+    // whatever its spelling: reading those names is what runs it.
+    let kind = match site.trigger {
+        Some(_) => SiteKind::LazyGetattr,
+        None => site.kind,
+    };
     Edge {
-        kind: EdgeKind::Import(site.kind),
+        kind: EdgeKind::Import(kind),
         init: site.runs_at_init(),
         type_checking: site.type_checking,
         guarded: site.guarded,
@@ -454,6 +607,15 @@ fn add_library_edges(
     }
 }
 
+/// Whether `edge` runs at init, given whether its importer's functions may
+/// run at init (`runs`). A module `__getattr__` import does not run because
+/// the package's code runs: only a read of its attribute runs it, and those
+/// reads have their own edges (see [`attribute_reads`]).
+pub fn runs_at_init(edge: &Edge, runs: bool) -> bool {
+    !edge.type_checking
+        && (edge.init || (runs && edge.kind != EdgeKind::Import(SiteKind::LazyGetattr)))
+}
+
 /// Cold: reached from the handler over edges that run at init — module-level
 /// imports, plus function-level imports inside packages whose code init runs.
 /// Deferred: reached from the cold set over any runtime edge. TYPE_CHECKING
@@ -475,7 +637,7 @@ pub fn split(
             .map(|t| t.is_some_and(|t| called.contains(t)))
             .collect();
         let cold = bfs(graph, &[handler], |from, e| {
-            !e.type_checking && (e.init || runs[from.index()])
+            runs_at_init(e, runs[from.index()])
         });
         let before = called.len();
         for node in &cold {
@@ -483,7 +645,7 @@ pub fn split(
                 // Code that runs calls into what it imports, at any level.
                 let via_call = graph
                     .edges_directed(*node, petgraph::Direction::Incoming)
-                    .any(|e| !e.weight().type_checking && runs[e.source().index()]);
+                    .any(|e| runs[e.source().index()] && runs_at_init(e.weight(), true));
                 if via_call {
                     called.insert(top.to_string());
                 }
@@ -624,7 +786,7 @@ pub struct Step {
 /// init edges (which explains why it is cold).
 pub fn why(g: &ImportGraph, target: NodeIndex) -> Option<Vec<Step>> {
     shortest_path(g, target, |from, e| {
-        !e.type_checking && (e.init || g.runs_at_init[from.index()])
+        runs_at_init(e, g.runs_at_init[from.index()])
     })
     .or_else(|| shortest_path(g, target, |_, e| !e.type_checking))
 }

@@ -50,6 +50,7 @@ fn site(kind: SiteKind, target: &str, level: u32, names: &[&str]) -> Site {
         guarded: false,
         type_checking: false,
         conditional: false,
+        trigger: None,
     }
 }
 
@@ -224,4 +225,91 @@ fn cold_deferred_unreachable_split() {
     let (reach, _, called) = split(&g, n[0], &tops, vec!["a".to_string()]);
     assert_eq!(reach, [Cold, Cold, Cold, Cold, Unreachable, Unreachable]);
     assert_eq!(called, ["a", "b", "c"]);
+}
+
+/// `(importer, site) → (module, attribute)` reads that a module-level
+/// `__getattr__` of that module would answer.
+#[test]
+fn attribute_reads_table() {
+    use SiteKind::*;
+    type Case = (&'static str, Site, &'static [(&'static str, &'static str)]);
+    let cases: &[Case] = &[
+        // a chain reads the first name past the deepest module it names
+        (
+            "m",
+            site(Attribute, "pkg.sub.X.y", 0, &["pkg"]),
+            &[("pkg.sub", "X")],
+        ),
+        (
+            "m",
+            site(Attribute, "pkg.gone.y", 0, &["pkg"]),
+            &[("pkg", "gone")],
+        ),
+        ("m", site(Attribute, "pkg.sub.deep", 0, &["pkg"]), &[]),
+        (
+            "pkg.util",
+            site(Attribute, "sub.Z", 1, &["sub"]),
+            &[("pkg.sub", "Z")],
+        ),
+        // `from pkg import a, sub`: hasattr(pkg, name) for every name
+        (
+            "m",
+            site(From, "pkg", 0, &["a", "sub"]),
+            &[("pkg", "a"), ("pkg", "sub")],
+        ),
+        (
+            "m",
+            site(From, "pkg.star", 0, &["*"]),
+            &[("pkg.star", "one"), ("pkg.star", "helper")],
+        ),
+        ("m", site(From, "nope", 0, &["a"]), &[]),
+        // `import a.b` goes through the finders, never `__getattr__`
+        ("m", site(Import, "pkg.sub", 0, &[]), &[]),
+        ("m", site(Dynamic, "pkg.sub", 0, &[]), &[]),
+    ];
+    let ns = names();
+    for (importer, site, want) in cases {
+        let got = attribute_reads(&ns, importer, false, site);
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(m, a)| (m.to_string(), a.to_string()))
+            .collect();
+        assert_eq!(got, want, "{importer} {site:?}");
+    }
+}
+
+/// When init runs a package's code, its function-level imports count as
+/// init, but not those of its module `__getattr__`: only a read of the
+/// attribute runs them, and a read has an edge of its own.
+#[test]
+fn getattr_imports_need_a_read_even_in_running_packages() {
+    let mut g: DiGraph<Node, Edge> = DiGraph::new();
+    let n: Vec<NodeIndex> = (0..5).map(|i| g.add_node(Node::Module(i))).collect();
+    let edge = |kind: SiteKind, init: bool| Edge {
+        kind: EdgeKind::Import(kind),
+        init,
+        type_checking: false,
+        guarded: false,
+        conditional: false,
+        line: 1,
+    };
+    // handler → pkg (init); pkg → pkg.lazy, pkg.read (its __getattr__);
+    // pkg → pkg.f (in a function); pkg.f reads `pkg.read` in a function.
+    g.add_edge(n[0], n[1], edge(SiteKind::Import, true));
+    g.add_edge(n[1], n[2], edge(SiteKind::LazyGetattr, false));
+    g.add_edge(n[1], n[3], edge(SiteKind::LazyGetattr, false));
+    g.add_edge(n[1], n[4], edge(SiteKind::From, false));
+    g.add_edge(n[4], n[3], edge(SiteKind::Attribute, false));
+    let tops = vec![
+        Some("handler"),
+        Some("pkg"),
+        Some("pkg"),
+        Some("pkg"),
+        Some("pkg"),
+    ];
+    use Reach::*;
+    let (reach, _, _) = split(&g, n[0], &tops, Vec::new());
+    assert_eq!(reach, [Cold, Cold, Deferred, Deferred, Deferred]);
+    let (reach, _, _) = split(&g, n[0], &tops, vec!["pkg".to_string()]);
+    assert_eq!(reach, [Cold, Cold, Deferred, Cold, Cold]);
 }

@@ -53,6 +53,12 @@ pub enum SiteKind {
     /// a submodule attribute loads it (lazy packages) or needs it loaded.
     /// `names[0]` holds the imported module the chain starts from.
     Attribute,
+    /// A literal string handed to a call, `names[0]` the callee as written
+    /// (`clone_module("numpy", globals())`). When the callee is a function
+    /// that imports its argument, the string names a module it imports and
+    /// whose attributes it may read by any name (`dir()` and `getattr`, an
+    /// exec'd star import); otherwise it reaches nothing.
+    ModuleName,
 }
 
 /// One import site.
@@ -76,6 +82,11 @@ pub struct Site {
     pub type_checking: bool,
     /// Under another `if`, a loop or an `except`/`else` branch.
     pub conditional: bool,
+    /// Inside a module-level `__getattr__` (PEP 562), under a test of its
+    /// argument against literal names: the attributes of this module whose
+    /// reading runs the import. `None` anywhere else, or when the test is
+    /// unknown (then the import is an ordinary function-level one).
+    pub trigger: Option<Vec<String>>,
 }
 
 impl Site {
@@ -115,6 +126,13 @@ pub struct ModuleImports {
     /// `atexit.register`, `copyreg.pickle`, …), as `name (line N)`: deferring
     /// such a module would defer the side effect.
     pub side_effects: Vec<String>,
+    /// Module-level functions that import their own argument
+    /// (`def clone_module(name, …): importlib.import_module(name)`): a
+    /// literal handed to one names a module it imports
+    /// ([`SiteKind::ModuleName`]). With `true` when the function also
+    /// reflects (`dir`, `vars`, `exec`, `getmembers`): it may then read any
+    /// attribute of that module.
+    pub imports_argument: Vec<(String, bool)>,
 }
 
 /// `import numpy as np` binds `np` to `numpy`; `from a import b` binds `b`
@@ -300,6 +318,7 @@ fn native_imports(inv: &Inventory, id: ModuleId) -> ModuleImports {
             guarded: false,
             type_checking: false,
             conditional: false,
+            trigger: None,
         })
         .collect();
     ModuleImports {

@@ -346,6 +346,7 @@ pub fn edge_label(kind: EdgeKind) -> &'static str {
             SiteKind::Native => "native",
             SiteKind::Pth => "pth",
             SiteKind::Attribute => "attribute",
+            SiteKind::ModuleName => "module-name",
         },
     }
 }

@@ -47,6 +47,10 @@ pub struct Edge {
     pub conditional: bool,
     /// Line of the site in the importer's file (0: none).
     pub line: u32,
+    /// The site follows, on every path to it, an import of a module that
+    /// neither the unit, the stdlib nor the Lambda runtime provides: that
+    /// import raises first, so this one never runs at init.
+    pub blocked: bool,
 }
 
 /// How a node is reached from the handler.
@@ -394,6 +398,11 @@ pub fn build(inv: &Inventory, imports: &ImportTable, handler_id: ModuleId) -> Im
             .get(id)
             .map(|m| m.sites.as_slice())
             .unwrap_or(&[]);
+        let fails = imports
+            .modules
+            .get(id)
+            .map(|m| preceding_fails(&m.preceding, &|top| provided(inv, top)))
+            .unwrap_or_default();
         for site in sites.iter().chain(pth_sites.iter()) {
             let resolution = resolve_site(&ns, &module.name, module.is_package, site);
             for target in resolution.targets {
@@ -402,7 +411,7 @@ pub fn build(inv: &Inventory, imports: &ImportTable, handler_id: ModuleId) -> Im
                 if target.index() == id {
                     continue;
                 }
-                graph.add_edge(NodeIndex::new(id), target, site_edge(site));
+                graph.add_edge(NodeIndex::new(id), target, site_edge(site, &fails));
             }
             if site.kind == SiteKind::ModuleName {
                 let named = inv.module(&site.target);
@@ -417,7 +426,7 @@ pub fn build(inv: &Inventory, imports: &ImportTable, handler_id: ModuleId) -> Im
                     for &target in std::iter::once(&named).chain(lazy.unwrap_or(&[])) {
                         if target != id {
                             let edge = NodeIndex::new(target);
-                            graph.add_edge(NodeIndex::new(id), edge, site_edge(site));
+                            graph.add_edge(NodeIndex::new(id), edge, site_edge(site, &fails));
                         }
                     }
                 }
@@ -437,7 +446,7 @@ pub fn build(inv: &Inventory, imports: &ImportTable, handler_id: ModuleId) -> Im
                         if target != id {
                             let edge = Edge {
                                 kind: EdgeKind::Import(site.kind),
-                                ..site_edge(site)
+                                ..site_edge(site, &fails)
                             };
                             graph.add_edge(NodeIndex::new(id), NodeIndex::new(target), edge);
                         }
@@ -525,10 +534,45 @@ fn plain_edge(kind: EdgeKind) -> Edge {
         guarded: false,
         conditional: false,
         line: 0,
+        blocked: false,
     }
 }
 
-fn site_edge(site: &Site) -> Edge {
+/// Top-level packages the Lambda Python runtime provides outside the unit.
+const RUNTIME_PACKAGES: [&str; 8] = [
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "dateutil",
+    "urllib3",
+    "six",
+    "awslambdaric",
+];
+
+/// Whether a top-level module can be imported at run time: the unit has
+/// it, or the stdlib or the Lambda runtime does.
+pub fn provided(inv: &Inventory, top: &str) -> bool {
+    inv.module(top).is_some() || crate::stdlib::is_stdlib(top) || RUNTIME_PACKAGES.contains(&top)
+}
+
+/// Per entry of a module's [`crate::imports::ModuleImports::preceding`]:
+/// whether that import, or one before it on its path, names a top-level
+/// module nothing provides (`import pytest` in a unit without pytest).
+/// Importing it raises `ModuleNotFoundError`, so nothing after it runs.
+pub fn preceding_fails(
+    preceding: &[(String, Option<u32>)],
+    provided: &dyn Fn(&str) -> bool,
+) -> Vec<bool> {
+    let mut fails: Vec<bool> = Vec::with_capacity(preceding.len());
+    for (top, before) in preceding {
+        let missing = !top.is_empty() && !provided(top);
+        fails.push(missing || before.is_some_and(|b| fails[b as usize]));
+    }
+    fails
+}
+
+fn site_edge(site: &Site, fails: &[bool]) -> Edge {
     // An import a module's `__getattr__` runs for given names is lazy,
     // whatever its spelling: reading those names is what runs it.
     let kind = match site.trigger {
@@ -542,6 +586,9 @@ fn site_edge(site: &Site) -> Edge {
         guarded: site.guarded,
         conditional: site.conditional,
         line: site.line,
+        blocked: site
+            .after
+            .is_some_and(|a| fails.get(a as usize) == Some(&true)),
     }
 }
 
@@ -613,6 +660,7 @@ fn add_library_edges(
 /// reads have their own edges (see [`attribute_reads`]).
 pub fn runs_at_init(edge: &Edge, runs: bool) -> bool {
     !edge.type_checking
+        && !edge.blocked
         && (edge.init || (runs && edge.kind != EdgeKind::Import(SiteKind::LazyGetattr)))
 }
 

@@ -72,6 +72,7 @@ fn cold_deferred_and_unreachable_sets() {
             "lazy_attach_pkg.filters",
             "lazy_attach_pkg.io",
             "lazy_getattr_pkg.heavy",
+            "lazy_runs.after_missing",
             "lazy_runs.never_read",
         ];
         let unreachable = [
@@ -215,6 +216,15 @@ fn edges() {
             false,
         ),
         (s("lazy_runs.helper"), s("lazy_runs"), From, false, false),
+        (s("lazy_runs.helper"), s("lazy_runs"), From, false, false),
+        // after `import not_installed_anywhere`: blocked, below
+        (
+            s("lazy_runs.helper"),
+            s("lazy_runs.after_missing"),
+            From,
+            false,
+            false,
+        ),
         (
             s("lazy_runs.helper"),
             s("lazy_runs.legacy"),
@@ -254,6 +264,18 @@ fn edges() {
         ),
     ];
     assert_eq!(got, want);
+    let blocked: Vec<(String, String)> = g
+        .edge_references()
+        .filter(|e| e.weight().blocked)
+        .map(|e| (a.node_name(e.source()), a.node_name(e.target())))
+        .collect();
+    assert_eq!(
+        blocked,
+        [
+            (s("lazy_runs.helper"), s("lazy_runs")),
+            (s("lazy_runs.helper"), s("lazy_runs.after_missing"))
+        ]
+    );
 }
 
 #[test]

@@ -51,6 +51,7 @@ fn site(kind: SiteKind, target: &str, level: u32, names: &[&str]) -> Site {
         type_checking: false,
         conditional: false,
         trigger: None,
+        after: None,
     }
 }
 
@@ -200,6 +201,7 @@ fn cold_deferred_unreachable_split() {
         guarded: false,
         conditional: false,
         line: 1,
+        blocked: false,
     };
     g.add_edge(n[0], n[1], edge(true, false));
     g.add_edge(n[1], n[2], edge(false, false));
@@ -292,6 +294,7 @@ fn getattr_imports_need_a_read_even_in_running_packages() {
         guarded: false,
         conditional: false,
         line: 1,
+        blocked: false,
     };
     // handler → pkg (init); pkg → pkg.lazy, pkg.read (its __getattr__);
     // pkg → pkg.f (in a function); pkg.f reads `pkg.read` in a function.
@@ -312,4 +315,37 @@ fn getattr_imports_need_a_read_even_in_running_packages() {
     assert_eq!(reach, [Cold, Cold, Deferred, Deferred, Deferred]);
     let (reach, _, _) = split(&g, n[0], &tops, vec!["pkg".to_string()]);
     assert_eq!(reach, [Cold, Cold, Deferred, Cold, Cold]);
+}
+
+/// An import after one of a module nothing provides never runs: the first
+/// raises. `preceding` entries are (top-level name, entry before it).
+#[test]
+fn imports_after_a_failing_import() {
+    let provided = |top: &str| ["os", "numpy", "pkg"].contains(&top);
+    type Case = (&'static [(&'static str, Option<u32>)], &'static [bool]);
+    let cases: &[Case] = &[
+        (&[("os", None), ("numpy", Some(0))], &[false, false]),
+        // import pytest; import numpy: numpy's site follows a failure
+        (&[("pytest", None), ("numpy", Some(0))], &[true, true]),
+        // two paths: `if x: import ibis` then, on another path, numpy
+        (&[("ibis", None), ("numpy", None)], &[true, false]),
+        (
+            &[
+                ("os", None),
+                ("ibis", Some(0)),
+                ("pkg", Some(1)),
+                ("numpy", Some(0)),
+            ],
+            &[false, true, true, false],
+        ),
+    ];
+    for (preceding, want) in cases {
+        let preceding: Vec<(String, Option<u32>)> =
+            preceding.iter().map(|(t, b)| (t.to_string(), *b)).collect();
+        assert_eq!(
+            preceding_fails(&preceding, &provided),
+            *want,
+            "{preceding:?}"
+        );
+    }
 }

@@ -26,6 +26,7 @@ pub fn scan_lines(text: &str) -> Vec<Site> {
                 type_checking: false,
                 conditional: indented,
                 trigger: None,
+                after: None,
             }));
         }
     }

@@ -87,6 +87,11 @@ pub struct Site {
     /// reading runs the import. `None` anywhere else, or when the test is
     /// unknown (then the import is an ordinary function-level one).
     pub trigger: Option<Vec<String>>,
+    /// The last absolute import that runs before this site on every path
+    /// to it in its function (or module) body: an index into
+    /// [`ModuleImports::preceding`]. When any import of that chain names a
+    /// module nobody provides, it raises first and this site never runs.
+    pub after: Option<u32>,
 }
 
 impl Site {
@@ -133,6 +138,9 @@ pub struct ModuleImports {
     /// reflects (`dir`, `vars`, `exec`, `getmembers`): it may then read any
     /// attribute of that module.
     pub imports_argument: Vec<(String, bool)>,
+    /// Absolute imports that run unconditionally on their path, as (top-level
+    /// name, the one before it on the same path): see [`Site::after`].
+    pub preceding: Vec<(String, Option<u32>)>,
 }
 
 /// `import numpy as np` binds `np` to `numpy`; `from a import b` binds `b`
@@ -319,6 +327,7 @@ fn native_imports(inv: &Inventory, id: ModuleId) -> ModuleImports {
             type_checking: false,
             conditional: false,
             trigger: None,
+            after: None,
         })
         .collect();
     ModuleImports {

@@ -393,3 +393,63 @@ fn module_names_and_functions_that_import_them() {
         [("load".to_string(), true), ("plain".to_string(), false)]
     );
 }
+
+/// Each site's chain of absolute imports that run before it on every path
+/// to it (`Site::after` through `ModuleImports::preceding`), as top-level names.
+#[test]
+fn imports_that_precede_a_site() {
+    type Expected = &'static [(&'static str, &'static [&'static str])];
+    let cases: &[(&str, Expected)] = &[
+        ("import a, b.c\nfrom d import e\nfrom . import f", &[
+            ("a", &[]),
+            ("b.c", &["a"]),
+            ("d", &["b", "a"]),
+            ("", &["d", "b", "a"]),
+        ]),
+        // a block's imports do not precede what follows the block
+        ("if x:\n    import a\n    import b\nimport c\ntry:\n    import d\nexcept ImportError:\n    import e\nimport f", &[
+            ("a", &[]),
+            ("b", &["a"]),
+            ("c", &[]),
+            ("d", &["c"]),
+            ("e", &["c"]),
+            ("f", &["c"]),
+        ]),
+        // a function body starts afresh; `with` bodies always run
+        ("import a\ndef f():\n    import ibis\n    from pkg import sub\nwith x:\n    import b\nimport c", &[
+            ("a", &[]),
+            ("ibis", &[]),
+            ("pkg", &["ibis"]),
+            ("b", &["a"]),
+            ("c", &["b", "a"]),
+        ]),
+        ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import t\n    import u", &[
+            ("typing", &[]),
+            ("t", &["typing"]),
+            ("u", &["typing"]),
+        ]),
+    ];
+    for (source, expected) in cases {
+        let imports = parse_source(source, false).unwrap();
+        let chain = |mut at: Option<u32>| {
+            let mut tops = Vec::new();
+            while let Some(i) = at {
+                let (top, before) = &imports.preceding[i as usize];
+                tops.push(top.clone());
+                at = *before;
+            }
+            tops
+        };
+        let got: Vec<(String, Vec<String>)> = imports
+            .sites
+            .iter()
+            .filter(|s| matches!(s.kind, SiteKind::Import | SiteKind::From))
+            .map(|s| (s.target.clone(), chain(s.after)))
+            .collect();
+        let want: Vec<(String, Vec<String>)> = expected
+            .iter()
+            .map(|(t, c)| (t.to_string(), c.iter().map(|x| x.to_string()).collect()))
+            .collect();
+        assert_eq!(got, want, "\nsource:\n{source}");
+    }
+}

@@ -77,6 +77,9 @@ struct ImportVisitor<'a> {
     /// The module-level function being visited and its parameters.
     function: Option<(&'a str, Vec<&'a str>)>,
     imports_argument: Vec<String>,
+    /// See [`ModuleImports::preceding`]; `after` is the current path's last.
+    preceding: Vec<(String, Option<u32>)>,
+    after: Option<u32>,
     /// Module-level functions that call `dir`, `vars`, `exec` or `getmembers`.
     reflecting: rustc_hash::FxHashSet<&'a str>,
     /// The parameter of the module-level `__getattr__` being visited.
@@ -120,6 +123,8 @@ pub fn visit_module(module: &ModModule, text: &str, record_calls: bool) -> Modul
         module_names: std::collections::HashSet::default(),
         function: None,
         imports_argument: Vec::new(),
+        preceding: Vec::new(),
+        after: None,
         reflecting: std::collections::HashSet::default(),
         loop_strings: HashMap::default(),
         init_names: std::collections::HashSet::default(),
@@ -150,7 +155,18 @@ impl<'a> ImportVisitor<'a> {
             type_checking: c.type_checking,
             conditional: c.conditional,
             trigger,
+            after: self.after,
         });
+    }
+
+    /// An absolute import statement just ran on this path: later sites of
+    /// the same block (and blocks nested in it) follow it.
+    fn ran_import(&mut self, module: &str) {
+        if !self.context.type_checking {
+            let top = module.split('.').next().unwrap_or(module).to_string();
+            self.preceding.push((top, self.after));
+            self.after = Some(self.preceding.len() as u32 - 1);
+        }
     }
 
     /// Whether a binding or call here happens while the module is imported.
@@ -258,9 +274,13 @@ impl<'a> ImportVisitor<'a> {
         true
     }
 
+    /// Visits a nested block: what its imports run does not precede the
+    /// statements after it (the block may not run, or not to its end).
     fn with_context(&mut self, context: Context, body: &'a [Stmt]) {
         let saved = std::mem::replace(&mut self.context, context);
+        let after = self.after;
         self.visit_body(body);
+        self.after = after;
         self.context = saved;
     }
 
@@ -308,6 +328,7 @@ impl<'a> ImportVisitor<'a> {
                     type_checking: false,
                     conditional: false,
                     trigger: None,
+                    after: None,
                 });
             }
         }
@@ -328,6 +349,7 @@ impl<'a> ImportVisitor<'a> {
                     (f, reflects)
                 })
                 .collect(),
+            preceding: self.preceding,
         }
     }
 
@@ -358,7 +380,10 @@ impl<'a> ImportVisitor<'a> {
                 .next()
                 .map(|p| p.parameter.name.as_str());
         }
+        // A function body starts its own paths.
+        let after = self.after.take();
         self.with_context(context, &def.body);
+        self.after = after;
         self.getattr_param = saved_param;
         self.function = saved_function;
         if is_module_getattr {
@@ -705,6 +730,7 @@ impl<'a> Visitor<'a> for ImportVisitor<'a> {
                 for alias in &import.names {
                     let full = alias.name.to_string();
                     self.push(full.clone(), 0, Vec::new(), line, SiteKind::Import);
+                    self.ran_import(&full);
                     if !self.context.type_checking {
                         // `import a.b` binds `a`; `import a.b as c` binds `c` to `a.b`.
                         let (local, target) = match &alias.asname {
@@ -741,7 +767,11 @@ impl<'a> Visitor<'a> for ImportVisitor<'a> {
                         });
                     }
                 }
+                let absolute = (import.level == 0).then(|| target.clone());
                 self.push(target, import.level, names, line, SiteKind::From);
+                if let Some(absolute) = absolute {
+                    self.ran_import(&absolute);
+                }
             }
             Stmt::FunctionDef(def) => self.visit_function(def),
             Stmt::ClassDef(class) => self.visit_class(class),
@@ -767,7 +797,9 @@ impl<'a> Visitor<'a> for ImportVisitor<'a> {
                     ..self.context
                 };
                 let saved = std::mem::replace(&mut self.context, context);
+                let after = self.after;
                 visitor::walk_stmt(self, stmt);
+                self.after = after;
                 self.context = saved;
             }
             Stmt::Assign(assign) => {

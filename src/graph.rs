@@ -51,6 +51,9 @@ pub struct Edge {
     /// neither the unit, the stdlib nor the Lambda runtime provides: that
     /// import raises first, so this one never runs at init.
     pub blocked: bool,
+    /// In a method of this class of the importer: runs only when code that
+    /// runs at init mentions the class (see [`split`]).
+    pub method_of: Option<String>,
 }
 
 /// How a node is reached from the handler.
@@ -87,6 +90,9 @@ pub struct ImportGraph {
     /// Per node: cold through module-level edges alone, the strict reading
     /// of "executed during init" (a subset of `Reach::Cold`).
     pub module_level_cold: Vec<bool>,
+    /// Names the cold modules mention: a method's imports count at init
+    /// only when its class is among them (see [`split`]).
+    pub mentioned: rustc_hash::FxHashSet<String>,
     /// Node of module `i` is `NodeIndex::new(i)`; libraries follow.
     pub library_nodes: HashMap<FileId, NodeIndex>,
     pub handler: NodeIndex,
@@ -477,14 +483,20 @@ pub fn build(inv: &Inventory, imports: &ImportTable, handler_id: ModuleId) -> Im
         })
         .collect();
     let seeds = packages_called_at_init(inv, imports, handler_id);
-    let (reach, runs_at_init, init_called) = split(&graph, handler, &top_level, seeds);
-    let (strict, _, _) = split(&graph, handler, &top_level, Vec::new());
+    let references = node_references(&graph, imports);
+    let (reach, runs_at_init, init_called) = split(&graph, handler, &top_level, seeds, &references);
+    let (strict, _, _) = split(&graph, handler, &top_level, Vec::new(), &references);
     let module_level_cold = strict.iter().map(|r| *r == Reach::Cold).collect();
+    let mentioned = (0..graph.node_count())
+        .filter(|&n| reach[n] == Reach::Cold)
+        .flat_map(|n| references[n].iter().cloned())
+        .collect();
     ImportGraph {
         graph,
         init_called,
         runs_at_init,
         module_level_cold,
+        mentioned,
         library_nodes,
         handler,
         reach,
@@ -526,6 +538,23 @@ fn imports_its_argument(
     None
 }
 
+/// Per node, the names its module's code mentions (for [`split`]).
+pub fn node_references<'a>(
+    graph: &DiGraph<Node, Edge>,
+    imports: &'a ImportTable,
+) -> Vec<&'a [String]> {
+    graph
+        .node_weights()
+        .map(|n| match n {
+            Node::Module(m) => imports
+                .modules
+                .get(*m)
+                .map_or(&[][..], |i| i.references.as_slice()),
+            Node::Library(_) => &[],
+        })
+        .collect()
+}
+
 fn plain_edge(kind: EdgeKind) -> Edge {
     Edge {
         kind,
@@ -535,6 +564,7 @@ fn plain_edge(kind: EdgeKind) -> Edge {
         conditional: false,
         line: 0,
         blocked: false,
+        method_of: None,
     }
 }
 
@@ -589,6 +619,7 @@ fn site_edge(site: &Site, fails: &[bool]) -> Edge {
         blocked: site
             .after
             .is_some_and(|a| fails.get(a as usize) == Some(&true)),
+        method_of: site.method_of.clone(),
     }
 }
 
@@ -669,26 +700,41 @@ pub fn runs_at_init(edge: &Edge, runs: bool) -> bool {
 /// Deferred: reached from the cold set over any runtime edge. TYPE_CHECKING
 /// edges never count. Returns the reach per node, which nodes' function-level
 /// imports count as init, and the packages init runs code of.
+///
+/// A method's function-level import (`Edge::method_of`) counts only once a
+/// cold module mentions its class (`references`, per node; empty: every
+/// class counts): a method runs when something holds an instance or the
+/// class, and getting either takes its name — code, a decorator or a
+/// metaclass keyword that registers it, a `getattr` with a literal.
 pub fn split(
     graph: &DiGraph<Node, Edge>,
     handler: NodeIndex,
     top_level: &[Option<&str>],
     seeds: Vec<String>,
+    references: &[&[String]],
 ) -> (Vec<Reach>, Vec<bool>, Vec<String>) {
     let mut called: std::collections::BTreeSet<String> = seeds.into_iter().collect();
+    let mut mentioned: rustc_hash::FxHashSet<&str> = Default::default();
+    let live = |e: &Edge, mentioned: &rustc_hash::FxHashSet<&str>| {
+        references.is_empty() || e.method_of.as_deref().is_none_or(|c| mentioned.contains(c))
+    };
     // Calling into a package can run any of its code, and that code's
     // function-level imports pull in more packages whose code then runs:
-    // grow the set until it is stable (a handful of rounds).
+    // grow the set until it is stable (a handful of rounds). The classes
+    // cold code mentions grow with it.
     let (cold, runs) = loop {
         let runs: Vec<bool> = top_level
             .iter()
             .map(|t| t.is_some_and(|t| called.contains(t)))
             .collect();
         let cold = bfs(graph, &[handler], |from, e| {
-            runs_at_init(e, runs[from.index()])
+            runs_at_init(e, runs[from.index()]) && (e.init || live(e, &mentioned))
         });
-        let before = called.len();
+        let before = (called.len(), mentioned.len());
         for node in &cold {
+            if let Some(names) = references.get(node.index()) {
+                mentioned.extend(names.iter().map(String::as_str));
+            }
             if let Some(top) = top_level[node.index()] {
                 // Code that runs calls into what it imports, at any level.
                 let via_call = graph
@@ -699,7 +745,7 @@ pub fn split(
                 }
             }
         }
-        if called.len() == before {
+        if (called.len(), mentioned.len()) == before {
             break (cold, runs);
         }
     };
@@ -834,7 +880,8 @@ pub struct Step {
 /// init edges (which explains why it is cold).
 pub fn why(g: &ImportGraph, target: NodeIndex) -> Option<Vec<Step>> {
     shortest_path(g, target, |from, e| {
-        runs_at_init(e, g.runs_at_init[from.index()])
+        let live = e.method_of.as_ref().is_none_or(|c| g.mentioned.contains(c));
+        runs_at_init(e, g.runs_at_init[from.index()]) && (e.init || live)
     })
     .or_else(|| shortest_path(g, target, |_, e| !e.type_checking))
 }

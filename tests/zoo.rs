@@ -44,9 +44,11 @@ fn cold_deferred_and_unreachable_sets() {
             "lazy_getattr_pkg",
             "lazy_loader",
             "lazy_runs",
+            "lazy_runs.classes",
             "lazy_runs.helper",
             "lazy_runs.legacy",
             "lazy_runs.read_in_function",
+            "lazy_runs.used_by_method",
             "loopy",
             "nsp",
             "nsp.alpha",
@@ -74,6 +76,7 @@ fn cold_deferred_and_unreachable_sets() {
             "lazy_getattr_pkg.heavy",
             "lazy_runs.after_missing",
             "lazy_runs.never_read",
+            "lazy_runs.unused_by_method",
         ];
         let unreachable = [
             "extra_mod",
@@ -186,6 +189,7 @@ fn edges() {
         ),
         // What `__getattr__` loads, and the reads that ask for it: a chain in
         // a function and a `from` of a name that is no submodule.
+        (s("lazy_runs"), s("lazy_runs.classes"), From, false, false),
         (s("lazy_runs"), s("lazy_runs.helper"), From, false, false),
         (
             s("lazy_runs"),
@@ -269,6 +273,33 @@ fn edges() {
         .filter(|e| e.weight().blocked)
         .map(|e| (a.node_name(e.source()), a.node_name(e.target())))
         .collect();
+    // `Unused` is named by nothing cold: its method's import is gated.
+    let gated: Vec<(String, String, Option<String>)> = g
+        .edge_references()
+        .filter(|e| e.weight().method_of.is_some())
+        .map(|e| {
+            let class = e.weight().method_of.clone();
+            (a.node_name(e.source()), a.node_name(e.target()), class)
+        })
+        .collect();
+    let class = |c: &str| Some(c.to_string());
+    assert_eq!(
+        gated,
+        [
+            (s("lazy_runs.classes"), s("lazy_runs"), class("Used")),
+            (
+                s("lazy_runs.classes"),
+                s("lazy_runs.used_by_method"),
+                class("Used")
+            ),
+            (s("lazy_runs.classes"), s("lazy_runs"), class("Unused")),
+            (
+                s("lazy_runs.classes"),
+                s("lazy_runs.unused_by_method"),
+                class("Unused")
+            ),
+        ]
+    );
     assert_eq!(
         blocked,
         [

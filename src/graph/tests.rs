@@ -52,6 +52,7 @@ fn site(kind: SiteKind, target: &str, level: u32, names: &[&str]) -> Site {
         conditional: false,
         trigger: None,
         after: None,
+        method_of: None,
     }
 }
 
@@ -202,6 +203,7 @@ fn cold_deferred_unreachable_split() {
         conditional: false,
         line: 1,
         blocked: false,
+        method_of: None,
     };
     g.add_edge(n[0], n[1], edge(true, false));
     g.add_edge(n[1], n[2], edge(false, false));
@@ -215,7 +217,7 @@ fn cold_deferred_unreachable_split() {
         Some("t"),
         Some("d"),
     ];
-    let (reach, _, called) = split(&g, n[0], &tops, Vec::new());
+    let (reach, _, called) = split(&g, n[0], &tops, Vec::new(), &[]);
     use Reach::*;
     assert_eq!(
         reach,
@@ -224,7 +226,7 @@ fn cold_deferred_unreachable_split() {
     assert!(called.is_empty());
     // When init calls into `a`, a's function-level import of b runs at init,
     // and b's code (called by a) makes its imports cold as well.
-    let (reach, _, called) = split(&g, n[0], &tops, vec!["a".to_string()]);
+    let (reach, _, called) = split(&g, n[0], &tops, vec!["a".to_string()], &[]);
     assert_eq!(reach, [Cold, Cold, Cold, Cold, Unreachable, Unreachable]);
     assert_eq!(called, ["a", "b", "c"]);
 }
@@ -295,6 +297,7 @@ fn getattr_imports_need_a_read_even_in_running_packages() {
         conditional: false,
         line: 1,
         blocked: false,
+        method_of: None,
     };
     // handler → pkg (init); pkg → pkg.lazy, pkg.read (its __getattr__);
     // pkg → pkg.f (in a function); pkg.f reads `pkg.read` in a function.
@@ -311,9 +314,9 @@ fn getattr_imports_need_a_read_even_in_running_packages() {
         Some("pkg"),
     ];
     use Reach::*;
-    let (reach, _, _) = split(&g, n[0], &tops, Vec::new());
+    let (reach, _, _) = split(&g, n[0], &tops, Vec::new(), &[]);
     assert_eq!(reach, [Cold, Cold, Deferred, Deferred, Deferred]);
-    let (reach, _, _) = split(&g, n[0], &tops, vec!["pkg".to_string()]);
+    let (reach, _, _) = split(&g, n[0], &tops, vec!["pkg".to_string()], &[]);
     assert_eq!(reach, [Cold, Cold, Deferred, Cold, Cold]);
 }
 
@@ -347,5 +350,47 @@ fn imports_after_a_failing_import() {
             *want,
             "{preceding:?}"
         );
+    }
+}
+
+/// A method's function-level import counts at init only once cold code
+/// mentions its class.
+#[test]
+fn method_imports_need_their_class_mentioned() {
+    let mut g: DiGraph<Node, Edge> = DiGraph::new();
+    let n: Vec<NodeIndex> = (0..4).map(|i| g.add_node(Node::Module(i))).collect();
+    let edge = |init: bool, method_of: Option<&str>| Edge {
+        kind: EdgeKind::Import(SiteKind::From),
+        init,
+        type_checking: false,
+        guarded: false,
+        conditional: false,
+        line: 1,
+        blocked: false,
+        method_of: method_of.map(String::from),
+    };
+    // handler → pkg.a (init); pkg.a → pkg.b in a method of `Binner`;
+    // handler → pkg.c in a plain function of the handler's package.
+    g.add_edge(n[0], n[1], edge(true, None));
+    g.add_edge(n[1], n[2], edge(false, Some("Binner")));
+    g.add_edge(n[1], n[3], edge(false, None));
+    let tops = vec![Some("handler"), Some("pkg"), Some("pkg"), Some("pkg")];
+    let seeds = || vec!["pkg".to_string()];
+    let nobody = ["fit".to_string()];
+    let mentions = ["Binner".to_string()];
+    use Reach::*;
+    let cases: &[(&[&[String]], [Reach; 4])] = &[
+        // nothing cold names `Binner`: its methods do not run
+        (&[&nobody, &[], &[], &[]], [Cold, Cold, Deferred, Cold]),
+        // the handler names it
+        (&[&mentions, &[], &[], &[]], [Cold, Cold, Cold, Cold]),
+        // a module that only becomes cold through a function names it
+        (&[&nobody, &[], &[], &mentions], [Cold, Cold, Cold, Cold]),
+        // no references at all: every class counts
+        (&[], [Cold, Cold, Cold, Cold]),
+    ];
+    for (references, want) in cases {
+        let (reach, _, _) = split(&g, n[0], &tops, seeds(), references);
+        assert_eq!(reach, want, "{references:?}");
     }
 }

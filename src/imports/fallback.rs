@@ -27,6 +27,7 @@ pub fn scan_lines(text: &str) -> Vec<Site> {
                 conditional: indented,
                 trigger: None,
                 after: None,
+                method_of: None,
             }));
         }
     }

@@ -92,6 +92,9 @@ pub struct Site {
     /// [`ModuleImports::preceding`]. When any import of that chain names a
     /// module nobody provides, it raises first and this site never runs.
     pub after: Option<u32>,
+    /// In a method (at any depth) of this module-level class: the import
+    /// runs only when code calls into the class, which needs its name.
+    pub method_of: Option<String>,
 }
 
 impl Site {
@@ -141,6 +144,11 @@ pub struct ModuleImports {
     /// Absolute imports that run unconditionally on their path, as (top-level
     /// name, the one before it on the same path): see [`Site::after`].
     pub preceding: Vec<(String, Option<u32>)>,
+    /// Every name the module's code mentions, sorted: names read, attribute
+    /// names, strings that are identifiers (`getattr(m, "KMeans")`), but
+    /// not the strings of `__all__`; plus its decorated classes and those
+    /// with class keywords (a decorator or metaclass may register them).
+    pub references: Vec<String>,
 }
 
 /// `import numpy as np` binds `np` to `numpy`; `from a import b` binds `b`
@@ -328,6 +336,7 @@ fn native_imports(inv: &Inventory, id: ModuleId) -> ModuleImports {
             conditional: false,
             trigger: None,
             after: None,
+            method_of: None,
         })
         .collect();
     ModuleImports {

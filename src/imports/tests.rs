@@ -453,3 +453,62 @@ fn imports_that_precede_a_site() {
         assert_eq!(got, want, "\nsource:\n{source}");
     }
 }
+
+/// `Site::method_of`: the module-level class whose method holds the import.
+#[test]
+fn methods_own_their_imports() {
+    let source = "class A:\n    import a\n    def m(self):\n        import b\n        def inner():\n            import c\n    class B:\n        def n(self):\n            import d\ndef f():\n    import e\n    class Local:\n        def m(self):\n            import g\n";
+    let imports = parse_source(source, false).unwrap();
+    let got: Vec<(&str, Option<&str>)> = imports
+        .sites
+        .iter()
+        .map(|s| (s.target.as_str(), s.method_of.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a", None), // the class body runs with the module
+            ("b", Some("A")),
+            ("c", Some("A")),
+            ("d", Some("A")),
+            ("e", None),
+            ("g", None), // a class made by a call: the function's own
+        ]
+    );
+}
+
+/// `ModuleImports::references`: names the code mentions, which decide
+/// whether a class's methods may run.
+#[test]
+fn names_a_module_mentions() {
+    let cases: &[(&str, &[&str])] = &[
+        ("x = KMeans(n)", &["KMeans", "n"]),
+        (
+            "def f():\n    return sk.cluster.KMeans",
+            &["KMeans", "cluster", "sk"],
+        ),
+        (
+            "getattr(m, 'KMeans')\nprint('two words')",
+            &["KMeans", "getattr", "m", "print"],
+        ),
+        // `__all__` lists names, it does not use them
+        ("__all__ = ['KMeans']\n__all__ += ['DBSCAN']", &[]),
+        // a class's own code naming it does not count; decorators do
+        (
+            "class K:\n    def m(self):\n        return K.__name__",
+            &["__name__"],
+        ),
+        (
+            "@register\nclass R:\n    pass\nclass M(Base, metaclass=Meta):\n    pass",
+            &["Base", "M", "Meta", "R", "register"],
+        ),
+        (
+            "import numpy as np\nX = np.linalg.norm",
+            &["linalg", "norm", "np"],
+        ),
+    ];
+    for (source, want) in cases {
+        let imports = parse_source(source, false).unwrap();
+        assert_eq!(imports.references, *want, "\nsource:\n{source}");
+    }
+}

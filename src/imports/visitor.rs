@@ -77,6 +77,11 @@ struct ImportVisitor<'a> {
     /// The module-level function being visited and its parameters.
     function: Option<(&'a str, Vec<&'a str>)>,
     imports_argument: Vec<String>,
+    /// The module-level class being visited (its methods included).
+    class: Option<&'a str>,
+    /// See [`ModuleImports::references`]; not while in `__all__ = …`.
+    references: rustc_hash::FxHashSet<&'a str>,
+    in_all: bool,
     /// See [`ModuleImports::preceding`]; `after` is the current path's last.
     preceding: Vec<(String, Option<u32>)>,
     after: Option<u32>,
@@ -125,6 +130,9 @@ pub fn visit_module(module: &ModModule, text: &str, record_calls: bool) -> Modul
         imports_argument: Vec::new(),
         preceding: Vec::new(),
         after: None,
+        class: None,
+        references: std::collections::HashSet::default(),
+        in_all: false,
         reflecting: std::collections::HashSet::default(),
         loop_strings: HashMap::default(),
         init_names: std::collections::HashSet::default(),
@@ -156,6 +164,10 @@ impl<'a> ImportVisitor<'a> {
             conditional: c.conditional,
             trigger,
             after: self.after,
+            method_of: match c.scope {
+                Scope::Function => self.class.map(String::from),
+                _ => None,
+            },
         });
     }
 
@@ -329,6 +341,7 @@ impl<'a> ImportVisitor<'a> {
                     conditional: false,
                     trigger: None,
                     after: None,
+                    method_of: None,
                 });
             }
         }
@@ -350,6 +363,12 @@ impl<'a> ImportVisitor<'a> {
                 })
                 .collect(),
             preceding: self.preceding,
+            references: {
+                let mut names: Vec<String> =
+                    self.references.iter().map(|n| n.to_string()).collect();
+                names.sort_unstable();
+                names
+            },
         }
     }
 
@@ -382,7 +401,12 @@ impl<'a> ImportVisitor<'a> {
         }
         // A function body starts its own paths.
         let after = self.after.take();
+        let saved_class = self.class;
+        if self.context.scope == Scope::Module {
+            self.class = None;
+        }
         self.with_context(context, &def.body);
+        self.class = saved_class;
         self.after = after;
         self.getattr_param = saved_param;
         self.function = saved_function;
@@ -425,6 +449,17 @@ impl<'a> ImportVisitor<'a> {
         if let Some(arguments) = &class.arguments {
             self.visit_arguments(arguments);
         }
+        let keywords = class
+            .arguments
+            .as_ref()
+            .is_some_and(|a| !a.keywords.is_empty());
+        if !class.decorator_list.is_empty() || keywords {
+            self.references.insert(class.name.as_str());
+        }
+        let saved_class = self.class;
+        if self.context.scope == Scope::Module {
+            self.class = Some(class.name.as_str());
+        }
         // A class body runs when the class statement runs.
         let scope = match self.context.scope {
             Scope::Module | Scope::Class => Scope::Class,
@@ -435,6 +470,7 @@ impl<'a> ImportVisitor<'a> {
             ..self.context
         };
         self.with_context(context, &class.body);
+        self.class = saved_class;
     }
 
     fn visit_try(&mut self, stmt: &'a ast::StmtTry) {
@@ -805,18 +841,40 @@ impl<'a> Visitor<'a> for ImportVisitor<'a> {
             Stmt::Assign(assign) => {
                 self.import_structure_keys(assign);
                 self.note_self_replacement(assign);
+                self.in_all = assign.targets.iter().any(is_all);
                 visitor::walk_stmt(self, stmt);
+                self.in_all = false;
+            }
+            Stmt::AugAssign(assign) if is_all(&assign.target) => {
+                self.in_all = true;
+                visitor::walk_stmt(self, stmt);
+                self.in_all = false;
             }
             _ => visitor::walk_stmt(self, stmt),
         }
     }
 
     fn visit_expr(&mut self, expr: &'a Expr) {
-        // Expressions at init are few and may touch submodules; those in
-        // function bodies matter only when the file has dynamic imports.
+        // Every expression is walked: the names it mentions decide which
+        // classes init may call into (`ModuleImports::references`).
         let at_init = self.records_at_init();
-        if !self.scan_expressions && !at_init && self.bound.is_empty() {
-            return;
+        match expr {
+            // A class's own code naming it cannot be what first calls it.
+            Expr::Name(n)
+                if n.ctx == ast::ExprContext::Load && self.class != Some(n.id.as_str()) =>
+            {
+                self.references.insert(n.id.as_str());
+            }
+            Expr::Attribute(a) => {
+                self.references.insert(a.attr.as_str());
+            }
+            Expr::StringLiteral(s) if !self.in_all => {
+                let text = s.value.to_str();
+                if crate::scan::is_identifier(text) {
+                    self.references.insert(text);
+                }
+            }
+            _ => {}
         }
         if at_init {
             self.note_init_use(expr);
@@ -832,7 +890,16 @@ impl<'a> Visitor<'a> for ImportVisitor<'a> {
         }
         match expr {
             Expr::Attribute(_) if !self.context.type_checking && self.attribute_chain(expr) => {
-                return
+                // The chain's inner names are not walked: mention them here.
+                let mut inner = expr;
+                while let Expr::Attribute(a) = inner {
+                    self.references.insert(a.attr.as_str());
+                    inner = &a.value;
+                }
+                if let Expr::Name(n) = inner {
+                    self.references.insert(n.id.as_str());
+                }
+                return;
             }
             Expr::Call(call) if self.scan_expressions => self.visit_call(call),
             Expr::Call(call) => {
@@ -885,6 +952,10 @@ fn is_type_checking(test: &Expr) -> bool {
             dotted(other).is_some_and(|n| n == "TYPE_CHECKING" || n.ends_with(".TYPE_CHECKING"))
         }
     }
+}
+
+fn is_all(target: &Expr) -> bool {
+    matches!(target, Expr::Name(n) if n.id.as_str() == "__all__")
 }
 
 /// `a.b.c` for a name or attribute chain.

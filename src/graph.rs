@@ -249,6 +249,9 @@ pub fn attribute_reads(
     is_package: bool,
     site: &Site,
 ) -> Vec<(String, String)> {
+    if !matches!(site.kind, SiteKind::Attribute | SiteKind::From) {
+        return Vec::new();
+    }
     let Some(base) = absolute_name(importer, is_package, site.level, &site.target) else {
         return Vec::new();
     };
@@ -383,6 +386,11 @@ pub fn build(inv: &Inventory, imports: &ImportTable, handler_id: ModuleId) -> Im
             }
         }
     }
+    // Top-level packages that hold such a module: only reads under them matter.
+    let lazy_tops: rustc_hash::FxHashSet<&str> = on_attribute
+        .keys()
+        .filter_map(|(m, _)| inv.modules[*m].name.split('.').next())
+        .collect();
     let mut unresolved = Vec::new();
     for (id, module) in inv.modules.iter().enumerate() {
         if let Some((parent, _)) = module.name.rsplit_once('.') {
@@ -422,7 +430,7 @@ pub fn build(inv: &Inventory, imports: &ImportTable, handler_id: ModuleId) -> Im
             if site.kind == SiteKind::ModuleName {
                 let named = inv.module(&site.target);
                 let callee = site.names.first().map(String::as_str).unwrap_or("");
-                let reflects = imports_its_argument(inv, imports, id, callee);
+                let reflects = named.and_then(|_| imports_its_argument(inv, imports, id, callee));
                 if let (Some(named), Some(reflects)) = (named, reflects) {
                     // The callee imports the module; one that reflects may
                     // read any of its attributes: all its `__getattr__`
@@ -440,7 +448,11 @@ pub fn build(inv: &Inventory, imports: &ImportTable, handler_id: ModuleId) -> Im
             }
             // Reading an attribute a module's `__getattr__` answers with an
             // import runs that import, where the reading runs.
-            if !on_attribute.is_empty() {
+            let top = match site.level {
+                0 => site.target.split('.').next(),
+                _ => module.name.split('.').next(),
+            };
+            if top.is_some_and(|t| lazy_tops.contains(t)) {
                 for (read, name) in attribute_reads(&ns, &module.name, module.is_package, site) {
                     let Some(read) = inv.module(&read) else {
                         continue;
@@ -485,12 +497,14 @@ pub fn build(inv: &Inventory, imports: &ImportTable, handler_id: ModuleId) -> Im
     let seeds = packages_called_at_init(inv, imports, handler_id);
     let references = node_references(&graph, imports);
     let (reach, runs_at_init, init_called) = split(&graph, handler, &top_level, seeds, &references);
-    let (strict, _, _) = split(&graph, handler, &top_level, Vec::new(), &references);
+    // Nothing runs functions here: no class needs to be named.
+    let (strict, _, _) = split(&graph, handler, &top_level, Vec::new(), &[]);
     let module_level_cold = strict.iter().map(|r| *r == Reach::Cold).collect();
-    let mentioned = (0..graph.node_count())
+    let mentioned: rustc_hash::FxHashSet<&str> = (0..graph.node_count())
         .filter(|&n| reach[n] == Reach::Cold)
-        .flat_map(|n| references[n].iter().cloned())
+        .flat_map(|n| references[n].iter().map(String::as_str))
         .collect();
+    let mentioned = mentioned.into_iter().map(String::from).collect();
     ImportGraph {
         graph,
         init_called,
@@ -715,6 +729,8 @@ pub fn split(
 ) -> (Vec<Reach>, Vec<bool>, Vec<String>) {
     let mut called: std::collections::BTreeSet<String> = seeds.into_iter().collect();
     let mut mentioned: rustc_hash::FxHashSet<&str> = Default::default();
+    // Nodes whose references are in `mentioned` already.
+    let mut counted = vec![false; graph.node_count()];
     let live = |e: &Edge, mentioned: &rustc_hash::FxHashSet<&str>| {
         references.is_empty() || e.method_of.as_deref().is_none_or(|c| mentioned.contains(c))
     };
@@ -732,8 +748,10 @@ pub fn split(
         });
         let before = (called.len(), mentioned.len());
         for node in &cold {
-            if let Some(names) = references.get(node.index()) {
-                mentioned.extend(names.iter().map(String::as_str));
+            if !std::mem::replace(&mut counted[node.index()], true) {
+                if let Some(names) = references.get(node.index()) {
+                    mentioned.extend(names.iter().map(String::as_str));
+                }
             }
             if let Some(top) = top_level[node.index()] {
                 // Code that runs calls into what it imports, at any level.

@@ -47,6 +47,13 @@ pub struct Edge {
     pub conditional: bool,
     /// Line of the site in the importer's file (0: none).
     pub line: u32,
+    /// The site follows, on every path to it, an import of a module that
+    /// neither the unit, the stdlib nor the Lambda runtime provides: that
+    /// import raises first, so this one never runs at init.
+    pub blocked: bool,
+    /// In a method of this class of the importer: runs only when code that
+    /// runs at init mentions the class (see [`split`]).
+    pub method_of: Option<String>,
 }
 
 /// How a node is reached from the handler.
@@ -83,6 +90,9 @@ pub struct ImportGraph {
     /// Per node: cold through module-level edges alone, the strict reading
     /// of "executed during init" (a subset of `Reach::Cold`).
     pub module_level_cold: Vec<bool>,
+    /// Names the cold modules mention: a method's imports count at init
+    /// only when its class is among them (see [`split`]).
+    pub mentioned: rustc_hash::FxHashSet<String>,
     /// Node of module `i` is `NodeIndex::new(i)`; libraries follow.
     pub library_nodes: HashMap<FileId, NodeIndex>,
     pub handler: NodeIndex,
@@ -112,6 +122,10 @@ pub fn resolve_site(
     site: &Site,
 ) -> Resolution {
     let mut out = Resolution::default();
+    if site.kind == SiteKind::ModuleName {
+        // Reaches only what the module's `__getattr__` loads ([`attribute_reads`]).
+        return out;
+    }
     let base = match absolute_name(importer, is_package, site.level, &site.target) {
         Some(base) => base,
         None => {
@@ -223,6 +237,53 @@ pub fn binding_base(
     )
 }
 
+/// The module attributes a site reads, as `(module, attribute)`: what a
+/// module-level `__getattr__` (PEP 562) of that module would be asked for.
+/// An attribute chain `pkg.name.rest` reads `name` of the deepest module it
+/// names; `from pkg import name` reads `name` of `pkg` (CPython's
+/// `_handle_fromlist` tries `hasattr` first), `from pkg import *` every
+/// name of its `__all__`. `import a.b` reads nothing: the finders load it.
+pub fn attribute_reads(
+    ns: &dyn ModuleNamespace,
+    importer: &str,
+    is_package: bool,
+    site: &Site,
+) -> Vec<(String, String)> {
+    if !matches!(site.kind, SiteKind::Attribute | SiteKind::From) {
+        return Vec::new();
+    }
+    let Some(base) = absolute_name(importer, is_package, site.level, &site.target) else {
+        return Vec::new();
+    };
+    match site.kind {
+        SiteKind::Attribute => {
+            let Some(module) = deepest_existing(ns, &base) else {
+                return Vec::new();
+            };
+            let rest = base[module.len()..].trim_start_matches('.');
+            match rest.split('.').next() {
+                Some(name) if !name.is_empty() => vec![(module, name.to_string())],
+                _ => Vec::new(),
+            }
+        }
+        SiteKind::From if ns.exists(&base) => {
+            let mut names: Vec<&String> = Vec::new();
+            for name in &site.names {
+                if name == "*" {
+                    names.extend(ns.all_of(&base).unwrap_or(&[]));
+                } else {
+                    names.push(name);
+                }
+            }
+            names
+                .into_iter()
+                .map(|name| (base.clone(), name.clone()))
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
 fn deepest_existing(ns: &dyn ModuleNamespace, name: &str) -> Option<String> {
     let mut candidate = name;
     loop {
@@ -274,6 +335,11 @@ pub fn runtime_targets<'s>(
         .into_iter()
         .collect();
     for site in sites.filter(|s| !s.type_checking) {
+        if site.kind == SiteKind::ModuleName {
+            // Whether the callee imports it is known once its module is parsed.
+            out.extend(inv.module(&site.target));
+            continue;
+        }
         let resolution = resolve_site(ns, &m.name, m.is_package, site);
         out.extend(resolution.targets.iter().filter_map(|t| inv.module(t)));
     }
@@ -300,6 +366,31 @@ pub fn build(inv: &Inventory, imports: &ImportTable, handler_id: ModuleId) -> Im
         }
     }
     let ns = InventoryNamespace { inv, imports };
+    // What each module's `__getattr__` loads, by the attribute that asks.
+    let mut on_attribute: HashMap<(ModuleId, &str), Vec<ModuleId>> = HashMap::default();
+    for (id, module) in inv.modules.iter().enumerate() {
+        let sites = imports.modules.get(id).map(|m| m.sites.as_slice());
+        for site in sites.unwrap_or(&[]) {
+            let Some(trigger) = &site.trigger else {
+                continue;
+            };
+            let resolution = resolve_site(&ns, &module.name, module.is_package, site);
+            let targets: Vec<ModuleId> = resolution
+                .targets
+                .iter()
+                .filter_map(|t| inv.module(t))
+                .collect();
+            // `*`: any name, for a caller that may read them all.
+            for name in trigger.iter().map(String::as_str).chain(["*"]) {
+                on_attribute.entry((id, name)).or_default().extend(&targets);
+            }
+        }
+    }
+    // Top-level packages that hold such a module: only reads under them matter.
+    let lazy_tops: rustc_hash::FxHashSet<&str> = on_attribute
+        .keys()
+        .filter_map(|(m, _)| inv.modules[*m].name.split('.').next())
+        .collect();
     let mut unresolved = Vec::new();
     for (id, module) in inv.modules.iter().enumerate() {
         if let Some((parent, _)) = module.name.rsplit_once('.') {
@@ -321,6 +412,11 @@ pub fn build(inv: &Inventory, imports: &ImportTable, handler_id: ModuleId) -> Im
             .get(id)
             .map(|m| m.sites.as_slice())
             .unwrap_or(&[]);
+        let fails = imports
+            .modules
+            .get(id)
+            .map(|m| preceding_fails(&m.preceding, &|top| provided(inv, top)))
+            .unwrap_or_default();
         for site in sites.iter().chain(pth_sites.iter()) {
             let resolution = resolve_site(&ns, &module.name, module.is_package, site);
             for target in resolution.targets {
@@ -329,7 +425,51 @@ pub fn build(inv: &Inventory, imports: &ImportTable, handler_id: ModuleId) -> Im
                 if target.index() == id {
                     continue;
                 }
-                graph.add_edge(NodeIndex::new(id), target, site_edge(site));
+                graph.add_edge(NodeIndex::new(id), target, site_edge(site, &fails));
+            }
+            if site.kind == SiteKind::ModuleName {
+                let named = inv.module(&site.target);
+                let callee = site.names.first().map(String::as_str).unwrap_or("");
+                let reflects = named.and_then(|_| imports_its_argument(inv, imports, id, callee));
+                if let (Some(named), Some(reflects)) = (named, reflects) {
+                    // The callee imports the module; one that reflects may
+                    // read any of its attributes: all its `__getattr__`
+                    // imports may run.
+                    let lazy = on_attribute.get(&(named, "*")).filter(|_| reflects);
+                    let lazy = lazy.map(Vec::as_slice);
+                    for &target in std::iter::once(&named).chain(lazy.unwrap_or(&[])) {
+                        if target != id {
+                            let edge = NodeIndex::new(target);
+                            graph.add_edge(NodeIndex::new(id), edge, site_edge(site, &fails));
+                        }
+                    }
+                }
+                continue;
+            }
+            // Reading an attribute a module's `__getattr__` answers with an
+            // import runs that import, where the reading runs.
+            let top = match site.level {
+                0 => site.target.split('.').next(),
+                _ => module.name.split('.').next(),
+            };
+            if top.is_some_and(|t| lazy_tops.contains(t)) {
+                for (read, name) in attribute_reads(&ns, &module.name, module.is_package, site) {
+                    let Some(read) = inv.module(&read) else {
+                        continue;
+                    };
+                    for &target in on_attribute
+                        .get(&(read, name.as_str()))
+                        .unwrap_or(&Vec::new())
+                    {
+                        if target != id {
+                            let edge = Edge {
+                                kind: EdgeKind::Import(site.kind),
+                                ..site_edge(site, &fails)
+                            };
+                            graph.add_edge(NodeIndex::new(id), NodeIndex::new(target), edge);
+                        }
+                    }
+                }
             }
             if site.kind != SiteKind::Native {
                 for target in resolution.missing {
@@ -355,19 +495,78 @@ pub fn build(inv: &Inventory, imports: &ImportTable, handler_id: ModuleId) -> Im
         })
         .collect();
     let seeds = packages_called_at_init(inv, imports, handler_id);
-    let (reach, runs_at_init, init_called) = split(&graph, handler, &top_level, seeds);
-    let (strict, _, _) = split(&graph, handler, &top_level, Vec::new());
+    let references = node_references(&graph, imports);
+    let (reach, runs_at_init, init_called) = split(&graph, handler, &top_level, seeds, &references);
+    // Nothing runs functions here: no class needs to be named.
+    let (strict, _, _) = split(&graph, handler, &top_level, Vec::new(), &[]);
     let module_level_cold = strict.iter().map(|r| *r == Reach::Cold).collect();
+    let mentioned: rustc_hash::FxHashSet<&str> = (0..graph.node_count())
+        .filter(|&n| reach[n] == Reach::Cold)
+        .flat_map(|n| references[n].iter().map(String::as_str))
+        .collect();
+    let mentioned = mentioned.into_iter().map(String::from).collect();
     ImportGraph {
         graph,
         init_called,
         runs_at_init,
         module_level_cold,
+        mentioned,
         library_nodes,
         handler,
         reach,
         unresolved,
     }
+}
+
+/// Whether `callee`, as written in module `importer` (`f` or `mod.f`), is a
+/// function that imports its argument: defined so in the module a binding
+/// names, following re-exports (`from ._internal import f`) a few steps.
+fn imports_its_argument(
+    inv: &Inventory,
+    imports: &ImportTable,
+    importer: ModuleId,
+    callee: &str,
+) -> Option<bool> {
+    let (mut module, mut name) = match callee.split_once('.') {
+        None => (importer, callee.to_string()),
+        Some((root, attr)) => {
+            let own = &imports.modules[importer];
+            let binding = own.bindings.iter().rev().find(|b| b.local == root)?;
+            let base = binding_base(&inv.modules[importer], binding)?;
+            let target = match &binding.name {
+                Some(n) => format!("{base}.{n}"),
+                None => binding.target.clone(),
+            };
+            (inv.module(&target)?, attr.to_string())
+        }
+    };
+    for _ in 0..4 {
+        let own = imports.modules.get(module)?;
+        if let Some((_, reflects)) = own.imports_argument.iter().find(|(f, _)| *f == name) {
+            return Some(*reflects);
+        }
+        let binding = own.bindings.iter().rev().find(|b| b.local == name)?;
+        let base = binding_base(&inv.modules[module], binding)?;
+        (module, name) = (inv.module(&base)?, binding.name.clone()?);
+    }
+    None
+}
+
+/// Per node, the names its module's code mentions (for [`split`]).
+pub fn node_references<'a>(
+    graph: &DiGraph<Node, Edge>,
+    imports: &'a ImportTable,
+) -> Vec<&'a [String]> {
+    graph
+        .node_weights()
+        .map(|n| match n {
+            Node::Module(m) => imports
+                .modules
+                .get(*m)
+                .map_or(&[][..], |i| i.references.as_slice()),
+            Node::Library(_) => &[],
+        })
+        .collect()
 }
 
 fn plain_edge(kind: EdgeKind) -> Edge {
@@ -378,17 +577,63 @@ fn plain_edge(kind: EdgeKind) -> Edge {
         guarded: false,
         conditional: false,
         line: 0,
+        blocked: false,
+        method_of: None,
     }
 }
 
-fn site_edge(site: &Site) -> Edge {
+/// Top-level packages the Lambda Python runtime provides outside the unit.
+const RUNTIME_PACKAGES: [&str; 8] = [
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "dateutil",
+    "urllib3",
+    "six",
+    "awslambdaric",
+];
+
+/// Whether a top-level module can be imported at run time: the unit has
+/// it, or the stdlib or the Lambda runtime does.
+pub fn provided(inv: &Inventory, top: &str) -> bool {
+    inv.module(top).is_some() || crate::stdlib::is_stdlib(top) || RUNTIME_PACKAGES.contains(&top)
+}
+
+/// Per entry of a module's [`crate::imports::ModuleImports::preceding`]:
+/// whether that import, or one before it on its path, names a top-level
+/// module nothing provides (`import pytest` in a unit without pytest).
+/// Importing it raises `ModuleNotFoundError`, so nothing after it runs.
+pub fn preceding_fails(
+    preceding: &[(String, Option<u32>)],
+    provided: &dyn Fn(&str) -> bool,
+) -> Vec<bool> {
+    let mut fails: Vec<bool> = Vec::with_capacity(preceding.len());
+    for (top, before) in preceding {
+        let missing = !top.is_empty() && !provided(top);
+        fails.push(missing || before.is_some_and(|b| fails[b as usize]));
+    }
+    fails
+}
+
+fn site_edge(site: &Site, fails: &[bool]) -> Edge {
+    // An import a module's `__getattr__` runs for given names is lazy,
+    // whatever its spelling: reading those names is what runs it.
+    let kind = match site.trigger {
+        Some(_) => SiteKind::LazyGetattr,
+        None => site.kind,
+    };
     Edge {
-        kind: EdgeKind::Import(site.kind),
+        kind: EdgeKind::Import(kind),
         init: site.runs_at_init(),
         type_checking: site.type_checking,
         guarded: site.guarded,
         conditional: site.conditional,
         line: site.line,
+        blocked: site
+            .after
+            .is_some_and(|a| fails.get(a as usize) == Some(&true)),
+        method_of: site.method_of.clone(),
     }
 }
 
@@ -454,42 +699,71 @@ fn add_library_edges(
     }
 }
 
+/// Whether `edge` runs at init, given whether its importer's functions may
+/// run at init (`runs`). A module `__getattr__` import does not run because
+/// the package's code runs: only a read of its attribute runs it, and those
+/// reads have their own edges (see [`attribute_reads`]).
+pub fn runs_at_init(edge: &Edge, runs: bool) -> bool {
+    !edge.type_checking
+        && !edge.blocked
+        && (edge.init || (runs && edge.kind != EdgeKind::Import(SiteKind::LazyGetattr)))
+}
+
 /// Cold: reached from the handler over edges that run at init — module-level
 /// imports, plus function-level imports inside packages whose code init runs.
 /// Deferred: reached from the cold set over any runtime edge. TYPE_CHECKING
 /// edges never count. Returns the reach per node, which nodes' function-level
 /// imports count as init, and the packages init runs code of.
+///
+/// A method's function-level import (`Edge::method_of`) counts only once a
+/// cold module mentions its class (`references`, per node; empty: every
+/// class counts): a method runs when something holds an instance or the
+/// class, and getting either takes its name — code, a decorator or a
+/// metaclass keyword that registers it, a `getattr` with a literal.
 pub fn split(
     graph: &DiGraph<Node, Edge>,
     handler: NodeIndex,
     top_level: &[Option<&str>],
     seeds: Vec<String>,
+    references: &[&[String]],
 ) -> (Vec<Reach>, Vec<bool>, Vec<String>) {
     let mut called: std::collections::BTreeSet<String> = seeds.into_iter().collect();
+    let mut mentioned: rustc_hash::FxHashSet<&str> = Default::default();
+    // Nodes whose references are in `mentioned` already.
+    let mut counted = vec![false; graph.node_count()];
+    let live = |e: &Edge, mentioned: &rustc_hash::FxHashSet<&str>| {
+        references.is_empty() || e.method_of.as_deref().is_none_or(|c| mentioned.contains(c))
+    };
     // Calling into a package can run any of its code, and that code's
     // function-level imports pull in more packages whose code then runs:
-    // grow the set until it is stable (a handful of rounds).
+    // grow the set until it is stable (a handful of rounds). The classes
+    // cold code mentions grow with it.
     let (cold, runs) = loop {
         let runs: Vec<bool> = top_level
             .iter()
             .map(|t| t.is_some_and(|t| called.contains(t)))
             .collect();
         let cold = bfs(graph, &[handler], |from, e| {
-            !e.type_checking && (e.init || runs[from.index()])
+            runs_at_init(e, runs[from.index()]) && (e.init || live(e, &mentioned))
         });
-        let before = called.len();
+        let before = (called.len(), mentioned.len());
         for node in &cold {
+            if !std::mem::replace(&mut counted[node.index()], true) {
+                if let Some(names) = references.get(node.index()) {
+                    mentioned.extend(names.iter().map(String::as_str));
+                }
+            }
             if let Some(top) = top_level[node.index()] {
                 // Code that runs calls into what it imports, at any level.
                 let via_call = graph
                     .edges_directed(*node, petgraph::Direction::Incoming)
-                    .any(|e| !e.weight().type_checking && runs[e.source().index()]);
+                    .any(|e| runs[e.source().index()] && runs_at_init(e.weight(), true));
                 if via_call {
                     called.insert(top.to_string());
                 }
             }
         }
-        if called.len() == before {
+        if (called.len(), mentioned.len()) == before {
             break (cold, runs);
         }
     };
@@ -624,7 +898,8 @@ pub struct Step {
 /// init edges (which explains why it is cold).
 pub fn why(g: &ImportGraph, target: NodeIndex) -> Option<Vec<Step>> {
     shortest_path(g, target, |from, e| {
-        !e.type_checking && (e.init || g.runs_at_init[from.index()])
+        let live = e.method_of.as_ref().is_none_or(|c| g.mentioned.contains(c));
+        runs_at_init(e, g.runs_at_init[from.index()]) && (e.init || live)
     })
     .or_else(|| shortest_path(g, target, |_, e| !e.type_checking))
 }

@@ -94,7 +94,9 @@ fn native_figures(
         .collect();
     let handler = a.inventory.module(&a.unit.handler_module).unwrap();
     let seeds = caios_pack::graph::packages_called_at_init(&a.inventory, &a.imports, handler);
-    let (reach, _, _) = caios_pack::graph::split(&without, a.graph.handler, &top_level, seeds);
+    let references = caios_pack::graph::node_references(&without, &a.imports);
+    let (reach, _, _) =
+        caios_pack::graph::split(&without, a.graph.handler, &top_level, seeds, &references);
     let missed_without = loaded
         .keys()
         .filter_map(|n| a.inventory.module(n))

@@ -43,12 +43,21 @@ fn cold_deferred_and_unreachable_sets() {
             "lazy_attach_pkg",
             "lazy_getattr_pkg",
             "lazy_loader",
+            "lazy_runs",
+            "lazy_runs.classes",
+            "lazy_runs.helper",
+            "lazy_runs.legacy",
+            "lazy_runs.read_in_function",
+            "lazy_runs.used_by_method",
             "loopy",
             "nsp",
             "nsp.alpha",
             "nsp.beta",
             "present_opt",
             "pth_hook",
+            "reflected",
+            "reflected.part",
+            "reflector",
             "rel",
             "rel.sub",
             "rel.sub.deep",
@@ -65,6 +74,9 @@ fn cold_deferred_and_unreachable_sets() {
             "lazy_attach_pkg.filters",
             "lazy_attach_pkg.io",
             "lazy_getattr_pkg.heavy",
+            "lazy_runs.after_missing",
+            "lazy_runs.never_read",
+            "lazy_runs.unused_by_method",
         ];
         let unreachable = [
             "extra_mod",
@@ -116,6 +128,8 @@ fn edges() {
             "rel.sub.deep.leaf",
             "lazy_getattr_pkg",
             "lazy_attach_pkg",
+            "lazy_runs",
+            "lazy_runs.helper",
         ]
         .contains(&from.as_str())
         {
@@ -136,11 +150,16 @@ fn edges() {
         (s("app"), s("latin"), Import, true, false),
         (s("app"), s("lazy_attach_pkg"), Import, true, false),
         (s("app"), s("lazy_getattr_pkg"), Import, true, false),
+        (s("app"), s("lazy_runs"), Import, true, false),
         (s("app"), s("loopy"), Import, true, false),
         (s("app"), s("nsp.alpha"), Import, true, false),
         (s("app"), s("nsp.beta"), Import, true, false),
         (s("app"), s("present_opt"), Import, true, false),
         (s("app"), s("pth_hook"), Pth, true, false),
+        // `reflector.clone("reflected", …)` imports it and reads every name.
+        (s("app"), s("reflected"), ModuleName, true, false),
+        (s("app"), s("reflected.part"), ModuleName, true, false),
+        (s("app"), s("reflector"), Import, true, false),
         (s("app"), s("rel.sub.deep.leaf"), Import, true, false),
         (s("app"), s("starall"), From, true, false),
         (s("app"), s("starall.one"), From, true, false),
@@ -165,6 +184,55 @@ fn edges() {
             s("lazy_getattr_pkg"),
             s("lazy_getattr_pkg.heavy"),
             LazyGetattr,
+            false,
+            false,
+        ),
+        // What `__getattr__` loads, and the reads that ask for it: a chain in
+        // a function and a `from` of a name that is no submodule.
+        (s("lazy_runs"), s("lazy_runs.classes"), From, false, false),
+        (s("lazy_runs"), s("lazy_runs.helper"), From, false, false),
+        (
+            s("lazy_runs"),
+            s("lazy_runs.legacy"),
+            LazyGetattr,
+            false,
+            false,
+        ),
+        (
+            s("lazy_runs"),
+            s("lazy_runs.never_read"),
+            LazyGetattr,
+            false,
+            false,
+        ),
+        (
+            s("lazy_runs"),
+            s("lazy_runs.read_in_function"),
+            LazyGetattr,
+            false,
+            false,
+        ),
+        (
+            s("lazy_runs"),
+            s("lazy_runs.read_in_function"),
+            Attribute,
+            false,
+            false,
+        ),
+        (s("lazy_runs.helper"), s("lazy_runs"), From, false, false),
+        (s("lazy_runs.helper"), s("lazy_runs"), From, false, false),
+        // after `import not_installed_anywhere`: blocked, below
+        (
+            s("lazy_runs.helper"),
+            s("lazy_runs.after_missing"),
+            From,
+            false,
+            false,
+        ),
+        (
+            s("lazy_runs.helper"),
+            s("lazy_runs.legacy"),
+            From,
             false,
             false,
         ),
@@ -200,6 +268,45 @@ fn edges() {
         ),
     ];
     assert_eq!(got, want);
+    let blocked: Vec<(String, String)> = g
+        .edge_references()
+        .filter(|e| e.weight().blocked)
+        .map(|e| (a.node_name(e.source()), a.node_name(e.target())))
+        .collect();
+    // `Unused` is named by nothing cold: its method's import is gated.
+    let gated: Vec<(String, String, Option<String>)> = g
+        .edge_references()
+        .filter(|e| e.weight().method_of.is_some())
+        .map(|e| {
+            let class = e.weight().method_of.clone();
+            (a.node_name(e.source()), a.node_name(e.target()), class)
+        })
+        .collect();
+    let class = |c: &str| Some(c.to_string());
+    assert_eq!(
+        gated,
+        [
+            (s("lazy_runs.classes"), s("lazy_runs"), class("Used")),
+            (
+                s("lazy_runs.classes"),
+                s("lazy_runs.used_by_method"),
+                class("Used")
+            ),
+            (s("lazy_runs.classes"), s("lazy_runs"), class("Unused")),
+            (
+                s("lazy_runs.classes"),
+                s("lazy_runs.unused_by_method"),
+                class("Unused")
+            ),
+        ]
+    );
+    assert_eq!(
+        blocked,
+        [
+            (s("lazy_runs.helper"), s("lazy_runs")),
+            (s("lazy_runs.helper"), s("lazy_runs.after_missing"))
+        ]
+    );
 }
 
 #[test]

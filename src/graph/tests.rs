@@ -50,6 +50,9 @@ fn site(kind: SiteKind, target: &str, level: u32, names: &[&str]) -> Site {
         guarded: false,
         type_checking: false,
         conditional: false,
+        trigger: None,
+        after: None,
+        method_of: None,
     }
 }
 
@@ -199,6 +202,8 @@ fn cold_deferred_unreachable_split() {
         guarded: false,
         conditional: false,
         line: 1,
+        blocked: false,
+        method_of: None,
     };
     g.add_edge(n[0], n[1], edge(true, false));
     g.add_edge(n[1], n[2], edge(false, false));
@@ -212,7 +217,7 @@ fn cold_deferred_unreachable_split() {
         Some("t"),
         Some("d"),
     ];
-    let (reach, _, called) = split(&g, n[0], &tops, Vec::new());
+    let (reach, _, called) = split(&g, n[0], &tops, Vec::new(), &[]);
     use Reach::*;
     assert_eq!(
         reach,
@@ -221,7 +226,171 @@ fn cold_deferred_unreachable_split() {
     assert!(called.is_empty());
     // When init calls into `a`, a's function-level import of b runs at init,
     // and b's code (called by a) makes its imports cold as well.
-    let (reach, _, called) = split(&g, n[0], &tops, vec!["a".to_string()]);
+    let (reach, _, called) = split(&g, n[0], &tops, vec!["a".to_string()], &[]);
     assert_eq!(reach, [Cold, Cold, Cold, Cold, Unreachable, Unreachable]);
     assert_eq!(called, ["a", "b", "c"]);
+}
+
+/// `(importer, site) → (module, attribute)` reads that a module-level
+/// `__getattr__` of that module would answer.
+#[test]
+fn attribute_reads_table() {
+    use SiteKind::*;
+    type Case = (&'static str, Site, &'static [(&'static str, &'static str)]);
+    let cases: &[Case] = &[
+        // a chain reads the first name past the deepest module it names
+        (
+            "m",
+            site(Attribute, "pkg.sub.X.y", 0, &["pkg"]),
+            &[("pkg.sub", "X")],
+        ),
+        (
+            "m",
+            site(Attribute, "pkg.gone.y", 0, &["pkg"]),
+            &[("pkg", "gone")],
+        ),
+        ("m", site(Attribute, "pkg.sub.deep", 0, &["pkg"]), &[]),
+        (
+            "pkg.util",
+            site(Attribute, "sub.Z", 1, &["sub"]),
+            &[("pkg.sub", "Z")],
+        ),
+        // `from pkg import a, sub`: hasattr(pkg, name) for every name
+        (
+            "m",
+            site(From, "pkg", 0, &["a", "sub"]),
+            &[("pkg", "a"), ("pkg", "sub")],
+        ),
+        (
+            "m",
+            site(From, "pkg.star", 0, &["*"]),
+            &[("pkg.star", "one"), ("pkg.star", "helper")],
+        ),
+        ("m", site(From, "nope", 0, &["a"]), &[]),
+        // `import a.b` goes through the finders, never `__getattr__`
+        ("m", site(Import, "pkg.sub", 0, &[]), &[]),
+        ("m", site(Dynamic, "pkg.sub", 0, &[]), &[]),
+    ];
+    let ns = names();
+    for (importer, site, want) in cases {
+        let got = attribute_reads(&ns, importer, false, site);
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(m, a)| (m.to_string(), a.to_string()))
+            .collect();
+        assert_eq!(got, want, "{importer} {site:?}");
+    }
+}
+
+/// When init runs a package's code, its function-level imports count as
+/// init, but not those of its module `__getattr__`: only a read of the
+/// attribute runs them, and a read has an edge of its own.
+#[test]
+fn getattr_imports_need_a_read_even_in_running_packages() {
+    let mut g: DiGraph<Node, Edge> = DiGraph::new();
+    let n: Vec<NodeIndex> = (0..5).map(|i| g.add_node(Node::Module(i))).collect();
+    let edge = |kind: SiteKind, init: bool| Edge {
+        kind: EdgeKind::Import(kind),
+        init,
+        type_checking: false,
+        guarded: false,
+        conditional: false,
+        line: 1,
+        blocked: false,
+        method_of: None,
+    };
+    // handler → pkg (init); pkg → pkg.lazy, pkg.read (its __getattr__);
+    // pkg → pkg.f (in a function); pkg.f reads `pkg.read` in a function.
+    g.add_edge(n[0], n[1], edge(SiteKind::Import, true));
+    g.add_edge(n[1], n[2], edge(SiteKind::LazyGetattr, false));
+    g.add_edge(n[1], n[3], edge(SiteKind::LazyGetattr, false));
+    g.add_edge(n[1], n[4], edge(SiteKind::From, false));
+    g.add_edge(n[4], n[3], edge(SiteKind::Attribute, false));
+    let tops = vec![
+        Some("handler"),
+        Some("pkg"),
+        Some("pkg"),
+        Some("pkg"),
+        Some("pkg"),
+    ];
+    use Reach::*;
+    let (reach, _, _) = split(&g, n[0], &tops, Vec::new(), &[]);
+    assert_eq!(reach, [Cold, Cold, Deferred, Deferred, Deferred]);
+    let (reach, _, _) = split(&g, n[0], &tops, vec!["pkg".to_string()], &[]);
+    assert_eq!(reach, [Cold, Cold, Deferred, Cold, Cold]);
+}
+
+/// An import after one of a module nothing provides never runs: the first
+/// raises. `preceding` entries are (top-level name, entry before it).
+#[test]
+fn imports_after_a_failing_import() {
+    let provided = |top: &str| ["os", "numpy", "pkg"].contains(&top);
+    type Case = (&'static [(&'static str, Option<u32>)], &'static [bool]);
+    let cases: &[Case] = &[
+        (&[("os", None), ("numpy", Some(0))], &[false, false]),
+        // import pytest; import numpy: numpy's site follows a failure
+        (&[("pytest", None), ("numpy", Some(0))], &[true, true]),
+        // two paths: `if x: import ibis` then, on another path, numpy
+        (&[("ibis", None), ("numpy", None)], &[true, false]),
+        (
+            &[
+                ("os", None),
+                ("ibis", Some(0)),
+                ("pkg", Some(1)),
+                ("numpy", Some(0)),
+            ],
+            &[false, true, true, false],
+        ),
+    ];
+    for (preceding, want) in cases {
+        let preceding: Vec<(String, Option<u32>)> =
+            preceding.iter().map(|(t, b)| (t.to_string(), *b)).collect();
+        assert_eq!(
+            preceding_fails(&preceding, &provided),
+            *want,
+            "{preceding:?}"
+        );
+    }
+}
+
+/// A method's function-level import counts at init only once cold code
+/// mentions its class.
+#[test]
+fn method_imports_need_their_class_mentioned() {
+    let mut g: DiGraph<Node, Edge> = DiGraph::new();
+    let n: Vec<NodeIndex> = (0..4).map(|i| g.add_node(Node::Module(i))).collect();
+    let edge = |init: bool, method_of: Option<&str>| Edge {
+        kind: EdgeKind::Import(SiteKind::From),
+        init,
+        type_checking: false,
+        guarded: false,
+        conditional: false,
+        line: 1,
+        blocked: false,
+        method_of: method_of.map(String::from),
+    };
+    // handler → pkg.a (init); pkg.a → pkg.b in a method of `Binner`;
+    // handler → pkg.c in a plain function of the handler's package.
+    g.add_edge(n[0], n[1], edge(true, None));
+    g.add_edge(n[1], n[2], edge(false, Some("Binner")));
+    g.add_edge(n[1], n[3], edge(false, None));
+    let tops = vec![Some("handler"), Some("pkg"), Some("pkg"), Some("pkg")];
+    let seeds = || vec!["pkg".to_string()];
+    let nobody = ["fit".to_string()];
+    let mentions = ["Binner".to_string()];
+    use Reach::*;
+    let cases: &[(&[&[String]], [Reach; 4])] = &[
+        // nothing cold names `Binner`: its methods do not run
+        (&[&nobody, &[], &[], &[]], [Cold, Cold, Deferred, Cold]),
+        // the handler names it
+        (&[&mentions, &[], &[], &[]], [Cold, Cold, Cold, Cold]),
+        // a module that only becomes cold through a function names it
+        (&[&nobody, &[], &[], &mentions], [Cold, Cold, Cold, Cold]),
+        // no references at all: every class counts
+        (&[], [Cold, Cold, Cold, Cold]),
+    ];
+    for (references, want) in cases {
+        let (reach, _, _) = split(&g, n[0], &tops, seeds(), references);
+        assert_eq!(reach, want, "{references:?}");
+    }
 }

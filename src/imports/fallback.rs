@@ -25,6 +25,9 @@ pub fn scan_lines(text: &str) -> Vec<Site> {
                 guarded: false,
                 type_checking: false,
                 conditional: indented,
+                trigger: None,
+                after: None,
+                method_of: None,
             }));
         }
     }

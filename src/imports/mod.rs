@@ -53,6 +53,12 @@ pub enum SiteKind {
     /// a submodule attribute loads it (lazy packages) or needs it loaded.
     /// `names[0]` holds the imported module the chain starts from.
     Attribute,
+    /// A literal string handed to a call, `names[0]` the callee as written
+    /// (`clone_module("numpy", globals())`). When the callee is a function
+    /// that imports its argument, the string names a module it imports and
+    /// whose attributes it may read by any name (`dir()` and `getattr`, an
+    /// exec'd star import); otherwise it reaches nothing.
+    ModuleName,
 }
 
 /// One import site.
@@ -76,6 +82,19 @@ pub struct Site {
     pub type_checking: bool,
     /// Under another `if`, a loop or an `except`/`else` branch.
     pub conditional: bool,
+    /// Inside a module-level `__getattr__` (PEP 562), under a test of its
+    /// argument against literal names: the attributes of this module whose
+    /// reading runs the import. `None` anywhere else, or when the test is
+    /// unknown (then the import is an ordinary function-level one).
+    pub trigger: Option<Vec<String>>,
+    /// The last absolute import that runs before this site on every path
+    /// to it in its function (or module) body: an index into
+    /// [`ModuleImports::preceding`]. When any import of that chain names a
+    /// module nobody provides, it raises first and this site never runs.
+    pub after: Option<u32>,
+    /// In a method (at any depth) of this module-level class: the import
+    /// runs only when code calls into the class, which needs its name.
+    pub method_of: Option<String>,
 }
 
 impl Site {
@@ -115,6 +134,21 @@ pub struct ModuleImports {
     /// `atexit.register`, `copyreg.pickle`, …), as `name (line N)`: deferring
     /// such a module would defer the side effect.
     pub side_effects: Vec<String>,
+    /// Module-level functions that import their own argument
+    /// (`def clone_module(name, …): importlib.import_module(name)`): a
+    /// literal handed to one names a module it imports
+    /// ([`SiteKind::ModuleName`]). With `true` when the function also
+    /// reflects (`dir`, `vars`, `exec`, `getmembers`): it may then read any
+    /// attribute of that module.
+    pub imports_argument: Vec<(String, bool)>,
+    /// Absolute imports that run unconditionally on their path, as (top-level
+    /// name, the one before it on the same path): see [`Site::after`].
+    pub preceding: Vec<(String, Option<u32>)>,
+    /// Every name the module's code mentions, sorted: names read, attribute
+    /// names, strings that are identifiers (`getattr(m, "KMeans")`), but
+    /// not the strings of `__all__`; plus its decorated classes and those
+    /// with class keywords (a decorator or metaclass may register them).
+    pub references: Vec<String>,
 }
 
 /// `import numpy as np` binds `np` to `numpy`; `from a import b` binds `b`
@@ -300,6 +334,9 @@ fn native_imports(inv: &Inventory, id: ModuleId) -> ModuleImports {
             guarded: false,
             type_checking: false,
             conditional: false,
+            trigger: None,
+            after: None,
+            method_of: None,
         })
         .collect();
     ModuleImports {

@@ -38,6 +38,9 @@ struct Context {
     conditional: bool,
     /// Inside a module-level `def __getattr__`.
     in_module_getattr: bool,
+    /// Inside `__getattr__`, under `if name == "x"` / `if name in (…)`: the
+    /// index of those names in `triggers`.
+    trigger: Option<usize>,
 }
 
 struct ImportVisitor<'a> {
@@ -61,10 +64,31 @@ struct ImportVisitor<'a> {
     record_calls: bool,
     bindings: Vec<Binding>,
     init_calls: Vec<String>,
-    /// Module-level import bindings by local name, for attribute chains.
-    bound: HashMap<String, usize>,
-    /// Attribute chains already recorded.
-    chains: rustc_hash::FxHashSet<String>,
+    /// Import bindings by local name, for attribute chains: module-level
+    /// ones and those of function bodies (flow-insensitive, every binding a
+    /// name ever gets, so that no chain is lost).
+    bound: HashMap<String, Vec<Binding>>,
+    /// Attribute chains already recorded, and whether at init.
+    chains: rustc_hash::FxHashSet<(String, bool)>,
+    /// Attribute names tested in `__getattr__` branches (see `Context::trigger`).
+    triggers: Vec<Vec<String>>,
+    /// `ModuleName` sites already recorded: callee, string, whether at init.
+    module_names: rustc_hash::FxHashSet<(String, &'a str, bool)>,
+    /// The module-level function being visited and its parameters.
+    function: Option<(&'a str, Vec<&'a str>)>,
+    imports_argument: Vec<String>,
+    /// The module-level class being visited (its methods included).
+    class: Option<&'a str>,
+    /// See [`ModuleImports::references`]; not while in `__all__ = …`.
+    references: rustc_hash::FxHashSet<&'a str>,
+    in_all: bool,
+    /// See [`ModuleImports::preceding`]; `after` is the current path's last.
+    preceding: Vec<(String, Option<u32>)>,
+    after: Option<u32>,
+    /// Module-level functions that call `dir`, `vars`, `exec` or `getmembers`.
+    reflecting: rustc_hash::FxHashSet<&'a str>,
+    /// The parameter of the module-level `__getattr__` being visited.
+    getattr_param: Option<&'a str>,
     /// `for name in ("a", "b"):` loop variables and their literal values.
     loop_strings: HashMap<&'a str, Vec<String>>,
     init_names: rustc_hash::FxHashSet<&'a str>,
@@ -81,6 +105,7 @@ pub fn visit_module(module: &ModModule, text: &str, record_calls: bool) -> Modul
             type_checking: false,
             conditional: false,
             in_module_getattr: false,
+            trigger: None,
         },
         sites: Vec::new(),
         all: None,
@@ -98,6 +123,17 @@ pub fn visit_module(module: &ModModule, text: &str, record_calls: bool) -> Modul
         init_calls: Vec::new(),
         bound: HashMap::default(),
         chains: std::collections::HashSet::default(),
+        triggers: Vec::new(),
+        getattr_param: None,
+        module_names: std::collections::HashSet::default(),
+        function: None,
+        imports_argument: Vec::new(),
+        preceding: Vec::new(),
+        after: None,
+        class: None,
+        references: std::collections::HashSet::default(),
+        in_all: false,
+        reflecting: std::collections::HashSet::default(),
         loop_strings: HashMap::default(),
         init_names: std::collections::HashSet::default(),
         replaces_itself: false,
@@ -115,6 +151,7 @@ impl<'a> ImportVisitor<'a> {
 
     fn push(&mut self, target: String, level: u32, names: Vec<String>, line: u32, kind: SiteKind) {
         let c = self.context;
+        let trigger = c.trigger.map(|i| self.triggers[i].clone());
         self.sites.push(Site {
             target,
             level,
@@ -125,7 +162,23 @@ impl<'a> ImportVisitor<'a> {
             guarded: c.guarded,
             type_checking: c.type_checking,
             conditional: c.conditional,
+            trigger,
+            after: self.after,
+            method_of: match c.scope {
+                Scope::Function => self.class.map(String::from),
+                _ => None,
+            },
         });
+    }
+
+    /// An absolute import statement just ran on this path: later sites of
+    /// the same block (and blocks nested in it) follow it.
+    fn ran_import(&mut self, module: &str) {
+        if !self.context.type_checking {
+            let top = module.split('.').next().unwrap_or(module).to_string();
+            self.preceding.push((top, self.after));
+            self.after = Some(self.preceding.len() as u32 - 1);
+        }
     }
 
     /// Whether a binding or call here happens while the module is imported.
@@ -133,10 +186,16 @@ impl<'a> ImportVisitor<'a> {
         self.context.scope != Scope::Function && !self.context.type_checking
     }
 
+    /// Records an import binding: for attribute chains wherever it is, and
+    /// among the module's init bindings when it runs at init.
     fn bind(&mut self, binding: Binding) {
-        self.bound
-            .insert(binding.local.clone(), self.bindings.len());
-        self.bindings.push(binding);
+        let chained = self.bound.entry(binding.local.clone()).or_default();
+        if !chained.contains(&binding) {
+            chained.push(binding.clone());
+        }
+        if self.records_at_init() {
+            self.bindings.push(binding);
+        }
     }
 
     /// Records names read at init and calls with side effects elsewhere.
@@ -195,7 +254,8 @@ impl<'a> ImportVisitor<'a> {
         }
     }
 
-    /// `np.random.RandomState` at init, with `np` bound by an import.
+    /// `np.random.RandomState`, with `np` bound by an import: at init, or in
+    /// a function body (it runs when the function does).
     fn attribute_chain(&mut self, expr: &'a Expr) -> bool {
         let Some(chain) = dotted(expr) else {
             return false;
@@ -203,27 +263,36 @@ impl<'a> ImportVisitor<'a> {
         let Some((root, rest)) = chain.split_once('.') else {
             return false;
         };
-        let Some(&index) = self.bound.get(root) else {
+        let Some(bindings) = self.bound.get(root) else {
             return false;
         };
-        if !self.chains.insert(chain.clone()) {
+        if !self.chains.insert((chain.clone(), self.records_at_init())) {
             return true;
         }
-        let binding = &self.bindings[index];
-        let base = match &binding.name {
-            Some(name) if binding.target.is_empty() => name.clone(),
-            Some(name) => format!("{}.{name}", binding.target),
-            None => binding.target.clone(),
-        };
-        let (level, target) = (binding.level, format!("{base}.{rest}"));
         let line = self.line_of(rustpython_ruff_text_size::Ranged::range(expr));
-        self.push(target, level, vec![base], line, SiteKind::Attribute);
+        let mut sites = Vec::new();
+        for binding in bindings {
+            let base = match &binding.name {
+                Some(name) if binding.target.is_empty() => name.clone(),
+                Some(name) => format!("{}.{name}", binding.target),
+                None => binding.target.clone(),
+            };
+            let target = format!("{base}.{rest}");
+            sites.push((target, binding.level, vec![base]));
+        }
+        for (target, level, names) in sites {
+            self.push(target, level, names, line, SiteKind::Attribute);
+        }
         true
     }
 
+    /// Visits a nested block: what its imports run does not precede the
+    /// statements after it (the block may not run, or not to its end).
     fn with_context(&mut self, context: Context, body: &'a [Stmt]) {
         let saved = std::mem::replace(&mut self.context, context);
+        let after = self.after;
         self.visit_body(body);
+        self.after = after;
         self.context = saved;
     }
 
@@ -270,6 +339,9 @@ impl<'a> ImportVisitor<'a> {
                     guarded: false,
                     type_checking: false,
                     conditional: false,
+                    trigger: None,
+                    after: None,
+                    method_of: None,
                 });
             }
         }
@@ -283,6 +355,20 @@ impl<'a> ImportVisitor<'a> {
             init_names,
             replaces_itself: self.replaces_itself,
             side_effects: self.side_effects,
+            imports_argument: std::mem::take(&mut self.imports_argument)
+                .into_iter()
+                .map(|f| {
+                    let reflects = self.reflecting.contains(f.as_str());
+                    (f, reflects)
+                })
+                .collect(),
+            preceding: self.preceding,
+            references: {
+                let mut names: Vec<String> =
+                    self.references.iter().map(|n| n.to_string()).collect();
+                names.sort_unstable();
+                names
+            },
         }
     }
 
@@ -296,9 +382,34 @@ impl<'a> ImportVisitor<'a> {
         let context = Context {
             scope: Scope::Function,
             in_module_getattr: is_module_getattr,
+            trigger: None,
             ..self.context
         };
+        let saved_param = self.getattr_param;
+        let saved_function = self.function.take();
+        if self.context.scope == Scope::Module {
+            let params = def.parameters.iter_non_variadic_params();
+            let params = params.map(|p| p.parameter.name.as_str()).collect();
+            self.function = Some((def.name.as_str(), params));
+        }
+        if is_module_getattr {
+            self.getattr_param = def
+                .parameters
+                .iter_non_variadic_params()
+                .next()
+                .map(|p| p.parameter.name.as_str());
+        }
+        // A function body starts its own paths.
+        let after = self.after.take();
+        let saved_class = self.class;
+        if self.context.scope == Scope::Module {
+            self.class = None;
+        }
         self.with_context(context, &def.body);
+        self.class = saved_class;
+        self.after = after;
+        self.getattr_param = saved_param;
+        self.function = saved_function;
         if is_module_getattr {
             let saved = std::mem::replace(&mut self.context, context);
             self.emit_getattr_sites();
@@ -322,9 +433,11 @@ impl<'a> ImportVisitor<'a> {
                 } else {
                     (format!("{base}.{name}"), Vec::new())
                 };
-                let kind = SiteKind::LazyGetattr;
-                let site_level = level;
-                self.push(target, site_level, names, line, kind);
+                // Reading the attribute `name` runs this import.
+                self.triggers.push(vec![name.clone()]);
+                self.context.trigger = Some(self.triggers.len() - 1);
+                self.push(target, level, names, line, SiteKind::LazyGetattr);
+                self.context.trigger = None;
             }
         }
     }
@@ -336,6 +449,17 @@ impl<'a> ImportVisitor<'a> {
         if let Some(arguments) = &class.arguments {
             self.visit_arguments(arguments);
         }
+        let keywords = class
+            .arguments
+            .as_ref()
+            .is_some_and(|a| !a.keywords.is_empty());
+        if !class.decorator_list.is_empty() || keywords {
+            self.references.insert(class.name.as_str());
+        }
+        let saved_class = self.class;
+        if self.context.scope == Scope::Module {
+            self.class = Some(class.name.as_str());
+        }
         // A class body runs when the class statement runs.
         let scope = match self.context.scope {
             Scope::Module | Scope::Class => Scope::Class,
@@ -346,6 +470,7 @@ impl<'a> ImportVisitor<'a> {
             ..self.context
         };
         self.with_context(context, &class.body);
+        self.class = saved_class;
     }
 
     fn visit_try(&mut self, stmt: &'a ast::StmtTry) {
@@ -376,18 +501,74 @@ impl<'a> ImportVisitor<'a> {
         let body_context = Context {
             type_checking: self.context.type_checking || type_checking,
             conditional: self.context.conditional || !type_checking,
+            trigger: self.trigger_of(&stmt.test),
             ..self.context
         };
         self.with_context(body_context, &stmt.body);
-        let branch_context = Context {
-            conditional: true,
-            ..self.context
-        };
         for clause in &stmt.elif_else_clauses {
-            if let Some(test) = &clause.test {
-                self.visit_expr(test);
-            }
+            // An `else` is reached by any other name: the outer trigger.
+            let trigger = match &clause.test {
+                Some(test) => {
+                    self.visit_expr(test);
+                    self.trigger_of(test)
+                }
+                None => self.context.trigger,
+            };
+            let branch_context = Context {
+                conditional: true,
+                trigger,
+                ..self.context
+            };
             self.with_context(branch_context, &clause.body);
+        }
+    }
+
+    /// Inside `__getattr__(name)`, a test that holds only for literal names
+    /// (`name == "x"`, `name in ("x", "y")`, `name in NAMES`, joined by
+    /// `or`) makes those names the branch's trigger; any other test keeps
+    /// the enclosing one.
+    fn trigger_of(&mut self, test: &Expr) -> Option<usize> {
+        let outer = self.context.trigger;
+        let Some(param) = self
+            .getattr_param
+            .filter(|_| self.context.in_module_getattr)
+        else {
+            return outer;
+        };
+        match self.tested_names(param, test) {
+            Some(names) => {
+                self.triggers.push(names);
+                Some(self.triggers.len() - 1)
+            }
+            None => outer,
+        }
+    }
+
+    fn tested_names(&self, param: &str, test: &Expr) -> Option<Vec<String>> {
+        let is_param = |e: &Expr| matches!(e, Expr::Name(n) if n.id.as_str() == param);
+        match test {
+            Expr::BoolOp(b) if b.op == ast::BoolOp::Or => {
+                let mut names = Vec::new();
+                for value in &b.values {
+                    names.extend(self.tested_names(param, value)?);
+                }
+                Some(names)
+            }
+            Expr::Compare(cmp) if cmp.ops.len() == 1 => {
+                let (left, right) = (&*cmp.left, &cmp.comparators[0]);
+                match cmp.ops[0] {
+                    CmpOp::Eq if is_param(left) => string_literal(right).map(|s| vec![s.into()]),
+                    CmpOp::Eq if is_param(right) => string_literal(left).map(|s| vec![s.into()]),
+                    CmpOp::In if is_param(left) => {
+                        string_collection(right).or_else(|| match right {
+                            Expr::Name(n) => self.string_lists.get(n.id.as_str()).cloned(),
+                            _ => None,
+                        })
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
         }
     }
 
@@ -400,6 +581,7 @@ impl<'a> ImportVisitor<'a> {
             }
         }
         let args = &call.arguments;
+        self.module_name_arguments(call, line);
         match callee.as_deref() {
             Some("importlib.import_module" | "import_module" | "_importlib.import_module") => {
                 let package = args
@@ -462,6 +644,12 @@ impl<'a> ImportVisitor<'a> {
             return;
         }
         if let Expr::Name(var) = name {
+            if let Some((function, params)) = &self.function {
+                let function = function.to_string();
+                if params.contains(&var.id.as_str()) && !self.imports_argument.contains(&function) {
+                    self.imports_argument.push(function);
+                }
+            }
             if let Some(values) = self.loop_strings.get(var.id.as_str()).cloned() {
                 for value in values {
                     self.push(value, 0, Vec::new(), line, SiteKind::Dynamic);
@@ -478,6 +666,36 @@ impl<'a> ImportVisitor<'a> {
                 self.getattr_prefixes.push((prefix, line));
             }
         }
+    }
+
+    /// Positional string arguments that could name a module (`"numpy"`,
+    /// `"a.b"`) handed to a plain function (`f(…)`, `mod.f(…)`).
+    fn module_name_arguments(&mut self, call: &'a ast::ExprCall, line: u32) {
+        let Some(callee) = dotted(&call.func) else {
+            return;
+        };
+        let last = callee.rsplit('.').next().unwrap_or(&callee);
+        if matches!(last, "import_module" | "__import__") {
+            return; // a `Dynamic` site
+        }
+        for value in &call.arguments.args {
+            let Some(text) = string_literal(value) else {
+                continue;
+            };
+            let named = !text.is_empty() && text.split('.').all(crate::scan::is_identifier);
+            let key = (callee.clone(), text, self.records_at_init());
+            if named && self.bound_callee(&callee) && self.module_names.insert(key) {
+                let names = vec![callee.clone()];
+                self.push(text.to_string(), 0, names, line, SiteKind::ModuleName);
+            }
+        }
+    }
+
+    /// A callee that may be a function of the unit: a name imported or
+    /// defined here, or an attribute of an imported module.
+    fn bound_callee(&self, callee: &str) -> bool {
+        let root = callee.split('.').next().unwrap_or(callee);
+        callee.matches('.').count() <= 1 && (self.bound.contains_key(root) || !callee.contains('.'))
     }
 
     /// The literal strings a `for` loop iterates over, if that is what it does.
@@ -548,7 +766,8 @@ impl<'a> Visitor<'a> for ImportVisitor<'a> {
                 for alias in &import.names {
                     let full = alias.name.to_string();
                     self.push(full.clone(), 0, Vec::new(), line, SiteKind::Import);
-                    if self.records_at_init() {
+                    self.ran_import(&full);
+                    if !self.context.type_checking {
                         // `import a.b` binds `a`; `import a.b as c` binds `c` to `a.b`.
                         let (local, target) = match &alias.asname {
                             Some(asname) => (asname.to_string(), full),
@@ -574,7 +793,7 @@ impl<'a> Visitor<'a> for ImportVisitor<'a> {
                     .map(|m| m.to_string())
                     .unwrap_or_default();
                 let names = import.names.iter().map(|a| a.name.to_string()).collect();
-                if self.records_at_init() {
+                if !self.context.type_checking {
                     for alias in &import.names {
                         self.bind(Binding {
                             local: alias.asname.as_ref().unwrap_or(&alias.name).to_string(),
@@ -584,7 +803,11 @@ impl<'a> Visitor<'a> for ImportVisitor<'a> {
                         });
                     }
                 }
+                let absolute = (import.level == 0).then(|| target.clone());
                 self.push(target, import.level, names, line, SiteKind::From);
+                if let Some(absolute) = absolute {
+                    self.ran_import(&absolute);
+                }
             }
             Stmt::FunctionDef(def) => self.visit_function(def),
             Stmt::ClassDef(class) => self.visit_class(class),
@@ -610,31 +833,79 @@ impl<'a> Visitor<'a> for ImportVisitor<'a> {
                     ..self.context
                 };
                 let saved = std::mem::replace(&mut self.context, context);
+                let after = self.after;
                 visitor::walk_stmt(self, stmt);
+                self.after = after;
                 self.context = saved;
             }
             Stmt::Assign(assign) => {
                 self.import_structure_keys(assign);
                 self.note_self_replacement(assign);
+                self.in_all = assign.targets.iter().any(is_all);
                 visitor::walk_stmt(self, stmt);
+                self.in_all = false;
+            }
+            Stmt::AugAssign(assign) if is_all(&assign.target) => {
+                self.in_all = true;
+                visitor::walk_stmt(self, stmt);
+                self.in_all = false;
             }
             _ => visitor::walk_stmt(self, stmt),
         }
     }
 
     fn visit_expr(&mut self, expr: &'a Expr) {
-        // Expressions at init are few and may touch submodules; those in
-        // function bodies matter only when the file has dynamic imports.
+        // Every expression is walked: the names it mentions decide which
+        // classes init may call into (`ModuleImports::references`).
         let at_init = self.records_at_init();
-        if !self.scan_expressions && !at_init {
-            return;
+        match expr {
+            // A class's own code naming it cannot be what first calls it.
+            Expr::Name(n)
+                if n.ctx == ast::ExprContext::Load && self.class != Some(n.id.as_str()) =>
+            {
+                self.references.insert(n.id.as_str());
+            }
+            Expr::Attribute(a) => {
+                self.references.insert(a.attr.as_str());
+            }
+            Expr::StringLiteral(s) if !self.in_all => {
+                let text = s.value.to_str();
+                if crate::scan::is_identifier(text) {
+                    self.references.insert(text);
+                }
+            }
+            _ => {}
         }
         if at_init {
             self.note_init_use(expr);
         }
+        if let (Expr::Call(call), Some((function, _))) = (expr, &self.function) {
+            let reflects = dotted(&call.func).is_some_and(|callee| {
+                let last = callee.rsplit('.').next().unwrap_or(&callee);
+                matches!(last, "dir" | "vars" | "exec" | "getmembers")
+            });
+            if reflects {
+                self.reflecting.insert(function);
+            }
+        }
         match expr {
-            Expr::Attribute(_) if at_init && self.attribute_chain(expr) => return,
+            Expr::Attribute(_) if !self.context.type_checking && self.attribute_chain(expr) => {
+                // The chain's inner names are not walked: mention them here.
+                let mut inner = expr;
+                while let Expr::Attribute(a) = inner {
+                    self.references.insert(a.attr.as_str());
+                    inner = &a.value;
+                }
+                if let Expr::Name(n) = inner {
+                    self.references.insert(n.id.as_str());
+                }
+                return;
+            }
             Expr::Call(call) if self.scan_expressions => self.visit_call(call),
+            Expr::Call(call) => {
+                let line = self.line_of(call.range);
+                self.module_name_arguments(call, line);
+            }
             Expr::Compare(cmp) if self.context.in_module_getattr => {
                 for (op, right) in cmp.ops.iter().zip(cmp.comparators.iter()) {
                     if matches!(op, CmpOp::In) {
@@ -681,6 +952,10 @@ fn is_type_checking(test: &Expr) -> bool {
             dotted(other).is_some_and(|n| n == "TYPE_CHECKING" || n.ends_with(".TYPE_CHECKING"))
         }
     }
+}
+
+fn is_all(target: &Expr) -> bool {
+    matches!(target, Expr::Name(n) if n.id.as_str() == "__all__")
 }
 
 /// `a.b.c` for a name or attribute chain.

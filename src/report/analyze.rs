@@ -346,6 +346,7 @@ pub fn edge_label(kind: EdgeKind) -> &'static str {
             SiteKind::Native => "native",
             SiteKind::Pth => "pth",
             SiteKind::Attribute => "attribute",
+            SiteKind::ModuleName => "module-name",
         },
     }
 }
@@ -588,8 +589,27 @@ pub fn why(
             let _ = writeln!(out, "  {}", a.node_name(a.graph.handler));
             for step in steps {
                 let runs = a.graph.runs_at_init[step.from.index()];
+                let unnamed = step
+                    .edge
+                    .method_of
+                    .as_ref()
+                    .filter(|c| !a.graph.mentioned.contains(*c));
+                let lazy = step.edge.kind == EdgeKind::Import(SiteKind::LazyGetattr);
                 let when = match (step.edge.init, runs) {
+                    (true, _) if step.edge.blocked => {
+                        "after an import of a module nothing provides: never runs".to_string()
+                    }
                     (true, _) => "at init".to_string(),
+                    (false, true) if step.edge.blocked => {
+                        "after an import of a module nothing provides: never runs".to_string()
+                    }
+                    (false, true) if lazy => {
+                        "in a module __getattr__; runs when the attribute is read".to_string()
+                    }
+                    (false, true) if unnamed.is_some() => format!(
+                        "in a method of `{}`, which nothing cold names; later",
+                        unnamed.map_or("", |c| c.as_str())
+                    ),
                     (false, true) => {
                         let from = a.node_name(step.from);
                         let top = from.split('.').next().unwrap_or(&from);

@@ -115,6 +115,11 @@ pub struct Limits {
     pub local_bytes: Option<u64>,
     /// Bytes already used by layers the user attaches.
     pub layers_bytes: u64,
+    /// The platform's unzipped limit for function and layers together:
+    /// Lambda's 262,144,000 by default. Raising it is a what-if (a package
+    /// above Lambda's limit does not deploy as a zip), e.g. to measure
+    /// how a unit starts with everything local.
+    pub package_bytes: Option<u64>,
     /// `/tmp` size (the function's ephemeral storage setting).
     pub tmp_bytes: u64,
 }
@@ -218,11 +223,20 @@ impl Default for Tiers {
     }
 }
 
+impl Limits {
+    /// The unzipped bytes function and layers may take: Lambda's limit
+    /// unless `package_bytes` says otherwise.
+    pub fn package_bytes(&self) -> u64 {
+        self.package_bytes.unwrap_or(LAMBDA_UNZIPPED_LIMIT)
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             local_bytes: None,
             layers_bytes: 0,
+            package_bytes: None,
             tmp_bytes: DEFAULT_TMP_BYTES,
         }
     }

@@ -30,7 +30,7 @@ pub use groups::Group;
 
 use crate::config::Unit;
 use crate::error::{Error, Result};
-use crate::model::{TierName, LAMBDA_UNZIPPED_LIMIT};
+use crate::model::TierName;
 use good_lp::{
     constraint, variable, Expression, ProblemVariables, Solution, SolverModel, Variable,
 };
@@ -70,7 +70,16 @@ impl Settings {
             })?),
             None => None,
         };
-        let available = LAMBDA_UNZIPPED_LIMIT
+        if unit.limits.package_bytes() > crate::model::LAMBDA_UNZIPPED_LIMIT {
+            eprintln!(
+                "caios-pack: warning: limits.package_bytes ({}) is above Lambda's {} bytes: a what-if; such a deployment.zip does not deploy",
+                unit.limits.package_bytes(),
+                crate::model::LAMBDA_UNZIPPED_LIMIT
+            );
+        }
+        let available = unit
+            .limits
+            .package_bytes()
             .saturating_sub(unit.limits.layers_bytes)
             .saturating_sub(reserved);
         let local_limit = unit.limits.local_bytes.unwrap_or(available).min(available);

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 /// Lambda's limit on the unzipped package, function and layers together.
 pub const LAMBDA_UNZIPPED_LIMIT: u64 = 262_144_000;
+/// EFS round trips per file init reads (see `Tiers::efs_ops_per_file`).
+pub const EFS_OPS_PER_FILE: f64 = 3.0;
 /// `/tmp` without extra ephemeral storage, and SnapStart's maximum.
 pub const DEFAULT_TMP_BYTES: u64 = 512 * 1024 * 1024;
 
@@ -39,6 +41,7 @@ struct TiersYaml {
     s3_client_ms: Option<f64>,
     s3_zip_ratio: Option<f64>,
     s3_extract_mb_s: Option<f64>,
+    efs_ops_per_file: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -83,6 +86,7 @@ impl From<TiersYaml> for Tiers {
             s3_client_ms: yaml.s3_client_ms.unwrap_or(default.s3_client_ms),
             s3_zip_ratio: yaml.s3_zip_ratio.unwrap_or(default.s3_zip_ratio),
             s3_extract_mb_s: yaml.s3_extract_mb_s.unwrap_or(default.s3_extract_mb_s),
+            efs_ops_per_file: yaml.efs_ops_per_file.unwrap_or(default.efs_ops_per_file),
         }
     }
 }
@@ -105,6 +109,9 @@ pub struct Tiers {
     pub s3_zip_ratio: f64,
     /// Unpacked MB/s at which the importer extracts a bundle into /tmp.
     pub s3_extract_mb_s: f64,
+    /// EFS round trips (`efs.first_byte_ms` each) per file init reads:
+    /// lookup, open, attributes; each folder on the way adds one lookup.
+    pub efs_ops_per_file: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -196,7 +203,9 @@ impl Default for Tiers {
                 read_usd_per_gb: 0.0,
             },
             efs: Tier {
-                first_byte_ms: 1.0, // per file: open + stat round trips at ~250 µs
+                // One metadata round trip (lookup, open, getattr) at
+                // ~250 µs; a file read costs efs_ops_per_file of them.
+                first_byte_ms: 0.25,
                 throughput_mb_s: 500.0,
                 storage_usd_per_gb_month: 0.30,
                 usd_per_1000_requests: 0.0,
@@ -219,6 +228,8 @@ impl Default for Tiers {
             s3_zip_ratio: 0.35,
             // pyarrow's 160.8 MB extracted in ~530 ms (docs/benchmarks.md).
             s3_extract_mb_s: 300.0,
+            // strace of imports from the EFS tree (docs/model.md).
+            efs_ops_per_file: EFS_OPS_PER_FILE,
         }
     }
 }

@@ -41,6 +41,7 @@ struct TiersYaml {
     s3_client_ms: Option<f64>,
     s3_zip_ratio: Option<f64>,
     s3_extract_mb_s: Option<f64>,
+    s3_extract_file_ms: Option<f64>,
     efs_ops_per_file: Option<f64>,
 }
 
@@ -86,6 +87,9 @@ impl From<TiersYaml> for Tiers {
             s3_client_ms: yaml.s3_client_ms.unwrap_or(default.s3_client_ms),
             s3_zip_ratio: yaml.s3_zip_ratio.unwrap_or(default.s3_zip_ratio),
             s3_extract_mb_s: yaml.s3_extract_mb_s.unwrap_or(default.s3_extract_mb_s),
+            s3_extract_file_ms: yaml
+                .s3_extract_file_ms
+                .unwrap_or(default.s3_extract_file_ms),
             efs_ops_per_file: yaml.efs_ops_per_file.unwrap_or(default.efs_ops_per_file),
         }
     }
@@ -109,6 +113,9 @@ pub struct Tiers {
     pub s3_zip_ratio: f64,
     /// Unpacked MB/s at which the importer extracts a bundle into /tmp.
     pub s3_extract_mb_s: f64,
+    /// Milliseconds per file the importer's extraction adds besides the
+    /// bytes (creating the file, setting its mode and time).
+    pub s3_extract_file_ms: f64,
     /// EFS round trips (`efs.first_byte_ms` each) per file init reads:
     /// lookup, open, attributes; each folder on the way adds one lookup.
     pub efs_ops_per_file: f64,
@@ -228,6 +235,9 @@ impl Default for Tiers {
             s3_zip_ratio: 0.35,
             // pyarrow's 160.8 MB extracted in ~530 ms (docs/benchmarks.md).
             s3_extract_mb_s: 300.0,
+            // The importer creating small files in /tmp on this VM's ext4:
+            // 0.65 ms each quiet, 0.9 ms at load 11 (docs/model.md).
+            s3_extract_file_ms: 0.65,
             // strace of imports from the EFS tree (docs/model.md).
             efs_ops_per_file: EFS_OPS_PER_FILE,
         }

@@ -113,9 +113,10 @@ def copy_unit(src, dest, extra_yaml):
 
 
 CLIENT = r"""
-import sys, time, json
+import sys, time
+sys.path[:0] = [sys.argv[4], sys.argv[1]]
+import caios_importer  # what the importer has loaded before it creates its client
 t0 = time.perf_counter()
-sys.path[:0] = [sys.argv[1]]
 import boto3
 from botocore.config import Config
 boto3.client("s3", endpoint_url=sys.argv[2], region_name=sys.argv[3],
@@ -128,7 +129,8 @@ def calibrate(a, samples_env):
     """The machine's own figures for the model's CPU-bound S3 constants,
     measured here, apart from any mix, the way docs/model.md tells a user to
     read them from the importer's EMF lines: tiers.s3_client_ms (import
-    boto3 + create a client, in a fresh `python3 -I -S`, median of 5),
+    boto3 + create a client, in a fresh `python3 -I -S` that has imported
+    the runtime importer, as the EMF field times it; median of 5),
     tiers.s3_extract_mb_s and tiers.s3_extract_file_ms (the importer's own
     extraction code, caios_importer.Importer._extract, into --tmp-base, on
     deflated bundles of the env's own files: its 4 largest shared libraries
@@ -143,7 +145,8 @@ def calibrate(a, samples_env):
     client = []
     for _ in range(5):
         p = subprocess.run([sys.executable, "-I", "-S", "-c", CLIENT, a.pylibs,
-                            "http://127.0.0.1:9", harness.REGION],
+                            "http://127.0.0.1:9", harness.REGION,
+                            os.path.join(REPO, "src", "runtime")],
                            env=env, capture_output=True, text=True)
         if p.returncode != 0:
             die("calibration: creating a boto3 client failed:\n%s" % p.stderr[-2000:])

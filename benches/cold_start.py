@@ -7,6 +7,7 @@ reference env, s3s-fs and boto3). Directly:
                                 [--unit fixtures/reference-unit] [--runs 7] [--work DIR]
                                 [--dist DIR] [--json-out FILE] [--diagnose N] [--no-warm]
                                 [--tmp-base DIR] [--static | --stats FILE] [--max-latency T]
+                                [--efs-sim BIN | --efs-plain]
 
 Modes, each run in a fresh `python3 -I -S` process (all timed inside it):
 
@@ -14,14 +15,16 @@ Modes, each run in a fresh `python3 -I -S` process (all timed inside it):
             and no size limit.
   packaged  `caios-pack trace UNIT --events UNIT/events.json`, then
             `caios-pack package UNIT --site-packages ENV --stats TRACE
-            --max-latency B`, B = 1.02 x the smallest cold start the model can
+            --verify UNIT/events.json --max-latency B` (lazy bindings
+            applied when verify passes with them), B = 1.02 x the smallest cold start the model can
             promise (from `package --check`), i.e. the fastest placement
             (--static: no trace, --max-latency 3s):
             deployment.zip unzipped into a task root, its S3 bundles in s3s-fs
             behind the shaping proxy (benches/shaping_proxy.py: 30 ms to the
             first byte, then 85 MB/s), a fresh empty CAIOS_TMP per process, the
-            EFS tier from DIST/efs/<digest>; boto3 on sys.path after the task
-            root, as the Lambda runtime provides it. Handler caios_entry.handler.
+            EFS tier DIST/efs/<digest> served through a fresh efs_sim mount
+            per process (see below); boto3 on sys.path after the task root, as
+            the Lambda runtime provides it. Handler caios_entry.handler.
   zappa     Zappa-style: one zip (deflate level 6, built once in setup) of the
             whole env without its __pycache__ folders, as Zappa packs it
             (ZIP_EXCLUDES in zappa/core.py), in the same s3s-fs behind the
@@ -35,6 +38,17 @@ Modes, each run in a fresh `python3 -I -S` process (all timed inside it):
   warm      diagnostic only, no target: `packaged` with every bundle already
             extracted in CAIOS_TMP (a warm sandbox's /tmp), i.e. the importer
             and the local tier without any S3 traffic.
+
+EFS: when the plan puts files on EFS, every packaged and warm process reads
+them through examples/efs_sim.rs (--efs-sim BIN), a FUSE passthrough that
+holds each lookup, getattr, open, readdir batch and readlink for
+tiers.efs.first_byte_ms and paces reads to tiers.efs.throughput_mb_s, the
+figures the plan was solved with (DIST/plan.json's model.tiers.efs). Each
+process gets a fresh mount, started and stopped outside the timed span, so
+that it starts with cold kernel caches as a new Lambda sandbox's EFS mount
+does; within it the kernel caches entries, attributes and pages as an NFS
+client does. --efs-plain serves the tree from the plain folder instead
+(local-disk speed, the benchmark's method before efs_sim).
 
 Each process's /tmp (CAIOS_TMP, the Zappa extraction folder) is a fresh
 folder under --tmp-base, by default under --work, on local disk as Lambda's
@@ -305,6 +319,64 @@ def loadavg():
         return (float("nan"),) * 3
 
 
+EFS_SIM_FSNAME = "caios-efs-sim:"
+
+
+def detach_stale_mounts(under):
+    """`umount -l` every efs_sim mount below `under` (left by a run that was
+    killed: its mount point answers "Transport endpoint is not connected")."""
+    under = os.path.abspath(under) + os.sep
+    try:
+        with open("/proc/self/mountinfo") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return
+    for line in lines:
+        fields = line.split(" ")
+        sep = fields.index("-") if "-" in fields else -1
+        if sep < 0 or len(fields) < sep + 3:
+            continue
+        point = fields[4].replace("\\040", " ")
+        if fields[sep + 2].startswith(EFS_SIM_FSNAME) and point.startswith(under):
+            sys.stderr.write("detaching a stale efs_sim mount on %s\n" % point)
+            subprocess.run(["umount", "-l", point], check=False)
+
+
+class EfsSim:
+    """One efs_sim process serving `source` on `mountpoint` until stop()."""
+
+    def __init__(self, binary, source, mountpoint, latency_ms, throughput_mb_s, extra=()):
+        os.makedirs(mountpoint, exist_ok=True)
+        self.mountpoint = mountpoint
+        self.stats_path = mountpoint.rstrip("/") + ".stats.json"
+        self.proc = subprocess.Popen(
+            [binary, source, mountpoint, "--latency-ms", repr(latency_ms),
+             "--throughput-mb-s", repr(throughput_mb_s), "--watch-stdin",
+             "--stats", self.stats_path] + list(extra),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=harness._die_with_parent)
+        line = self.proc.stdout.readline()
+        if not line.startswith("mounted "):
+            err = self.proc.communicate(timeout=10)[1]
+            die("efs_sim could not mount %s on %s: %s (it needs /dev/fuse and root; "
+                "--efs-plain serves the plain folder)" % (source, mountpoint, err.strip()))
+
+    def stop(self):
+        """Unmounts (efs_sim exits when its stdin closes); returns its counts."""
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            subprocess.run(["umount", "-l", self.mountpoint], check=False)
+            die("efs_sim did not exit; detached %s" % self.mountpoint)
+        if self.proc.returncode != 0:
+            die("efs_sim failed (exit %d): %s" % (self.proc.returncode, self.proc.stderr.read()))
+        with open(self.stats_path) as f:
+            return json.load(f)
+
+
 # ---------------------------------------------------------------------------
 # Running one process
 
@@ -325,6 +397,9 @@ class Bench:
         self.proxy_log = os.path.join(self.work, "proxy.log")
         self.proxy_log_pos = 0
         self.counter = 0
+        self.efs_sim = None       # (binary, latency ms, MB/s) when EFS is simulated
+        self.model_efs_ms = None  # the plan's modelled EFS share of a cold start
+        self.active_sim = None
 
     # -- setup -----------------------------------------------------------
 
@@ -364,6 +439,8 @@ class Bench:
     def setup(self):
         a = self.a
         os.makedirs(self.work, exist_ok=True)
+        detach_stale_mounts(self.work)
+        detach_stale_mounts(os.path.dirname(self.runs_dir))
         events = json.load(open(os.path.join(self.unit, "events.json")))["tests"]
         self.event = events[0]
         src = os.path.join(self.unit, "src")
@@ -378,8 +455,10 @@ class Bench:
             shutil.rmtree(self.dist, ignore_errors=True)
             stats = [] if a.static else ["--stats", self.trace_stats()]
             budget = a.max_latency or ("3s" if a.static else self.tightest_budget(stats))
+            # --verify: lazy bindings are emitted only when verify passes with them.
+            verify = [] if a.static else ["--verify", os.path.join(self.unit, "events.json")]
             cmd = [a.caios_pack, "package", self.unit, "--site-packages", self.env_dir,
-                   "--max-latency", budget, "--out", self.dist] + stats
+                   "--max-latency", budget, "--out", self.dist] + stats + verify
             step(" ".join(cmd))
             t = time.monotonic()
             p = subprocess.run(cmd, capture_output=True, text=True)
@@ -389,9 +468,29 @@ class Bench:
             sys.stderr.write(p.stdout[:1200] + ("...\n" if len(p.stdout) > 1200 else ""))
             sys.stderr.write("packaged in %.1f s\n" % (time.monotonic() - t))
         self.catalogue = json.load(open(os.path.join(self.dist, "catalogue.json")))
+        plan = json.load(open(os.path.join(self.dist, "plan.json")))
+        self.lazy_status = (plan.get("lazy_bindings") or {}).get("status", "-")
+        step("lazy bindings: %s" % self.lazy_status)
         efs_dir = os.path.join(self.dist, "efs")
         roots = sorted(os.listdir(efs_dir)) if os.path.isdir(efs_dir) else []
         self.efs_root = os.path.join(efs_dir, roots[0]) if roots else ""
+        plan = json.load(open(os.path.join(self.dist, "plan.json")))
+        self.model_efs_ms = sum(t.get("cold_start_ms") or 0 for t in plan["plan"]["per_tier"]
+                                if t["tier"] == "efs")
+        uses_efs = bool(self.efs_root) and any(files for _, _, files in os.walk(self.efs_root))
+        if uses_efs and not a.efs_plain:
+            efs = ((plan.get("model") or {}).get("tiers") or {}).get("efs") or {}
+            if "first_byte_ms" not in efs or "throughput_mb_s" not in efs:
+                die("%s has no model.tiers.efs (written by an older caios-pack): package "
+                    "again, or pass --efs-plain" % os.path.join(self.dist, "plan.json"))
+            if not a.efs_sim or not os.access(a.efs_sim, os.X_OK):
+                die("the plan uses EFS: --efs-sim BIN (cargo build --example efs_sim) or "
+                    "--efs-plain")
+            self.efs_sim = (os.path.abspath(a.efs_sim), float(efs["first_byte_ms"]),
+                            float(efs["throughput_mb_s"]))
+            step("EFS tier through efs_sim: %g ms per lookup/getattr/open/readdir, %g MB/s "
+                 "(plan.json model.tiers.efs), a fresh mount per process"
+                 % self.efs_sim[1:])
 
         # 2. The task root (deployment.zip unzipped, as Lambda does).
         self.task = os.path.join(self.work, "task")
@@ -473,6 +572,13 @@ class Bench:
         self.warm_tmp = None
 
     def close(self):
+        if self.active_sim is not None:   # a run failed while mounted
+            self.active_sim.proc.stdin.close()
+            try:
+                self.active_sim.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.active_sim.proc.kill()
+                subprocess.run(["umount", "-l", self.active_sim.mountpoint], check=False)
         if self.proxy is not None and self.proxy.poll() is None:
             self.proxy.terminate()
             try:
@@ -496,9 +602,16 @@ class Bench:
         os.makedirs(rundir)
         env = self.base_env(rundir)
         cfg = {"event": self.event["event"], "context": self.event.get("context") or {}}
+        sim = None
         if mode in ("packaged", "warm"):
             cfg.update(task=self.task, pylibs=self.pylibs)
-            env.update(CAIOS_BUCKET=BUCKET, CAIOS_EFS_ROOT=self.efs_root)
+            efs_root = self.efs_root
+            if self.efs_sim:
+                binary, latency, rate = self.efs_sim
+                efs_root = os.path.join(rundir, "efs")
+                sim = self.active_sim = EfsSim(binary, self.efs_root, efs_root, latency, rate,
+                                               self.a.efs_sim_args.split())
+            env.update(CAIOS_BUCKET=BUCKET, CAIOS_EFS_ROOT=efs_root)
             if mode == "packaged":
                 env["CAIOS_TMP"] = os.path.join(rundir, "caios")     # fresh, empty
             else:
@@ -520,6 +633,12 @@ class Bench:
         t_exit = time.monotonic_ns()
         side1 = (proc_cpu_ms(self.proxy.pid), proc_cpu_ms(self.server.proc.pid))
         ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        efs_stats = None
+        if sim is not None:
+            sim_cpu_ms = proc_cpu_ms(sim.proc.pid)
+            efs_stats = sim.stop()
+            efs_stats["cpu_ms"] = sim_cpu_ms
+            self.active_sim = None
         rec = None
         emf = None
         for line in p.stdout.splitlines():
@@ -561,6 +680,8 @@ class Bench:
                 "s3_ms", "s3_client_ms", "s3_wait_ms", "s3_bytes", "s3_fetched")}
             r["emf_modules"] = emf.get("modules") or []
             r["emf_invocation_modules"] = emf.get("invocation_modules") or []
+        if efs_stats is not None:
+            r["efs_sim"] = efs_stats
         if "timeline" in rec:
             r["timeline"] = rec["timeline"]
         r["gets"] = self.read_proxy_log()
@@ -607,8 +728,16 @@ def summarize(b, results, diag, warmups):
       % (platform.python_version(), os.cpu_count(), " ".join(fmt(x, 2) for x in loadavg()),
          a.caios_pack))
     w("each process's /tmp (CAIOS_TMP, Zappa extraction) under %s" % os.path.dirname(b.runs_dir))
+    w("lazy bindings: %s" % b.lazy_status)
     w("network model: %.0f ms to the first byte of every response, then %.0f MB/s shared "
       "(benches/shaping_proxy.py in front of s3s-fs)" % (a.ttfb_ms, a.rate_mb))
+    if b.efs_sim:
+        w("EFS tier: examples/efs_sim, %g ms per lookup/getattr/open/readdir batch, %g MB/s "
+          "(plan.json model.tiers.efs), a fresh FUSE mount per process%s"
+          % (b.efs_sim[1:] + ("; efs_sim flags %s" % a.efs_sim_args if a.efs_sim_args else "",)))
+    elif b.efs_root:
+        w("EFS tier: the plain folder %s (--efs-plain or no EFS files): local-disk speed"
+          % b.efs_root)
     w("package: deployment.zip %.1f MB; %d S3 bundles, %.1f MB"
       % (os.path.getsize(os.path.join(b.dist, "deployment.zip")) / 1e6, b.s3_objects,
          b.s3_bytes / 1e6))
@@ -677,6 +806,16 @@ def summarize(b, results, diag, warmups):
             fmt(median([e["s3_count"] for e in emfs])), fmt(median([e["s3_bytes"] for e in emfs])),
             fmt(median([len(e["s3_fetched"] or []) for e in emfs])),
             ", ".join(sorted(set(n[:12] for e in emfs for n in (e["s3_fetched"] or []))))))
+        sims = [r["efs_sim"] for r in by[m] if r.get("efs_sim")]
+        if sims:
+            med_of = lambda k: median([x[k] for x in sims])  # noqa: E731
+            w("  efs_sim per run (medians): %s lookups (%s of missing names), %s getattr, "
+              "%s opens, %s readdir batches, %s reads of %.1f MB; replies held %s ms; "
+              "efs_sim CPU %s ms; the plan models EFS at %s ms of the cold start"
+              % (fmt(med_of("lookup")), fmt(med_of("lookup_missing")), fmt(med_of("getattr")),
+                 fmt(med_of("open")), fmt(med_of("readdir")), fmt(med_of("read")),
+                 med_of("read_bytes") / 1e6, fmt(med_of("waited_ms")), fmt(med_of("cpu_ms")),
+                 fmt(b.model_efs_ms)))
         # Slowest modules by cumulative time (median over runs).
         cum = {}
         for r in by[m]:
@@ -772,6 +911,14 @@ def main():
     ap.add_argument("--tmp-base", help="where each process's /tmp goes (CAIOS_TMP, the Zappa "
                     "extraction); default WORK/tmp, on disk like Lambda's /tmp; /dev/shm "
                     "for tmpfs")
+    ap.add_argument("--efs-sim", help="examples/efs_sim binary: serves the EFS tier with the "
+                    "plan's EFS latency and throughput (needs /dev/fuse and root)")
+    ap.add_argument("--efs-sim-args", default="",
+                    help="extra efs_sim flags, after (so overriding) the plan's figures, e.g. "
+                    "'--latency-ms 0 --throughput-mb-s 0' to measure the passthrough's own "
+                    "cost, '--ttl-s 0' for no kernel caching")
+    ap.add_argument("--efs-plain", action="store_true",
+                    help="serve the EFS tier from the plain folder (local-disk speed)")
     ap.add_argument("--json-out")
     a = ap.parse_args()
     if a.runs < 1:

@@ -6,6 +6,7 @@
 #   benches/cold_start.sh [--runs N] [--no-build] [--json-out FILE] [--work DIR] [--dist DIR]
 #                         [--diagnose N] [--no-warm] [--tmp-base DIR]
 #                         [--static | --stats FILE] [--max-latency T]
+#                         [--efs-plain | --efs-sim-args 'FLAGS']
 #                         [--no-fidelity] [--fidelity-apps A,B,...]
 #
 # The package is built the way docs/getting-started.md says: `caios-pack trace`
@@ -24,6 +25,13 @@
 # disk as Lambda's /tmp is; /dev/shm puts it on tmpfs, the Zappa-style
 # baseline's most favourable case: its extraction creates thousands of files).
 #
+# When the plan puts files on EFS, each packaged process reads them through
+# examples/efs_sim.rs, a FUSE passthrough with the plan's EFS latency and
+# throughput (a fresh mount per process; needs /dev/fuse and root);
+# --efs-plain serves the EFS tree from the plain folder instead; --efs-sim-args
+# appends efs_sim flags that override the plan's figures (e.g. '--latency-ms 0
+# --throughput-mb-s 0': the passthrough's own cost; '--ttl-s 0': no caching).
+#
 # Environment:
 #   CAIOS_REF_ENV     reference site-packages folder, built by build-env.sh if missing
 #                     (default ~/.cache/caios-pack/ref-env)
@@ -34,6 +42,9 @@
 #                     with cargo as .ci/run does if missing)
 #   CAIOS_TEST_PYLIBS folder holding boto3 (default target/test-tools/pylibs, installed
 #                     with pip as .ci/run does if missing)
+#   CAIOS_EFS_SIM     efs_sim binary (default $CARGO_TARGET_DIR or target, then
+#                     debug/examples/efs_sim, built with
+#                     `cargo build --example efs_sim`; with --no-build only if missing)
 #
 # Every mode runs in fresh `python3 -I -S` processes, round-robin, N rounds
 # (default 7); medians, ratios and the targets (packaged <= 1.0x all-local,
@@ -53,10 +64,11 @@ die() { echo "error: $*" >&2; exit 2; }
 
 while [[ $# -gt 0 ]]; do
   case $1 in
-    --runs|--json-out|--work|--dist|--diagnose|--tmp-base|--stats|--max-latency)
+    --runs|--json-out|--work|--dist|--diagnose|--tmp-base|--stats|--max-latency|--efs-sim-args)
       [[ $# -ge 2 ]] || die "$1 needs a value"
       py_args+=("$1" "$2"); shift 2 ;;
     --no-warm|--static) py_args+=("$1"); shift ;;
+    --efs-plain) py_args+=("$1"); fidelity_args+=("$1"); shift ;;
     --no-fidelity) fidelity=0; shift ;;
     --fidelity-apps)
       [[ $# -ge 2 ]] || die "$1 needs a value"
@@ -106,18 +118,27 @@ if [[ -z ${CAIOS_PACK_BIN:-} && $build == 1 ]]; then
 fi
 [[ -x $bin ]] || die "caios-pack binary not found at $bin"
 
-# 4. The benchmark.
+# 4. efs_sim, the EFS tier's FUSE passthrough (a debug build: it mostly sleeps).
+EFS_SIM=${CAIOS_EFS_SIM:-${CARGO_TARGET_DIR:-$repo/target}/debug/examples/efs_sim}
+if [[ -z ${CAIOS_EFS_SIM:-} ]] && [[ $build == 1 || ! -x $EFS_SIM ]]; then
+  step "cargo build --example efs_sim"
+  (cd "$repo" && cargo build --example efs_sim >&2) \
+    || die "cargo build --example efs_sim failed"
+fi
+
+# 5. The benchmark.
 commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo none)
 dirty=$([[ -n $(git -C "$repo" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null) ]] && echo yes || echo no)
 step "cold_start.py (caios-pack at commit $commit, src changed: $dirty; $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg))"
 rc=0
 "$PY_HOST" "$here/cold_start.py" --caios-pack "$bin" --env "$REF_ENV" --unit "$ref_unit" \
-  --s3s-fs "$S3S" --pylibs "$PYLIBS" "${py_args[@]}" || rc=$?
+  --s3s-fs "$S3S" --pylibs "$PYLIBS" --efs-sim "$EFS_SIM" "${py_args[@]}" || rc=$?
 [[ $rc == 0 ]] || exit $rc
 
-# 5. Model fidelity.
+# 6. Model fidelity.
 if [[ $fidelity == 1 ]]; then
   step "fidelity.py: modelled vs measured cold start per tier mix"
   "$PY_HOST" "$here/fidelity.py" --caios-pack "$bin" --ref-env "$REF_ENV" --ref-unit "$ref_unit" \
-    --s3s-fs "$S3S" --pylibs "$PYLIBS" --python "$PY_HOST" "${fidelity_args[@]}" || exit $?
+    --s3s-fs "$S3S" --pylibs "$PYLIBS" --python "$PY_HOST" --efs-sim "$EFS_SIM" \
+    "${fidelity_args[@]}" || exit $?
 fi

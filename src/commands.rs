@@ -304,9 +304,8 @@ pub fn package(args: &PackageArgs) -> Result<()> {
         _ => None,
     };
     let analysis = Analysis::run(unit, Coverage::Reachable, &Progress::for_stderr())?;
-    let usage = crate::usage::classify(&analysis, stats.as_ref());
-    let groups = build_groups(&analysis, &usage);
-    let mut lazy = crate::lazy_bindings::choose(&analysis, &usage, stats.as_ref());
+    let unpatched_usage = crate::usage::classify(&analysis, stats.as_ref());
+    let mut lazy = crate::lazy_bindings::choose(&analysis, &unpatched_usage, stats.as_ref());
     for file in &lazy.unreadable {
         eprintln!("caios-pack: warning: {file}: not parsed, so left without lazy bindings");
     }
@@ -316,13 +315,23 @@ pub fn package(args: &PackageArgs) -> Result<()> {
             lazy.patches.len()
         );
     }
+    // With patches, the plan places what they defer as deferred; should
+    // verify reject them, the unpatched plan is made and emitted instead.
+    let patching = verify_events.is_some() && !lazy.patches.is_empty();
+    let mut usage = match (patching, stats.as_ref()) {
+        (true, Some(stats)) => {
+            crate::lazy_bindings::apply(&analysis, &unpatched_usage, stats, &lazy)
+        }
+        _ => unpatched_usage.clone(),
+    };
+    let mut groups = build_groups(&analysis, &usage);
     let mut options = crate::emit::EmitOptions {
         out: args.out.clone(),
         bucket: args.bucket.clone(),
         prefix: args.prefix.clone(),
         efs_mount: args.efs_mount.clone(),
         python: args.python.clone(),
-        lazy_lines: if verify_events.is_some() {
+        lazy_lines: if patching {
             lazy.lines()
         } else {
             Default::default()
@@ -331,8 +340,11 @@ pub fn package(args: &PackageArgs) -> Result<()> {
     if args.check {
         return check(&analysis, &usage, &groups, &settings, &options, o.format);
     }
-    let plan = crate::plan::optimize(&groups, &settings)
-        .map_err(|i| Error::Infeasible(crate::report::optimize::infeasible_message(&i)))?;
+    let optimize = |groups: &[crate::plan::Group]| {
+        crate::plan::optimize(groups, &settings)
+            .map_err(|i| Error::Infeasible(crate::report::optimize::infeasible_message(&i)))
+    };
+    let mut plan = optimize(&groups)?;
     let handler = format!(
         "{}.{}",
         analysis.unit.handler_module, analysis.unit.handler_function
@@ -363,13 +375,16 @@ pub fn package(args: &PackageArgs) -> Result<()> {
                 )
             }
             Some(difference) => {
-                // Never ship a patch verify rejects: emit the plan unpatched.
+                // Never ship a patch verify rejects: plan and emit unpatched.
                 let suspects = suspects(&lazy, &difference);
                 eprintln!(
                     "caios-pack: warning: verify failed with lazy bindings ({suspects}); emitting the package without them:\n{difference}"
                 );
                 lazy.status = format!("withdrawn: verify failed with them ({suspects})");
                 options.lazy_lines.clear();
+                usage = unpatched_usage;
+                groups = build_groups(&analysis, &usage);
+                plan = optimize(&groups)?;
                 emitted = crate::emit::emit(&analysis, &usage, &groups, &plan, &options)?;
                 verification = match &verify_events {
                     Some(events) => Some(verify(events)?),
@@ -377,12 +392,10 @@ pub fn package(args: &PackageArgs) -> Result<()> {
                 };
             }
         }
+    } else if patching {
+        lazy.status = "none applied: the compiler found none of the statements".into();
     } else if lazy.status.is_empty() {
-        lazy.status = if lazy.patches.is_empty() {
-            "none: no module-level import qualifies".into()
-        } else {
-            "none applied: the compiler found none of the statements".into()
-        };
+        lazy.status = "none: no module-level import qualifies".into();
     }
     let plan_path = args.out.join("plan.json");
     std::fs::write(

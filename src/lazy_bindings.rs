@@ -632,6 +632,81 @@ impl Targets<'_> {
     }
 }
 
+/// The usage table once the patches apply: a module that the trace saw
+/// first loaded under patched statements, and that every init-time import
+/// edge reaches only from a patched statement, from a module that itself
+/// no longer loads at init, or from a module init never loads, becomes
+/// `deferred` (fixpoint: what only it loaded follows). Its group can then
+/// leave the package; verify still runs on exactly this plan.
+pub fn apply(a: &Analysis, usage: &UsageTable, stats: &Stats, lazy: &LazyBindings) -> UsageTable {
+    let mut out = usage.clone();
+    if lazy.patches.is_empty() {
+        return out;
+    }
+    let patched: HashSet<(ModuleId, u32)> = lazy
+        .patches
+        .iter()
+        .filter_map(|p| Some((a.inventory.module(&p.module)?, p.line)))
+        .collect();
+    // What the patched statements may stop loading: the modules the trace
+    // saw loaded inside a patched module's import (the edges decide).
+    let mut patched_modules: Vec<&Patch> = Vec::new();
+    for p in &lazy.patches {
+        if !patched_modules.iter().any(|q| q.module == p.module) {
+            patched_modules.push(p);
+        }
+    }
+    let candidates: Vec<(ModuleId, &Patch)> = (0..a.inventory.modules.len())
+        .filter(|&m| matches!(usage.of(m).usage, Usage::Hot | Usage::Lazy))
+        .filter_map(|m| {
+            let name = &a.inventory.modules[m].name;
+            let p = patched_modules
+                .iter()
+                .find(|p| stats.loaded_under(name, &p.module))?;
+            Some((m, *p))
+        })
+        .collect();
+    let loaded_at_init =
+        |m: ModuleId, u: &UsageTable| matches!(u.of(m).usage, Usage::Hot | Usage::Lazy);
+    let g = &a.graph.graph;
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for &(t, patch) in &candidates {
+            if !loaded_at_init(t, &out) {
+                continue;
+            }
+            let still_loaded = g
+                .edges_directed(
+                    petgraph::graph::NodeIndex::new(t),
+                    petgraph::Direction::Incoming,
+                )
+                .any(|e| {
+                    use petgraph::visit::EdgeRef;
+                    let w = e.weight();
+                    let from = e.source().index();
+                    from < a.inventory.modules.len()
+                        && w.init
+                        && !w.type_checking
+                        && loaded_at_init(from, &out)
+                        && !patched.contains(&(from, w.line))
+                });
+            if still_loaded {
+                continue;
+            }
+            let u = &mut out.modules[t];
+            u.usage = Usage::Deferred;
+            u.init_probability = 0.0;
+            u.reason = format!(
+                "{}; no longer loaded at init: lazy bindings in {} defer it",
+                u.reason, patch.file
+            );
+            changed = true;
+        }
+    }
+    out
+}
+
 /// Modules that ran at init and have a module-level import of a module
 /// unused at init: the only ones worth reading again.
 fn candidate_modules(t: &Targets) -> Vec<ModuleId> {

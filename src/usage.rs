@@ -57,7 +57,7 @@ pub struct ModuleUsage {
     pub self_us: Option<u64>,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Clone, Serialize)]
 pub struct UsageTable {
     pub modules: Vec<ModuleUsage>,
     pub observed: bool,

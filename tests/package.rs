@@ -2,12 +2,17 @@
 //! runs from the unzipped deployment package with its EFS tier reached through
 //! the catalogue, gives the same outputs as the unpackaged handler, compiles
 //! nothing at import, and the artifacts are byte-identical when rebuilt.
+//!
+//! Where a plan uses EFS, the function reads its EFS tier through
+//! examples/efs_sim.rs with the latency and throughput the plan was solved
+//! with (plan.json's `model.tiers.efs`), not at local-disk speed.
 
 mod support;
 
 use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Output};
+use support::efs_sim::EfsMount;
 
 /// The unit of tests/optimize.rs, with every group off the package pinned to
 /// EFS (this test needs no S3 server).
@@ -189,10 +194,21 @@ fn run(mode: &str, paths: &[&Path], efs_root: Option<&Path>) -> serde_json::Valu
 #[test]
 fn packaged_function_gives_the_same_outputs() {
     let unit = unit();
+    // A tier figure of caios-pack.yaml over the defaults, as plan.json says.
+    let yaml = unit.path().join("caios-pack.yaml");
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    std::fs::write(&yaml, text + "tiers:\n  efs: {throughput_mb_s: 1000}\n").unwrap();
     let dist = tempfile::tempdir().unwrap();
     package(unit.path(), dist.path());
     let plan: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dist.path().join("plan.json")).unwrap()).unwrap();
+    let efs_model = &plan["model"]["tiers"]["efs"];
+    assert_eq!(
+        (&efs_model["first_byte_ms"], &efs_model["throughput_mb_s"]),
+        (&serde_json::json!(1.0), &serde_json::json!(1000.0)),
+        "{}",
+        plan["model"]
+    );
     let tier = |name: &str| {
         plan["groups"]
             .as_array()
@@ -233,7 +249,14 @@ fn packaged_function_gives_the_same_outputs() {
         .unwrap()
         .unwrap()
         .path();
-    let packaged = run("packaged", &[task.path()], Some(&efs));
+    let sim = EfsMount::for_plan(&efs, dist.path());
+    let packaged = run("packaged", &[task.path()], Some(sim.path()));
+    let sim_path = sim.path().to_str().unwrap().to_string();
+    let efs_ops = sim.stop();
+    assert!(
+        efs_ops["open"].as_u64().unwrap() > 0 && efs_ops["latency_ms"] == 1.0,
+        "the EFS tier was not read through efs_sim: {efs_ops}"
+    );
     let plain = run(
         "plain",
         &[&unit.path().join("src"), &unit.path().join("env")],
@@ -253,7 +276,8 @@ fn packaged_function_gives_the_same_outputs() {
         compiled
             .iter()
             .all(|p| !p.starts_with(task.path().to_str().unwrap())
-                && !p.starts_with(mount.path().to_str().unwrap())),
+                && !p.starts_with(mount.path().to_str().unwrap())
+                && !p.starts_with(&sim_path)),
         "{compiled:?}"
     );
     assert!(
@@ -560,6 +584,7 @@ fn real_packages_on_every_tier_survive_a_wrong_analysis() {
         ]);
         let efs_root = catalogue["efs_root"].as_str().unwrap();
         let synced = mount.path().join(efs_root.rsplit('/').next().unwrap());
+        let sim = EfsMount::for_plan(&synced, dist.path());
         let (src, events) = (
             unit.path().join("src"),
             repo.join("fixtures/reference-unit/events.json"),
@@ -575,8 +600,13 @@ fn real_packages_on_every_tier_survive_a_wrong_analysis() {
                     "CAIOS_PACK_BIN",
                     OsStr::new(env!("CARGO_BIN_EXE_caios-pack")),
                 ),
-                ("CAIOS_E2E_EFS_ROOT", synced.as_os_str()),
+                ("CAIOS_E2E_EFS_ROOT", sim.path().as_os_str()),
             ],
+        );
+        let efs_ops = sim.stop();
+        assert!(
+            efs_ops["open"].as_u64().unwrap() > 0,
+            "the EFS tier was not read through efs_sim: {efs_ops}"
         );
         assert_eq!(result["packaged"], result["plain"]);
         assert_eq!(result["packaged"][0]["sparse"], "SparseArray", "{result}");

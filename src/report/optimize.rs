@@ -216,6 +216,10 @@ pub fn package_json(
         "groups": json_plan(plan, groups).groups,
         "emitted": emitted,
         "lazy_bindings": lazy,
+        // The tier figures the plan was solved with (caios-pack.yaml's
+        // `tiers` over the defaults): what a benchmark of the artifacts
+        // must reproduce to test the model.
+        "model": {"tiers": &a.unit.tiers},
         "package_limit_bytes": crate::emit::package_limit(a),
         "files": files,
     });

@@ -72,8 +72,18 @@ def bind(module_globals, line, specs):
 
 def _adopt(module_globals):
     module = sys.modules.get(module_globals.get("__name__"))
-    if module is not None and type(module) is _ModuleType and module.__dict__ is module_globals:
+    if module is None or object.__getattribute__(module, "__dict__") is not module_globals:
+        return
+    if type(module) is _ModuleType:
         module.__class__ = LazyBindingsModule
+        return
+    # A module caios_importer loads lazily runs its body while its class is
+    # still the importer's _LazyModule, which puts loader_state["class"] back
+    # when the body ends: make that class this one.
+    state = getattr(object.__getattribute__(module, "__spec__"), "loader_state", None)
+    if (type(module).__name__ == "_LazyModule" and isinstance(state, dict)
+            and state.get("class") is _ModuleType):
+        state["class"] = LazyBindingsModule
 
 
 def _release(module_globals):

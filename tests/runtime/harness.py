@@ -393,7 +393,7 @@ class Unit:
         self.tmpbase = os.path.join(tmp, "lambda-tmp", "caios")
         for d in (self.root, self.efs, os.path.dirname(self.tmpbase)):
             os.makedirs(d, exist_ok=True)
-        for f in ("caios_importer.py", "caios_entry.py"):
+        for f in ("caios_importer.py", "caios_entry.py", "caios_lazy.py"):
             shutil.copy(os.path.join(RUNTIME, f), os.path.join(self.root, f))
         self.s3 = s3
         self.proxy = proxy

@@ -421,6 +421,36 @@ class LocalEfsTests(unittest.TestCase):
         self.assertEqual(r.rc, 0, r)
         self.assertEqual(r.results, [{"answer": 42, "wrapped": True, "same": True}], r)
 
+    def test_a_lazy_module_with_lazy_bindings_hides_its_placeholders(self):
+        # The body of a lazy module runs while its class is still the
+        # importer's _LazyModule: the placeholders' module class must still
+        # be in place once it ends, or `from lazybound import f` gets one.
+        u = self.unit
+        u.local_module("heavy2", "def f():\n    return 5\n")
+        u.local_module("lazybound", "from heavy2 import f\n\n\ndef g():\n    return f()\n",
+                       lazy=True)
+        u.local_module("handler", dedent("""
+            import lazybound
+            def handler(event, context):
+                import sys
+                before = "heavy2" in sys.modules
+                from lazybound import f
+                return {"before": before, "real": f is sys.modules["heavy2"].f, "g": lazybound.g()}
+            """))
+        source = os.path.join(u.root, "lazybound.py")
+        pyc = os.path.join(u.root, "__pycache__", "lazybound.%s.pyc" % sys.implementation.cache_tag)
+        os.makedirs(os.path.dirname(pyc), exist_ok=True)
+        listing = os.path.join(u.root, "..", "lazy-sources.txt")
+        with open(listing, "w") as f:
+            f.write("%s\t%s\tlazybound.py\t1\n" % (source, pyc))
+        out = subprocess.run([sys.executable, "-I", "-S", "-B",
+                              os.path.join(harness.RUNTIME, "caios_compile.py"), listing],
+                             capture_output=True, text=True, check=True)
+        self.assertEqual(out.stdout.split(), ["lazy", "lazybound.py", "1"], out)
+        r = u.run([{}])
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(r.results, [{"before": False, "real": True, "g": 5}], r)
+
     def test_lazy_module_replaced_by_a_proxy_of_itself(self):
         # zope.deferredimport / cryptography: the replacement wraps the
         # module object and reads its attributes back through it.

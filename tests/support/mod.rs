@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod efs_sim;
+
 use caios_pack::analysis::{Analysis, Coverage};
 use caios_pack::config::{Overrides, Unit};
 use caios_pack::graph::Reach;

@@ -18,7 +18,9 @@ benches/cold_start.py's `packaged` mode does (its Bench.run, imported): a
 fresh `python3 -I -S` per run, deployment.zip unzipped into a task root, S3
 bundles in s3s-fs behind benches/shaping_proxy.py (the plan's own
 tiers.s3.first_byte_ms and throughput_mb_s), a fresh empty CAIOS_TMP per
-process, the EFS tree from serve_efs(). One untimed run of each mix first
+process, the EFS tree from serve_efs() (through examples/efs_sim, the
+FUSE passthrough with EFS's per-operation latency and throughput, unless
+--efs-plain). One untimed run of each mix first
 (page cache, output check), then --runs rounds, each running every mix of
 the unit once in an order rotated every round, so that the machine's load
 moves them alike; the measured figure is the median *init*
@@ -204,14 +206,29 @@ def calibrate(a, samples_env):
 
 
 def serve_efs(bench, dist):
-    """Where the packaged process finds the EFS tier: the plan's EFS tree
-    DIST/efs/<digest>, served from the plain folder (local-disk speed; the
-    model's EFS latency is then not paid). The one place a FUSE mount with
-    EFS's per-operation latency plugs in. Returns a label for the report."""
+    """Where the packaged process finds the EFS tier, DIST/efs/<digest>: by
+    default through examples/efs_sim (cold_start.py's EfsSim: a fresh FUSE
+    mount per process, each lookup, getattr, open and readdir batch held for
+    the plan's tiers.efs.first_byte_ms, reads paced to its throughput_mb_s);
+    with --efs-plain, or without a plan that uses EFS, the plain folder.
+    Returns how it is served, for the report."""
     efs_dir = os.path.join(dist, "efs")
     roots = sorted(os.listdir(efs_dir)) if os.path.isdir(efs_dir) else []
     bench.efs_root = os.path.join(efs_dir, roots[0]) if roots else ""
-    return "plain folder"
+    uses_efs = bool(bench.efs_root) and any(f for _, _, f in os.walk(bench.efs_root))
+    if not uses_efs:
+        return "none"
+    if bench.a.efs_plain:
+        return "plain folder"
+    plan = json.load(open(os.path.join(dist, "plan.json")))
+    efs = ((plan.get("model") or {}).get("tiers") or {}).get("efs") or {}
+    if "first_byte_ms" not in efs or not bench.a.efs_sim or not os.access(bench.a.efs_sim,
+                                                                          os.X_OK):
+        die("the plan uses EFS: --efs-sim BIN (cargo build --example efs_sim) and a plan.json "
+            "with model.tiers.efs, or --efs-plain")
+    bench.efs_sim = (os.path.abspath(bench.a.efs_sim), float(efs["first_byte_ms"]),
+                     float(efs["throughput_mb_s"]))
+    return "efs_sim"
 
 
 class MixBench(cs.Bench):
@@ -220,7 +237,8 @@ class MixBench(cs.Bench):
     def __init__(self, a, unit, env, dist, work, ttfb_ms, rate_mb):
         ns = argparse.Namespace(work=work, unit=unit, env=env, pylibs=a.pylibs,
                                 tmp_base=a.tmp_base, s3s_fs=a.s3s_fs, ttfb_ms=ttfb_ms,
-                                rate_mb=rate_mb)
+                                rate_mb=rate_mb, efs_sim=a.efs_sim, efs_plain=a.efs_plain,
+                                efs_sim_args="")
         super().__init__(ns)
         self.dist = dist
 
@@ -416,6 +434,11 @@ def main():
     ap.add_argument("--apps-envs", default=os.path.join(REPO, "target", "apps-envs"))
     ap.add_argument("--s3s-fs", required=True)
     ap.add_argument("--pylibs", required=True, help="folder holding boto3")
+    ap.add_argument("--efs-sim", help="examples/efs_sim binary (cargo build --example "
+                    "efs_sim): serves each plan's EFS tree at the plan's EFS costs")
+    ap.add_argument("--efs-plain", action="store_true",
+                    help="serve the EFS tree from the plain folder instead (the model's EFS "
+                    "round trips are then left out of the modelled figure)")
     ap.add_argument("--python", default="python3", help="interpreter for trace and package")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--work", default=os.path.join(REPO, "target", "fidelity"))
@@ -469,9 +492,10 @@ def main():
     load = cs.loadavg()
     print("")
     print("model fidelity: measured = median init of %d fresh processes per mix (python3 -I -S, "
-          "S3 through s3s-fs + shaping proxy at the plan's first byte and MB/s, EFS from the "
+          "S3 through s3s-fs + shaping proxy at the plan's first byte and MB/s, EFS served by: "
           "%s); calibration %s; load average at the end %.2f %.2f %.2f" % (
-              a.runs, records[0]["efs"] if records else "-",
+              a.runs, ", ".join(sorted(set(r["mix"] + " " + r["efs"] for r in records
+                                           if r["efs"] != "none"))) or "no mix uses EFS",
               json.dumps(calibration) if calibration else "none (model defaults)", *load))
     for rec in records:
         print(line(rec))

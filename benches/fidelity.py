@@ -215,12 +215,11 @@ def serve_efs(bench, dist):
     efs_dir = os.path.join(dist, "efs")
     roots = sorted(os.listdir(efs_dir)) if os.path.isdir(efs_dir) else []
     bench.efs_root = os.path.join(efs_dir, roots[0]) if roots else ""
-    uses_efs = bool(bench.efs_root) and any(f for _, _, f in os.walk(bench.efs_root))
-    if not uses_efs:
+    plan = json.load(open(os.path.join(dist, "plan.json")))
+    if not bench.efs_root or not plan["plan"]["bytes"]["efs"]:
         return "none"
     if bench.a.efs_plain:
         return "plain folder"
-    plan = json.load(open(os.path.join(dist, "plan.json")))
     efs = ((plan.get("model") or {}).get("tiers") or {}).get("efs") or {}
     if "first_byte_ms" not in efs or not bench.a.efs_sim or not os.access(bench.a.efs_sim,
                                                                           os.X_OK):

@@ -7,12 +7,19 @@
 #                         [--diagnose N] [--no-warm] [--tmp-base DIR]
 #                         [--static | --stats FILE] [--max-latency T]
 #                         [--efs-plain | --efs-sim-args 'FLAGS']
+#                         [--no-fidelity] [--fidelity-apps A,B,...]
 #
 # The package is built the way docs/getting-started.md says: `caios-pack trace`
 # on the unit's events.json, then `package --stats` with the tightest budget
 # the model can meet (+2 %);
 # --static packages from static analysis alone (--max-latency 3s); --stats
 # reuses a trace; --dist reuses a whole package.
+#
+# Afterwards benches/fidelity.py compares the model's cold start with the
+# measured one on 3 tier mixes of the reference unit and on apps of
+# fixtures/apps (envs under target/apps-envs, built by benches/apps.sh; an
+# app without one is skipped) and prints one `model fidelity` line per mix;
+# --no-fidelity skips it, --fidelity-apps picks the apps ('' for none).
 #
 # --tmp-base: where each process's /tmp goes (default target/cold-start/tmp, on
 # disk as Lambda's /tmp is; /dev/shm puts it on tmpfs, the Zappa-style
@@ -48,6 +55,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 build=1
+fidelity=1
+fidelity_args=()
 py_args=()
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; }
@@ -58,7 +67,12 @@ while [[ $# -gt 0 ]]; do
     --runs|--json-out|--work|--dist|--diagnose|--tmp-base|--stats|--max-latency|--efs-sim-args)
       [[ $# -ge 2 ]] || die "$1 needs a value"
       py_args+=("$1" "$2"); shift 2 ;;
-    --no-warm|--static|--efs-plain) py_args+=("$1"); shift ;;
+    --no-warm|--static) py_args+=("$1"); shift ;;
+    --efs-plain) py_args+=("$1"); fidelity_args+=("$1"); shift ;;
+    --no-fidelity) fidelity=0; shift ;;
+    --fidelity-apps)
+      [[ $# -ge 2 ]] || die "$1 needs a value"
+      fidelity_args+=(--apps "$2"); shift 2 ;;
     --no-build) build=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; exit 2 ;;
@@ -116,5 +130,15 @@ fi
 commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo none)
 dirty=$([[ -n $(git -C "$repo" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null) ]] && echo yes || echo no)
 step "cold_start.py (caios-pack at commit $commit, src changed: $dirty; $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg))"
-exec "$PY_HOST" "$here/cold_start.py" --caios-pack "$bin" --env "$REF_ENV" --unit "$ref_unit" \
-  --s3s-fs "$S3S" --pylibs "$PYLIBS" --efs-sim "$EFS_SIM" "${py_args[@]}"
+rc=0
+"$PY_HOST" "$here/cold_start.py" --caios-pack "$bin" --env "$REF_ENV" --unit "$ref_unit" \
+  --s3s-fs "$S3S" --pylibs "$PYLIBS" --efs-sim "$EFS_SIM" "${py_args[@]}" || rc=$?
+[[ $rc == 0 ]] || exit $rc
+
+# 6. Model fidelity.
+if [[ $fidelity == 1 ]]; then
+  step "fidelity.py: modelled vs measured cold start per tier mix"
+  "$PY_HOST" "$here/fidelity.py" --caios-pack "$bin" --ref-env "$REF_ENV" --ref-unit "$ref_unit" \
+    --s3s-fs "$S3S" --pylibs "$PYLIBS" --python "$PY_HOST" --efs-sim "$EFS_SIM" \
+    "${fidelity_args[@]}" || exit $?
+fi

@@ -179,7 +179,8 @@ pub fn prepare(
     let is_pyc = |r: &str| r.ends_with(".pyc") && r.contains("__pycache__/");
     if unzipped_bytes > limit {
         return Err(Error::Infeasible(format!(
-            "deployment.zip would unzip to {unzipped_bytes} bytes, over the {limit} bytes left of Lambda's 262,144,000 after {} bytes of layers (its .pyc files add {} bytes); lower limits.local_bytes",
+            "deployment.zip would unzip to {unzipped_bytes} bytes, over the {limit} bytes left of the package limit, {}, after {} bytes of layers (its .pyc files add {} bytes); lower limits.local_bytes",
+            a.unit.limits.package_bytes(),
             a.unit.limits.layers_bytes,
             zip_entries
                 .iter()
@@ -210,7 +211,10 @@ pub fn prepare(
 /// What the deployment package may unzip to: Lambda's limit minus the
 /// layers the function also carries.
 pub fn package_limit(a: &Analysis) -> u64 {
-    crate::model::LAMBDA_UNZIPPED_LIMIT.saturating_sub(a.unit.limits.layers_bytes)
+    a.unit
+        .limits
+        .package_bytes()
+        .saturating_sub(a.unit.limits.layers_bytes)
 }
 
 /// Prepares and writes every artifact under `options.out`.

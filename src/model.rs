@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 /// Lambda's limit on the unzipped package, function and layers together.
 pub const LAMBDA_UNZIPPED_LIMIT: u64 = 262_144_000;
+/// EFS round trips per file init reads (see `Tiers::efs_ops_per_file`).
+pub const EFS_OPS_PER_FILE: f64 = 3.0;
 /// `/tmp` without extra ephemeral storage, and SnapStart's maximum.
 pub const DEFAULT_TMP_BYTES: u64 = 512 * 1024 * 1024;
 
@@ -39,6 +41,8 @@ struct TiersYaml {
     s3_client_ms: Option<f64>,
     s3_zip_ratio: Option<f64>,
     s3_extract_mb_s: Option<f64>,
+    s3_extract_file_ms: Option<f64>,
+    efs_ops_per_file: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -83,6 +87,10 @@ impl From<TiersYaml> for Tiers {
             s3_client_ms: yaml.s3_client_ms.unwrap_or(default.s3_client_ms),
             s3_zip_ratio: yaml.s3_zip_ratio.unwrap_or(default.s3_zip_ratio),
             s3_extract_mb_s: yaml.s3_extract_mb_s.unwrap_or(default.s3_extract_mb_s),
+            s3_extract_file_ms: yaml
+                .s3_extract_file_ms
+                .unwrap_or(default.s3_extract_file_ms),
+            efs_ops_per_file: yaml.efs_ops_per_file.unwrap_or(default.efs_ops_per_file),
         }
     }
 }
@@ -105,6 +113,12 @@ pub struct Tiers {
     pub s3_zip_ratio: f64,
     /// Unpacked MB/s at which the importer extracts a bundle into /tmp.
     pub s3_extract_mb_s: f64,
+    /// Milliseconds per file the importer's extraction adds besides the
+    /// bytes (creating the file, setting its mode and time).
+    pub s3_extract_file_ms: f64,
+    /// EFS round trips (`efs.first_byte_ms` each) per file init reads:
+    /// lookup, open, attributes; each folder on the way adds one lookup.
+    pub efs_ops_per_file: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -115,6 +129,11 @@ pub struct Limits {
     pub local_bytes: Option<u64>,
     /// Bytes already used by layers the user attaches.
     pub layers_bytes: u64,
+    /// The platform's unzipped limit for function and layers together:
+    /// Lambda's 262,144,000 by default. Raising it is a what-if (a package
+    /// above Lambda's limit does not deploy as a zip), e.g. to measure
+    /// how a unit starts with everything local.
+    pub package_bytes: Option<u64>,
     /// `/tmp` size (the function's ephemeral storage setting).
     pub tmp_bytes: u64,
 }
@@ -191,7 +210,9 @@ impl Default for Tiers {
                 read_usd_per_gb: 0.0,
             },
             efs: Tier {
-                first_byte_ms: 1.0, // per file: open + stat round trips at ~250 µs
+                // One metadata round trip (lookup, open, getattr) at
+                // ~250 µs; a file read costs efs_ops_per_file of them.
+                first_byte_ms: 0.25,
                 throughput_mb_s: 500.0,
                 storage_usd_per_gb_month: 0.30,
                 usd_per_1000_requests: 0.0,
@@ -214,7 +235,20 @@ impl Default for Tiers {
             s3_zip_ratio: 0.35,
             // pyarrow's 160.8 MB extracted in ~530 ms (docs/benchmarks.md).
             s3_extract_mb_s: 300.0,
+            // The importer creating small files in /tmp on this VM's ext4:
+            // 0.65 ms each quiet, 0.9 ms at load 11 (docs/model.md).
+            s3_extract_file_ms: 0.65,
+            // strace of imports from the EFS tree (docs/model.md).
+            efs_ops_per_file: EFS_OPS_PER_FILE,
         }
+    }
+}
+
+impl Limits {
+    /// The unzipped bytes function and layers may take: Lambda's limit
+    /// unless `package_bytes` says otherwise.
+    pub fn package_bytes(&self) -> u64 {
+        self.package_bytes.unwrap_or(LAMBDA_UNZIPPED_LIMIT)
     }
 }
 
@@ -223,6 +257,7 @@ impl Default for Limits {
         Limits {
             local_bytes: None,
             layers_bytes: 0,
+            package_bytes: None,
             tmp_bytes: DEFAULT_TMP_BYTES,
         }
     }

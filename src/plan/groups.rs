@@ -35,6 +35,14 @@ pub struct Group {
     pub invocation_probability: f64,
     /// Modelled import time of its modules during init (ms), when loaded.
     pub import_ms: f64,
+    /// Expected files init reads from the group: the files of the modules
+    /// it loads, the data files it opens, and, when it loads an extension
+    /// module, the group's shared libraries (what an EFS read costs).
+    pub init_files: f64,
+    /// Expected folders on the way to those files (one lookup each on EFS).
+    pub init_dirs: f64,
+    /// Expected bytes of those files.
+    pub init_bytes: f64,
     pub pinned: Option<TierName>,
     /// Why it is pinned, for the report.
     pub pin_reason: Option<String>,
@@ -377,6 +385,7 @@ fn make_group(
         .filter(|&&m| usage.of(m).usage == Usage::Hot)
         .map(|&m| facts.import_ms[m] * usage.of(m).init_probability)
         .sum();
+    let (init_files, init_dirs, init_bytes) = init_reads(a, usage, &files, modules);
     let not_on_s3 = modules
         .iter()
         .find(|&&m| facts.s3_client[m])
@@ -394,10 +403,66 @@ fn make_group(
         init_probability,
         invocation_probability,
         import_ms: import,
+        init_files,
+        init_dirs,
+        init_bytes,
         pinned: handler.then_some(TierName::Local),
         pin_reason: handler.then(|| "the handler's own code".to_string()),
         not_on_s3,
     }
+}
+
+/// What init reads of a group, in expectation: (files, folders, bytes).
+/// A loaded module reads its own file; a file init opens by path is read;
+/// an extension module loads the group's shared libraries (counted whole,
+/// though the loader maps only the pages it touches). The files a group
+/// holds but init never opens (other modules, tests, data) cost nothing.
+fn init_reads(
+    a: &Analysis,
+    usage: &UsageTable,
+    files: &[FileId],
+    modules: &[ModuleId],
+) -> (f64, f64, f64) {
+    let inv = &a.inventory;
+    let mut read: BTreeMap<FileId, f64> = BTreeMap::new();
+    let mut note = |f: FileId, p: f64| {
+        let e = read.entry(f).or_insert(0.0);
+        *e = e.max(p);
+    };
+    let mut extension = 0.0f64;
+    for &m in modules {
+        let u = usage.of(m);
+        if u.usage != Usage::Hot || u.init_probability <= 0.0 {
+            continue;
+        }
+        if let Some(f) = inv.modules[m].file {
+            note(f, u.init_probability);
+            if inv.files[f].kind == FileKind::Extension {
+                extension = extension.max(u.init_probability);
+            }
+        }
+    }
+    for &f in files {
+        if let Some(&p) = usage.files_opened_at_init.get(&f) {
+            note(f, p);
+        }
+        if extension > 0.0 && inv.files[f].kind == FileKind::SharedLib {
+            note(f, extension);
+        }
+    }
+    let mut dirs: BTreeMap<&str, f64> = BTreeMap::new();
+    let (mut n, mut bytes) = (0.0, 0.0);
+    for (&f, &p) in &read {
+        n += p;
+        bytes += p * inv.files[f].size as f64;
+        // Every folder on the way is looked up once.
+        let rel = inv.files[f].rel.as_str();
+        for (i, _) in rel.match_indices('/') {
+            let e = dirs.entry(&rel[..i]).or_insert(0.0);
+            *e = e.max(p);
+        }
+    }
+    (n, dirs.values().sum(), bytes)
 }
 
 fn apply_pins(a: &Analysis, groups: &mut [Group], pins: &[Pin]) {

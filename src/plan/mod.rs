@@ -12,12 +12,17 @@
 //! - local bytes ≤ `limits.local_bytes`; bytes of S3 groups that may be
 //!   fetched ≤ `limits.tmp_bytes`;
 //! - cold start `L = Σ p_g·import_g` (every loaded group is imported)
-//!   `+ Σ_{efs} p_g·(files_g·efb + bytes_g/ethr)` (EFS reads)
-//!   `+ w`, with `w ≥ D − O`, `w ≥ 0`: S3 groups needed at init are prefetched
-//!   by a background thread from the start of init over `k` connections,
-//!   `D = Σ_{s3, p>0} (sfb + bytes_g/sthr)/k`; the download overlaps with the
-//!   imports of local groups, `O = Σ_{local} p_g·import_g`; only what it does
-//!   not overlap adds to init;
+//!   `+ Σ_{efs} efb·(ops·files_g + dirs_g) + bytes_g/ethr` over the files
+//!   init reads from the group (EFS round trips and reads)
+//!   `+ Σ_{s3, p>0} p_g·(bytes_g/extract + all_files_g·per_file)`
+//!   (extraction: CPU work nothing hides)
+//!   `+ w + c·client`, with `w ≥ D − O`, `w ≥ sfb + zip·bytes_g/sthr` for
+//!   each S3 group needed at init, `w ≥ 0`: S3 groups needed at init are
+//!   prefetched by a background thread from the start of init over `k`
+//!   connections that share the link, `D = Σ_{s3, p>0} sfb/k +
+//!   zip·bytes_g/sthr`; the download overlaps with the imports of local
+//!   groups, `O = Σ_{local} p_g·import_g`; only what it does not overlap
+//!   adds to init;
 //! - `L ≤ max_latency`;
 //! - minimise storage + requests + EFS reads + `e`·EFS fixed cost + billed
 //!   INIT (cold starts × L × memory × price; zero with SnapStart).
@@ -30,7 +35,7 @@ pub use groups::Group;
 
 use crate::config::Unit;
 use crate::error::{Error, Result};
-use crate::model::{TierName, LAMBDA_UNZIPPED_LIMIT};
+use crate::model::TierName;
 use good_lp::{
     constraint, variable, Expression, ProblemVariables, Solution, SolverModel, Variable,
 };
@@ -70,7 +75,16 @@ impl Settings {
             })?),
             None => None,
         };
-        let available = LAMBDA_UNZIPPED_LIMIT
+        if unit.limits.package_bytes() > crate::model::LAMBDA_UNZIPPED_LIMIT {
+            eprintln!(
+                "caios-pack: warning: limits.package_bytes ({}) is above Lambda's {} bytes: a what-if; such a deployment.zip does not deploy",
+                unit.limits.package_bytes(),
+                crate::model::LAMBDA_UNZIPPED_LIMIT
+            );
+        }
+        let available = unit
+            .limits
+            .package_bytes()
             .saturating_sub(unit.limits.layers_bytes)
             .saturating_sub(reserved);
         let local_limit = unit.limits.local_bytes.unwrap_or(available).min(available);
@@ -113,6 +127,8 @@ struct Coefficients {
     /// comes over one connection and is extracted before its first import,
     /// which may come early in init, so no import time is counted as overlap.
     wait_floor_ms: f64,
+    /// Of `latency_ms`: EFS round trips and reads at init.
+    efs_read_ms: f64,
     /// Monthly $ besides billed INIT.
     usd: f64,
     local_bytes: f64,
@@ -146,8 +162,17 @@ fn coefficients(s: &Settings, g: &Group, tier: TierName) -> Coefficients {
         }
         TierName::Efs => {
             let t = &s.tiers.efs;
-            let read_ms = files * t.first_byte_ms + bytes / (t.throughput_mb_s.max(1e-9) * 1e3);
-            c.latency_ms += p * read_ms;
+            let ops = s.tiers.efs_ops_per_file;
+            let throughput = t.throughput_mb_s.max(1e-9) * 1e3;
+            // Init reads only what it loads: the files of its modules, the
+            // data it opens and the libraries its extensions link, each a
+            // few round trips (lookup, open, attributes) plus a lookup per
+            // folder on the way; not every file the group holds.
+            c.efs_read_ms = per_cold_start
+                * (t.first_byte_ms * (ops * g.init_files + g.init_dirs)
+                    + g.init_bytes / throughput);
+            c.latency_ms += c.efs_read_ms;
+            let read_ms = files * ops * t.first_byte_ms + bytes / throughput;
             c.first_invocation_ms = g.invocation_probability * (read_ms + g.import_ms);
             c.usd = bytes / GB * t.storage_usd_per_gb_month
                 + fetch_probability * w.cold_starts_per_month * bytes / GB * t.read_usd_per_gb;
@@ -157,13 +182,21 @@ fn coefficients(s: &Settings, g: &Group, tier: TierName) -> Coefficients {
             let k = f64::from(s.tiers.s3_prefetch_connections.max(1));
             let zipped = bytes * s.tiers.s3_zip_ratio;
             let transfer_ms = zipped / (t.throughput_mb_s.max(1e-9) * 1e3);
-            let extract_ms = bytes / (s.tiers.s3_extract_mb_s.max(1e-9) * 1e3);
+            let extract_ms = bytes / (s.tiers.s3_extract_mb_s.max(1e-9) * 1e3)
+                + files * s.tiers.s3_extract_file_ms;
             let fetch_ms = t.first_byte_ms + transfer_ms + extract_ms;
             if p > 0.0 {
-                // k downloads run in parallel; extraction is CPU work that
-                // does not parallelise under the GIL.
-                c.download_ms = (t.first_byte_ms + transfer_ms) / k + extract_ms;
-                c.wait_floor_ms = fetch_ms;
+                // k connections wait for their first bytes in parallel but
+                // share the function's link, so the transfer is not divided
+                // by k; that download overlaps the local imports.
+                c.download_ms = t.first_byte_ms / k + transfer_ms;
+                // Extraction is the prefetch thread's CPU work (inflating,
+                // creating files from Python): it competes with the imports
+                // for the interpreter and the CPU, so nothing hides it.
+                c.latency_ms += p * extract_ms;
+                // One bundle comes over one connection before its first
+                // import, which may come early in init.
+                c.wait_floor_ms = t.first_byte_ms + transfer_ms;
             }
             if g.init_probability > 0.0 {
                 c.tmp_bytes = bytes; // fetched at init (with SnapStart: into the snapshot)
@@ -187,6 +220,9 @@ pub struct Plan {
     /// Groups on S3 the importer prefetches at the start of init.
     pub prefetch: Vec<usize>,
     pub cold_start_ms: f64,
+    /// Of `cold_start_ms`: EFS round trips and reads (the rest of the EFS
+    /// share is its modules' import time).
+    pub efs_read_ms: f64,
     /// Expected extra milliseconds on the first invocation of a container.
     pub first_invocation_ms: f64,
     pub cost: Cost,
@@ -549,6 +585,7 @@ fn s3_client_ms(
 /// Recomputes every figure of a placement.
 pub fn evaluate(groups: &[Group], s: &Settings, tiers: Vec<TierName>, status: String) -> Plan {
     let mut latency = 0.0;
+    let mut efs_read = 0.0;
     let mut first = 0.0;
     let mut bytes = TierBytes::default();
     let mut cost = Cost::default();
@@ -571,6 +608,7 @@ pub fn evaluate(groups: &[Group], s: &Settings, tiers: Vec<TierName>, status: St
         share.cold_start_ms += c.latency_ms;
         share.monthly_usd += c.usd;
         latency += c.latency_ms;
+        efs_read += c.efs_read_ms;
         first += c.first_invocation_ms;
         bytes.tmp += c.tmp_bytes as u64;
         match tier {
@@ -612,6 +650,7 @@ pub fn evaluate(groups: &[Group], s: &Settings, tiers: Vec<TierName>, status: St
         tiers,
         prefetch,
         cold_start_ms: latency,
+        efs_read_ms: efs_read,
         first_invocation_ms: first,
         cost,
         bytes,

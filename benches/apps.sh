@@ -2,20 +2,24 @@
 # The apps corpus (fixtures/apps/*): every app packaged twice -- static
 # analysis alone and with trace statistics -- with limits.local_bytes set to a
 # third of its env, so that every app really spreads over local, EFS and S3,
-# then `caios-pack verify` on each output: the packaged function must answer
-# every event exactly as the unpackaged one.
+# then verified: the packaged function must answer every event exactly as the
+# unpackaged one. The static output goes through `caios-pack verify`; the
+# traced one is packaged with `package --stats TRACE --verify EVENTS`, which
+# verifies it (and applies lazy bindings only when verify passes with them).
 #
 # Usage: benches/apps.sh [APP...]        (default: every app of fixtures/apps)
 #   APPS_PYTHON=python3.11   interpreter for pip, trace, package and verify
 #   APPS_WORK=DIR            working copies and outputs (default target/apps-bench)
-#   APPS_SKIP_VERIFY=1       package only (no verify); the identical columns say "-"
+#   APPS_SKIP_VERIFY=1       package only (no verify, so no lazy bindings either); the
+#                            identical columns say "-"
 #   APPS_BIN=PATH            caios-pack binary (default target/release/caios-pack,
 #                            built with `cargo build --release` when missing)
 #
 # Envs are built once per requirements.txt under target/apps-envs/NAME with
 # `pip install --target` and reused while the requirements are unchanged.
 # Prints one table row per app: env MB (without __pycache__), bytes per tier
-# from plan.json's groups, modules the catalogue marks lazy, and whether
+# from plan.json's groups, modules the catalogue marks lazy, the lazy-binding
+# statements applied (plan.json's emitted.lazy_bindings, trace only), whether
 # verify found the outputs identical (static, trace). Exits 1 when any app is
 # not identical, fails to package or fails unpackaged, 2 on bad usage.
 set -uo pipefail
@@ -56,7 +60,7 @@ env_for() {
   echo "$env"
 }
 
-# summary DIST: "LOCAL EFS S3 LAZY" from plan.json and catalogue.json.
+# summary DIST: "LOCAL EFS S3 LAZY BINDINGS" from plan.json and catalogue.json.
 summary() {
   "$py" - "$1" <<'EOF'
 import json, sys, os
@@ -67,7 +71,8 @@ for g in plan["groups"]:
     tiers[str(g["tier"]).lower()] = tiers.get(str(g["tier"]).lower(), 0) + g["bytes"]
 cat = json.load(open(os.path.join(dist, "catalogue.json")))
 lazy = sum(1 for m in cat.get("modules", {}).values() if m.get("lazy"))
-print(tiers["local"], tiers["efs"], tiers["s3"], lazy)
+bindings = len(plan.get("emitted", {}).get("lazy_bindings") or [])
+print(tiers["local"], tiers["efs"], tiers["s3"], lazy, bindings)
 EOF
 }
 
@@ -92,7 +97,7 @@ failed=0
 for app in "${apps[@]}"; do
   src=$repo/fixtures/apps/$app
   out=$work/$app
-  env=$(env_for "$app") || { rows+=("$app|env failed|||||||"); failed=1; continue; }
+  env=$(env_for "$app") || { rows+=("$app|env failed||||||||"); failed=1; continue; }
   env_bytes=$(du -sb --exclude=__pycache__ "$env" | cut -f1)
   local_bytes=$((env_bytes / 3))
   rm -rf "$out"
@@ -102,11 +107,12 @@ for app in "${apps[@]}"; do
   printf '\nlimits:\n  local_bytes: %d\n' "$local_bytes" >>"$out/unit/caios-pack.yaml"
   unit=$out/unit
   events=$unit/events.json
-  status_s=ERR status_t=ERR sum_s="- - - -" sum_t="- - - -"
+  status_s=ERR status_t=ERR sum_s="- - - - -" sum_t="- - - - -"
+  mb=$(awk -v b="$env_bytes" 'BEGIN { printf "%.1f", b / 1e6 }')
   # verify calls two runs that raise the same error identical: the
   # unpackaged handler must answer every event first.
   if ! "$py" -I -S "$repo/fixtures/apps/run_unpackaged.py" "$src" "$env" >"$out/unpackaged.json" 2>"$out/unpackaged.log"; then
-    rows+=("$app|$(awk -v b="$env_bytes" 'BEGIN { printf "%.1f", b / 1e6 }')|-/-/-|-|UNPACKAGED FAILS|-/-/-|-|-|0")
+    rows+=("$app|$mb|-/-/-|-|UNPACKAGED FAILS|-/-/-|-|-|-|0")
     echo "$app: the unpackaged handler fails (see $out/unpackaged.json)" >&2
     failed=1
     continue
@@ -119,11 +125,22 @@ for app in "${apps[@]}"; do
     status_s="PKG($?)"
   fi
   if "$bin" trace "$unit" --site-packages "$env" --python "$py" --events "$events" --out "$out/trace.json" >"$out/trace.log" 2>&1; then
-    if "$bin" package "$unit" --site-packages "$env" --python "$py" --stats "$out/trace.json" --out "$out/traced" >"$out/package-trace.log" 2>&1; then
+    # --verify: the package is verified on the events, and its lazy bindings
+    # are kept only when verify passes with them. A difference exits 1 after
+    # plan.json is written.
+    verify_args=(--verify "$events")
+    [[ -n ${APPS_SKIP_VERIFY:-} ]] && verify_args=()
+    "$bin" package "$unit" --site-packages "$env" --python "$py" --stats "$out/trace.json" \
+      "${verify_args[@]}" --out "$out/traced" >"$out/package-trace.log" 2>&1
+    rc=$?
+    if [[ $rc -eq 0 ]]; then
       sum_t=$(summary "$out/traced")
-      status_t=$(verify_dist "$unit" "$env" "$out/traced" "$events" "$out/verify-trace.log")
+      if [[ -n ${APPS_SKIP_VERIFY:-} ]]; then status_t="-"; else status_t=yes; fi
+    elif [[ $rc -eq 1 && -f $out/traced/plan.json ]]; then
+      sum_t=$(summary "$out/traced")
+      status_t=NO
     else
-      status_t="PKG($?)"
+      status_t="PKG($rc)"
     fi
   else
     status_t="TRACE($?)"
@@ -131,23 +148,22 @@ for app in "${apps[@]}"; do
   secs=$((SECONDS - t0))
   [[ $status_s == yes || $status_s == - ]] || failed=1
   [[ $status_t == yes || $status_t == - ]] || failed=1
-  read -r l_s e_s s_s lazy_s <<<"$sum_s"
-  read -r l_t e_t s_t lazy_t <<<"$sum_t"
-  mb=$(awk -v b="$env_bytes" 'BEGIN { printf "%.1f", b / 1e6 }')
-  rows+=("$app|$mb|$l_s/$e_s/$s_s|$lazy_s|$status_s|$l_t/$e_t/$s_t|$lazy_t|$status_t|$secs")
+  read -r l_s e_s s_s lazy_s _ <<<"$sum_s"
+  read -r l_t e_t s_t lazy_t bind_t <<<"$sum_t"
+  rows+=("$app|$mb|$l_s/$e_s/$s_s|$lazy_s|$status_s|$l_t/$e_t/$s_t|$lazy_t|$bind_t|$status_t|$secs")
   echo "$app: static $status_s, trace $status_t (logs in $out)" >&2
 done
 
 mb() { if [[ $1 =~ ^[0-9]+$ ]]; then awk -v b="$1" 'BEGIN { printf "%.1f", b / 1e6 }'; else echo "$1"; fi; }
 echo
-echo "| app | env MB | static local/efs/s3 MB | static lazy | static identical | trace local/efs/s3 MB | trace lazy | trace identical | s |"
-echo "|---|---:|---|---:|---|---|---:|---|---:|"
+echo "| app | env MB | static local/efs/s3 MB | static lazy | static identical | trace local/efs/s3 MB | trace lazy | lazy bindings | trace identical | s |"
+echo "|---|---:|---|---:|---|---|---:|---:|---|---:|"
 for row in "${rows[@]}"; do
-  IFS='|' read -r app envmb tiers_s lazy_s st_s tiers_t lazy_t st_t secs <<<"$row"
+  IFS='|' read -r app envmb tiers_s lazy_s st_s tiers_t lazy_t bind_t st_t secs <<<"$row"
   IFS=/ read -r a b c <<<"$tiers_s"
   tiers_s="$(mb "$a")/$(mb "$b")/$(mb "$c")"
   IFS=/ read -r a b c <<<"$tiers_t"
   tiers_t="$(mb "$a")/$(mb "$b")/$(mb "$c")"
-  echo "| $app | $envmb | $tiers_s | $lazy_s | $st_s | $tiers_t | $lazy_t | $st_t | $secs |"
+  echo "| $app | $envmb | $tiers_s | $lazy_s | $st_s | $tiers_t | $lazy_t | $bind_t | $st_t | $secs |"
 done
 exit $failed

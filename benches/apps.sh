@@ -2,27 +2,42 @@
 # The apps corpus (fixtures/apps/*): every app packaged twice -- static
 # analysis alone and with trace statistics -- with limits.local_bytes set to a
 # third of its env, so that every app really spreads over local, EFS and S3,
-# then `caios-pack verify` on each output: the packaged function must answer
-# every event exactly as the unpackaged one.
+# then verified: the packaged function must answer every event exactly as the
+# unpackaged one. The static output goes through `caios-pack verify`; the
+# traced one is packaged with `package --stats TRACE --verify EVENTS`, which
+# verifies it (and applies lazy bindings only when verify passes with them).
+# Then the import time (init) of the traced package is measured against the
+# eager all-local import of the unpackaged handler (benches/apps_init.py).
 #
 # Usage: benches/apps.sh [APP...]        (default: every app of fixtures/apps)
 #   APPS_PYTHON=python3.11   interpreter for pip, trace, package and verify
 #   APPS_WORK=DIR            working copies and outputs (default target/apps-bench)
-#   APPS_SKIP_VERIFY=1       package only (no verify); the identical columns say "-"
+#   APPS_SKIP_VERIFY=1       package only (no verify, so no lazy bindings either); the
+#                            identical columns say "-"
+#   APPS_STATIC=0            skip the static package (its columns say "-")
+#   APPS_SKIP_TIME=1         no init timing (its columns say "-")
+#   APPS_ROUNDS=N            timed rounds per app for the init times (default 5)
 #   APPS_BIN=PATH            caios-pack binary (default target/release/caios-pack,
 #                            built with `cargo build --release` when missing)
 #
 # Envs are built once per requirements.txt under target/apps-envs/NAME with
 # `pip install --target` and reused while the requirements are unchanged.
 # Prints one table row per app: env MB (without __pycache__), bytes per tier
-# from plan.json's groups, modules the catalogue marks lazy, and whether
-# verify found the outputs identical (static, trace). Exits 1 when any app is
-# not identical, fails to package or fails unpackaged, 2 on bad usage.
+# from plan.json's groups, modules the catalogue marks lazy, the lazy-binding
+# statements applied (plan.json's emitted.lazy_bindings, trace only), whether
+# verify found the outputs identical (static, trace), and the init times:
+# median ms of the eager import and of the traced package over APPS_ROUNDS
+# rounds, each in a fresh process, and the change in percent; then the
+# arithmetic mean of the per-app changes. Timings never fail the run: exits 1
+# when any app is not identical, fails to package, fails unpackaged or fails
+# to import in the timing runs, 2 on bad usage.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 py=${APPS_PYTHON:-python3}
 work=${APPS_WORK:-$repo/target/apps-bench}
 bin=${APPS_BIN:-$repo/target/release/caios-pack}
+rounds=${APPS_ROUNDS:-5}
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "APPS_ROUNDS must be a positive integer" >&2; exit 2; }
 cd "$repo" || exit 2
 
 if [[ $# -gt 0 ]]; then
@@ -56,7 +71,7 @@ env_for() {
   echo "$env"
 }
 
-# summary DIST: "LOCAL EFS S3 LAZY" from plan.json and catalogue.json.
+# summary DIST: "LOCAL EFS S3 LAZY BINDINGS" from plan.json and catalogue.json.
 summary() {
   "$py" - "$1" <<'EOF'
 import json, sys, os
@@ -67,7 +82,8 @@ for g in plan["groups"]:
     tiers[str(g["tier"]).lower()] = tiers.get(str(g["tier"]).lower(), 0) + g["bytes"]
 cat = json.load(open(os.path.join(dist, "catalogue.json")))
 lazy = sum(1 for m in cat.get("modules", {}).values() if m.get("lazy"))
-print(tiers["local"], tiers["efs"], tiers["s3"], lazy)
+bindings = len(plan.get("emitted", {}).get("lazy_bindings") or [])
+print(tiers["local"], tiers["efs"], tiers["s3"], lazy, bindings)
 EOF
 }
 
@@ -86,13 +102,34 @@ verify_dist() {
   esac
 }
 
+# init_times UNIT DIST OUT LOG: "EAGER PACKAGED CHANGE" (ms, ms, %) from
+# benches/apps_init.py, or "ERR(code)".
+init_times() {
+  if [[ -n ${APPS_SKIP_TIME:-} ]]; then
+    echo "- - -"
+    return
+  fi
+  local handler
+  handler=$(sed -n 's/^handler:[[:space:]]*\([^[:space:]#]*\).*/\1/p' "$1/caios-pack.yaml" | head -1)
+  "$py" "$repo/benches/apps_init.py" --src "$1/src" --env "$env" --dist "$2" \
+    --work "$out/init-work" --handler "${handler:-handler.handler}" --rounds "$rounds" \
+    --python "$py" >"$3" 2>"$4"
+  local rc=$?
+  if [[ $rc -ne 0 ]]; then
+    echo "ERR($rc)"
+    return
+  fi
+  "$py" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(d["eager_ms"], d["packaged_ms"], d["change_pct"])' "$3"
+}
+
 mkdir -p "$work"
 rows=()
+changes=()
 failed=0
 for app in "${apps[@]}"; do
   src=$repo/fixtures/apps/$app
   out=$work/$app
-  env=$(env_for "$app") || { rows+=("$app|env failed|||||||"); failed=1; continue; }
+  env=$(env_for "$app") || { rows+=("$app|env failed|||||||||||"); failed=1; continue; }
   env_bytes=$(du -sb --exclude=__pycache__ "$env" | cut -f1)
   local_bytes=$((env_bytes / 3))
   rm -rf "$out"
@@ -102,52 +139,80 @@ for app in "${apps[@]}"; do
   printf '\nlimits:\n  local_bytes: %d\n' "$local_bytes" >>"$out/unit/caios-pack.yaml"
   unit=$out/unit
   events=$unit/events.json
-  status_s=ERR status_t=ERR sum_s="- - - -" sum_t="- - - -"
+  status_s=ERR status_t=ERR sum_s="- - - - -" sum_t="- - - - -" times="- - -"
+  mb=$(awk -v b="$env_bytes" 'BEGIN { printf "%.1f", b / 1e6 }')
   # verify calls two runs that raise the same error identical: the
   # unpackaged handler must answer every event first.
   if ! "$py" -I -S "$repo/fixtures/apps/run_unpackaged.py" "$src" "$env" >"$out/unpackaged.json" 2>"$out/unpackaged.log"; then
-    rows+=("$app|$(awk -v b="$env_bytes" 'BEGIN { printf "%.1f", b / 1e6 }')|-/-/-|-|UNPACKAGED FAILS|-/-/-|-|-|0")
+    rows+=("$app|$mb|-/-/-|-|UNPACKAGED FAILS|-/-/-|-|-|-|-|-|-|0")
     echo "$app: the unpackaged handler fails (see $out/unpackaged.json)" >&2
     failed=1
     continue
   fi
   t0=$SECONDS
-  if "$bin" package "$unit" --site-packages "$env" --python "$py" --out "$out/static" >"$out/package-static.log" 2>&1; then
+  if [[ ${APPS_STATIC:-1} == 0 ]]; then
+    status_s="-"
+  elif "$bin" package "$unit" --site-packages "$env" --python "$py" --out "$out/static" >"$out/package-static.log" 2>&1; then
     sum_s=$(summary "$out/static")
     status_s=$(verify_dist "$unit" "$env" "$out/static" "$events" "$out/verify-static.log")
   else
     status_s="PKG($?)"
   fi
   if "$bin" trace "$unit" --site-packages "$env" --python "$py" --events "$events" --out "$out/trace.json" >"$out/trace.log" 2>&1; then
-    if "$bin" package "$unit" --site-packages "$env" --python "$py" --stats "$out/trace.json" --out "$out/traced" >"$out/package-trace.log" 2>&1; then
+    # --verify: the package is verified on the events, and its lazy bindings
+    # are kept only when verify passes with them. A difference exits 1 after
+    # plan.json is written.
+    verify_args=(--verify "$events")
+    [[ -n ${APPS_SKIP_VERIFY:-} ]] && verify_args=()
+    "$bin" package "$unit" --site-packages "$env" --python "$py" --stats "$out/trace.json" \
+      "${verify_args[@]}" --out "$out/traced" >"$out/package-trace.log" 2>&1
+    rc=$?
+    if [[ $rc -eq 0 ]]; then
       sum_t=$(summary "$out/traced")
-      status_t=$(verify_dist "$unit" "$env" "$out/traced" "$events" "$out/verify-trace.log")
+      if [[ -n ${APPS_SKIP_VERIFY:-} ]]; then status_t="-"; else status_t=yes; fi
+    elif [[ $rc -eq 1 && -f $out/traced/plan.json ]]; then
+      sum_t=$(summary "$out/traced")
+      status_t=NO
     else
-      status_t="PKG($?)"
+      status_t="PKG($rc)"
     fi
   else
     status_t="TRACE($?)"
   fi
+  if [[ $status_t == yes || $status_t == - ]]; then
+    times=$(init_times "$unit" "$out/traced" "$out/init.json" "$out/init.log")
+    if [[ $times == ERR* ]]; then
+      echo "$app: the init timing failed (see $out/init.log)" >&2
+      failed=1
+      times="$times - -"
+    fi
+  fi
   secs=$((SECONDS - t0))
   [[ $status_s == yes || $status_s == - ]] || failed=1
   [[ $status_t == yes || $status_t == - ]] || failed=1
-  read -r l_s e_s s_s lazy_s <<<"$sum_s"
-  read -r l_t e_t s_t lazy_t <<<"$sum_t"
-  mb=$(awk -v b="$env_bytes" 'BEGIN { printf "%.1f", b / 1e6 }')
-  rows+=("$app|$mb|$l_s/$e_s/$s_s|$lazy_s|$status_s|$l_t/$e_t/$s_t|$lazy_t|$status_t|$secs")
-  echo "$app: static $status_s, trace $status_t (logs in $out)" >&2
+  read -r l_s e_s s_s lazy_s _ <<<"$sum_s"
+  read -r l_t e_t s_t lazy_t bind_t <<<"$sum_t"
+  read -r eager_ms packaged_ms change <<<"$times"
+  [[ $change =~ ^-?[0-9] ]] && changes+=("$change")
+  rows+=("$app|$mb|$l_s/$e_s/$s_s|$lazy_s|$status_s|$l_t/$e_t/$s_t|$lazy_t|$bind_t|$status_t|$eager_ms|$packaged_ms|$change|$secs")
+  echo "$app: static $status_s, trace $status_t, init $eager_ms -> $packaged_ms ms ($change %) (logs in $out)" >&2
 done
 
 mb() { if [[ $1 =~ ^[0-9]+$ ]]; then awk -v b="$1" 'BEGIN { printf "%.1f", b / 1e6 }'; else echo "$1"; fi; }
+pct() { if [[ $1 =~ ^-?[0-9] ]]; then awk -v c="$1" 'BEGIN { printf "%+.1f%%", c }'; else echo "$1"; fi; }
 echo
-echo "| app | env MB | static local/efs/s3 MB | static lazy | static identical | trace local/efs/s3 MB | trace lazy | trace identical | s |"
-echo "|---|---:|---|---:|---|---|---:|---|---:|"
+echo "| app | env MB | static local/efs/s3 MB | static lazy | static identical | trace local/efs/s3 MB | trace lazy | lazy bindings | trace identical | eager init ms | packaged init ms | init change | s |"
+echo "|---|---:|---|---:|---|---|---:|---:|---|---:|---:|---:|---:|"
 for row in "${rows[@]}"; do
-  IFS='|' read -r app envmb tiers_s lazy_s st_s tiers_t lazy_t st_t secs <<<"$row"
+  IFS='|' read -r app envmb tiers_s lazy_s st_s tiers_t lazy_t bind_t st_t eager_ms packaged_ms change secs <<<"$row"
   IFS=/ read -r a b c <<<"$tiers_s"
   tiers_s="$(mb "$a")/$(mb "$b")/$(mb "$c")"
   IFS=/ read -r a b c <<<"$tiers_t"
   tiers_t="$(mb "$a")/$(mb "$b")/$(mb "$c")"
-  echo "| $app | $envmb | $tiers_s | $lazy_s | $st_s | $tiers_t | $lazy_t | $st_t | $secs |"
+  echo "| $app | $envmb | $tiers_s | $lazy_s | $st_s | $tiers_t | $lazy_t | $bind_t | $st_t | $eager_ms | $packaged_ms | $(pct "$change") | $secs |"
 done
+if [[ ${#changes[@]} -gt 0 ]]; then
+  echo
+  printf '%s\n' "${changes[@]}" | awk '{ s += $1; n++ } END { printf "average import-time change over %d apps: %+.1f%%\n", n, s / n }'
+fi
 exit $failed

@@ -161,6 +161,15 @@ pub fn statements(text: &str) -> Result<Vec<Statement>, (u32, String)> {
     let lines = LineIndex::new(text);
     let mut reads = Reads::new(&lines);
     reads.visit_body(&module.body);
+    if let Some(at) = text
+        .as_bytes()
+        .windows(2)
+        .position(|w| w[0] == b'\r' && w[1] != b'\n')
+    {
+        // Python counts a lone CR as a line break; the line index does not,
+        // so the compiler would look for the statement on another line.
+        reads.refuse_module(lines.line(at), "has a lone carriage return as a line break");
+    }
     let runs_at_init = reads.owners_run_at_init();
     let mut per_line: HashMap<u32, usize> = HashMap::default();
     for stmt in &module.body {
@@ -332,7 +341,13 @@ impl<'a, 'l> Reads<'a, 'l> {
         if self.declared_global.contains(name) {
             return Err(format!("a function declares `global {name}`"));
         }
-        for read in self.reads.get(name).into_iter().flatten() {
+        let reads = self.reads.get(name).map_or(&[][..], Vec::as_slice);
+        if reads.is_empty() {
+            // Possibly imported for its side effect (`import app.signals`)
+            // or re-exported: deferring it could drop a registration.
+            return Err(format!("`{name}` is never read in the module"));
+        }
+        for read in reads {
             if read.at_init {
                 return Err(format!("`{name}` is read at init (line {})", read.line));
             }

@@ -138,10 +138,16 @@ const CASES: &[(&str, &str, u32, Option<&str>)] = &[
         Some("shares its line"),
     ),
     (
-        "never read: a re-export",
+        "never read: maybe imported for its effect",
         "from .core import Engine\n",
         1,
-        None,
+        Some("never read"),
+    ),
+    (
+        "a lone CR ends a line for Python, not for the line index",
+        "# a\r# b\nimport json\ndef f():\n    return json.dumps(1)\n",
+        2,
+        Some("carriage return"),
     ),
     (
         "a lambda at module level may run at init",

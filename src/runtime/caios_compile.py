@@ -116,7 +116,7 @@ def main(list_path):
         try:
             for line in _compile(src, dst, rel, wanted):
                 print("lazy\t%s\t%d" % (rel, line))
-        except (SyntaxError, ValueError, UnicodeDecodeError) as e:
+        except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError) as e:
             print("caios-pack: not compiled: %s %s" % (rel, str(e).splitlines()[-1] if str(e) else type(e).__name__),
                   file=sys.stderr)
         except OSError as e:

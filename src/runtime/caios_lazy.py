@@ -40,6 +40,10 @@ _local = threading.local()  # .resolving: ids of placeholders this thread is imp
 class LazyBindingsModule(_ModuleType):
     """A module that still holds placeholders: attribute reads reify them."""
 
+    def __reduce__(self):
+        # Pickled by name, as cloudpickle and copyreg treat plain modules.
+        return (__import__("importlib").import_module, (self.__name__,))
+
     def __getattribute__(self, name):
         value = _ModuleType.__getattribute__(self, name)
         if type(value) is _Placeholder:
@@ -81,9 +85,11 @@ def _adopt(module_globals):
     # still the importer's _LazyModule, which puts loader_state["class"] back
     # when the body ends: make that class this one.
     state = getattr(object.__getattribute__(module, "__spec__"), "loader_state", None)
-    if (type(module).__name__ == "_LazyModule" and isinstance(state, dict)
-            and state.get("class") is _ModuleType):
-        state["class"] = LazyBindingsModule
+    # (importlib.util.LazyLoader keeps it under "__class__" on 3.13.)
+    if isinstance(state, dict):
+        for key in ("class", "__class__"):
+            if state.get(key) is _ModuleType:
+                state[key] = LazyBindingsModule
 
 
 def _release(module_globals):
@@ -162,7 +168,12 @@ def _reify(placeholder):
         if get(placeholder, "_caios_value") is _MISSING:
             object.__setattr__(placeholder, "_caios_value", value)
             bound = spec[4]
-            if module_globals.get(bound) is placeholder:
+            current = module_globals.get(bound)
+            # `from .sub import sub` in a package: importing pkg.sub sets the
+            # attribute `sub` to the submodule first, then the eager `from`
+            # would bind the function over it; do the same.
+            submodule = sys.modules.get("%s.%s" % (module_globals.get("__name__"), bound))
+            if current is placeholder or (current is submodule and submodule is not None):
                 module_globals[bound] = value
             _release(module_globals)
     return value
@@ -181,8 +192,13 @@ class _Placeholder:
 
     def __getattribute__(self, name):
         if name == "__mro_entries__":
-            # PEP 560: `class C(placeholder)` subclasses the real class.
-            return lambda bases: (_reify(self),)
+            # PEP 560: `class C(placeholder)` subclasses what the real
+            # object would give (its own __mro_entries__, or itself).
+            def entries(bases):
+                real = _reify(self)
+                own = None if isinstance(real, type) else getattr(type(real), "__mro_entries__", None)
+                return own(real, bases) if own is not None else (real,)
+            return entries
         return getattr(_reify(self), name)
 
     def __setattr__(self, name, value):

@@ -160,6 +160,26 @@ class LazyBindings(unittest.TestCase):
             """)
         self.assertEqual(seen, {"pending": False, "f": 3, "attr": 1})
 
+    def test_a_function_named_like_its_submodule_stays_the_function(self):
+        files = {
+            "twin/__init__.py": "from .sub import sub\n\n\ndef run(x):\n    return sub(x)\n",
+            "twin/sub.py": "def sub(x):\n    return 2 * x\n",
+        }
+        build(self.root, files, {"twin/__init__.py": [1]})
+        seen = run(self.root, """\
+            import twin
+            print(json.dumps([twin.run(1), twin.run(2), callable(twin.sub)]))
+            """)
+        self.assertEqual(seen, [2, 4, True])
+
+    def test_a_generic_alias_base_subclasses_as_eagerly(self):
+        files = {
+            "aliases.py": "IntList = list[int]\n",
+            "useit.py": "from aliases import IntList\n\n\ndef make():\n    class X(IntList):\n        pass\n    return X.__mro__[1].__name__\n",
+        }
+        build(self.root, files, {"useit.py": [1]})
+        self.assertEqual(run(self.root, "import useit\nprint(json.dumps(useit.make()))\n"), "list")
+
     def test_several_imports_of_one_package_merge(self):
         files = dict(PACKAGE)
         files["multi.py"] = "import pkg.heavy\nimport pkg.other\n\ndef f():\n    return pkg.heavy.LOADED, pkg.other.VALUE\n"

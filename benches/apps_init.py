@@ -42,7 +42,6 @@ import stat
 import statistics
 import subprocess
 import sys
-import zipfile
 
 # The process under test. argv: mode, config JSON. Prints one line
 # "APPS-INIT {json}".
@@ -67,6 +66,10 @@ os._exit(0)
 """
 
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cold_start import unzip_with_modes  # noqa: E402
+
+
 def die(msg, code=2):
     sys.stderr.write(f"apps_init: {msg}\n")
     sys.exit(code)
@@ -74,12 +77,7 @@ def die(msg, code=2):
 
 def unzip_read_only(zpath, dest):
     """Unzip as Lambda does (Unix modes from external_attr), then a-w."""
-    with zipfile.ZipFile(zpath) as zf:
-        for info in zf.infolist():
-            path = zf.extract(info, dest)
-            mode = (info.external_attr >> 16) & 0o7777
-            if mode and not info.is_dir():
-                os.chmod(path, mode)
+    unzip_with_modes(zpath, dest)
     for root, dirs, files in os.walk(dest):
         for name in dirs + files:
             p = os.path.join(root, name)

@@ -381,6 +381,27 @@ class EfsSim:
 # Running one process
 
 
+def efs_serving(a, dist, plan):
+    """The package's EFS tree, DIST/efs/<digest> ("" when it has none), and
+    how to serve it: (efs_sim binary, ms per operation, MB/s) from the plan's
+    model.tiers.efs, or None for the plain folder (--efs-plain, or no file
+    on EFS)."""
+    efs_dir = os.path.join(dist, "efs")
+    roots = sorted(os.listdir(efs_dir)) if os.path.isdir(efs_dir) else []
+    root = os.path.join(efs_dir, roots[0]) if roots else ""
+    uses_efs = bool(root) and any(files for _, _, files in os.walk(root))
+    if not uses_efs or a.efs_plain:
+        return root, None
+    efs = ((plan.get("model") or {}).get("tiers") or {}).get("efs") or {}
+    if "first_byte_ms" not in efs or "throughput_mb_s" not in efs:
+        die("%s has no model.tiers.efs (written by an older caios-pack): package "
+            "again, or pass --efs-plain" % os.path.join(dist, "plan.json"))
+    if not a.efs_sim or not os.access(a.efs_sim, os.X_OK):
+        die("the plan uses EFS: --efs-sim BIN (cargo build --example efs_sim) or --efs-plain")
+    return root, (os.path.abspath(a.efs_sim), float(efs["first_byte_ms"]),
+                  float(efs["throughput_mb_s"]))
+
+
 class Bench:
     def __init__(self, a):
         self.a = a
@@ -471,23 +492,10 @@ class Bench:
         plan = json.load(open(os.path.join(self.dist, "plan.json")))
         self.lazy_status = (plan.get("lazy_bindings") or {}).get("status", "-")
         step("lazy bindings: %s" % self.lazy_status)
-        efs_dir = os.path.join(self.dist, "efs")
-        roots = sorted(os.listdir(efs_dir)) if os.path.isdir(efs_dir) else []
-        self.efs_root = os.path.join(efs_dir, roots[0]) if roots else ""
-        plan = json.load(open(os.path.join(self.dist, "plan.json")))
         self.model_efs_ms = sum(t.get("cold_start_ms") or 0 for t in plan["plan"]["per_tier"]
                                 if t["tier"] == "efs")
-        uses_efs = bool(self.efs_root) and any(files for _, _, files in os.walk(self.efs_root))
-        if uses_efs and not a.efs_plain:
-            efs = ((plan.get("model") or {}).get("tiers") or {}).get("efs") or {}
-            if "first_byte_ms" not in efs or "throughput_mb_s" not in efs:
-                die("%s has no model.tiers.efs (written by an older caios-pack): package "
-                    "again, or pass --efs-plain" % os.path.join(self.dist, "plan.json"))
-            if not a.efs_sim or not os.access(a.efs_sim, os.X_OK):
-                die("the plan uses EFS: --efs-sim BIN (cargo build --example efs_sim) or "
-                    "--efs-plain")
-            self.efs_sim = (os.path.abspath(a.efs_sim), float(efs["first_byte_ms"]),
-                            float(efs["throughput_mb_s"]))
+        self.efs_root, self.efs_sim = efs_serving(a, self.dist, plan)
+        if self.efs_sim:
             step("EFS tier through efs_sim: %g ms per lookup/getattr/open/readdir, %g MB/s "
                  "(plan.json model.tiers.efs), a fresh mount per process"
                  % self.efs_sim[1:])

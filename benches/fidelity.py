@@ -212,22 +212,11 @@ def serve_efs(bench, dist):
     the plan's tiers.efs.first_byte_ms, reads paced to its throughput_mb_s);
     with --efs-plain, or without a plan that uses EFS, the plain folder.
     Returns how it is served, for the report."""
-    efs_dir = os.path.join(dist, "efs")
-    roots = sorted(os.listdir(efs_dir)) if os.path.isdir(efs_dir) else []
-    bench.efs_root = os.path.join(efs_dir, roots[0]) if roots else ""
     plan = json.load(open(os.path.join(dist, "plan.json")))
-    if not bench.efs_root or not plan["plan"]["bytes"]["efs"]:
-        return "none"
-    if bench.a.efs_plain:
-        return "plain folder"
-    efs = ((plan.get("model") or {}).get("tiers") or {}).get("efs") or {}
-    if "first_byte_ms" not in efs or not bench.a.efs_sim or not os.access(bench.a.efs_sim,
-                                                                          os.X_OK):
-        die("the plan uses EFS: --efs-sim BIN (cargo build --example efs_sim) and a plan.json "
-            "with model.tiers.efs, or --efs-plain")
-    bench.efs_sim = (os.path.abspath(bench.a.efs_sim), float(efs["first_byte_ms"]),
-                     float(efs["throughput_mb_s"]))
-    return "efs_sim"
+    bench.efs_root, bench.efs_sim = cs.efs_serving(bench.a, dist, plan)
+    if bench.efs_sim:
+        return "efs_sim"
+    return "plain folder" if bench.efs_root and bench.a.efs_plain else "none"
 
 
 class MixBench(cs.Bench):

@@ -361,10 +361,7 @@ pub fn package(args: &PackageArgs) -> Result<()> {
         )
     };
     let mut emitted = crate::emit::emit(&analysis, &usage, &groups, &plan, &options)?;
-    let mut verification = match &verify_events {
-        Some(events) => Some(verify(events)?),
-        None => None,
-    };
+    let mut verification = verify_events.as_deref().map(verify).transpose()?;
     if !emitted.lazy_bindings.is_empty() {
         let failed = verification.as_ref().and_then(|v| v.difference());
         match failed {
@@ -386,10 +383,7 @@ pub fn package(args: &PackageArgs) -> Result<()> {
                 groups = build_groups(&analysis, &usage);
                 plan = optimize(&groups)?;
                 emitted = crate::emit::emit(&analysis, &usage, &groups, &plan, &options)?;
-                verification = match &verify_events {
-                    Some(events) => Some(verify(events)?),
-                    None => None,
-                };
+                verification = verify_events.as_deref().map(verify).transpose()?;
             }
         }
     } else if patching {

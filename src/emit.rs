@@ -29,6 +29,12 @@ pub const IMPORTER: &str = include_str!("runtime/caios_importer.py");
 pub const ENTRY: &str = include_str!("runtime/caios_entry.py");
 /// Lazy bindings' placeholders (lazy_bindings.rs), shipped in the zip.
 pub const LAZY: &str = include_str!("runtime/caios_lazy.py");
+/// The runtime's modules at the zip's root, each with its pyc.
+const RUNTIME_FILES: [(&str, &str); 3] = [
+    ("caios_importer.py", IMPORTER),
+    ("caios_entry.py", ENTRY),
+    ("caios_lazy.py", LAZY),
+];
 /// Compiles the pycs, lazy bindings included; run by the packer, not shipped.
 const COMPILER: &str = include_str!("runtime/caios_compile.py");
 
@@ -154,20 +160,15 @@ pub fn prepare(
         options,
     );
     let catalogue_text = serde_json::to_string_pretty(&catalogue).unwrap_or_default();
-    let mut zip_entries: Vec<(String, Vec<u8>, bool)> = vec![
-        (
-            "caios_importer.py".into(),
-            IMPORTER.as_bytes().to_vec(),
-            false,
-        ),
-        ("caios_entry.py".into(), ENTRY.as_bytes().to_vec(), false),
-        ("caios_lazy.py".into(), LAZY.as_bytes().to_vec(), false),
-        (
-            "caios_catalogue.json".into(),
-            catalogue_text.clone().into_bytes(),
-            false,
-        ),
-    ];
+    let mut zip_entries: Vec<(String, Vec<u8>, bool)> = RUNTIME_FILES
+        .iter()
+        .map(|(rel, text)| (rel.to_string(), text.as_bytes().to_vec(), false))
+        .collect();
+    zip_entries.push((
+        "caios_catalogue.json".into(),
+        catalogue_text.clone().into_bytes(),
+        false,
+    ));
     for p in placed.iter().filter(|p| p.tier == TierName::Local) {
         zip_entries.push((p.rel.to_string(), read(&p.source)?, p.executable));
     }
@@ -385,11 +386,7 @@ fn add_compiled_pycs(
     lazy_lines: &BTreeMap<PathBuf, Vec<u32>>,
 ) -> Result<(Vec<CompiledPyc>, Vec<String>)> {
     let mut sources: Vec<(PathBuf, String)> = Vec::new();
-    for (rel, text) in [
-        ("caios_importer.py", IMPORTER),
-        ("caios_entry.py", ENTRY),
-        ("caios_lazy.py", LAZY),
-    ] {
+    for (rel, text) in RUNTIME_FILES {
         let path = work.join(rel);
         std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
         sources.push((path, rel.to_string()));

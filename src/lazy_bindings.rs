@@ -173,11 +173,11 @@ pub fn statements(text: &str) -> Result<Vec<Statement>, (u32, String)> {
     let runs_at_init = reads.owners_run_at_init();
     let mut per_line: HashMap<u32, usize> = HashMap::default();
     for stmt in &module.body {
-        *per_line.entry(lines.line(stmt_start(stmt))).or_default() += 1;
+        *per_line.entry(lines.line(ruff_range(stmt).0)).or_default() += 1;
     }
     let mut out = Vec::new();
     for stmt in &module.body {
-        let line = lines.line(stmt_start(stmt));
+        let line = lines.line(ruff_range(stmt).0);
         let Some(mut statement) = import_statement(stmt, line) else {
             continue;
         };
@@ -199,10 +199,6 @@ pub fn statements(text: &str) -> Result<Vec<Statement>, (u32, String)> {
         out.push(statement);
     }
     Ok(out)
-}
-
-fn stmt_start(stmt: &Stmt) -> usize {
-    ruff_range(stmt).0
 }
 
 fn ruff_range(stmt: &Stmt) -> (usize, usize) {

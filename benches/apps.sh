@@ -17,6 +17,9 @@
 #   APPS_STATIC=0            skip the static package (its columns say "-")
 #   APPS_SKIP_TIME=1         no init timing (its columns say "-")
 #   APPS_ROUNDS=N            timed rounds per app for the init times (default 5)
+#   APPS_LIMITS=default      keep each app's own limits (Lambda's 262,144,000 bytes unless
+#                            its caios-pack.yaml says otherwise) instead of env / 3: the
+#                            packaging a user gets, where most apps fit locally
 #   APPS_BIN=PATH            caios-pack binary (default target/release/caios-pack,
 #                            built with `cargo build --release` when missing)
 #
@@ -132,11 +135,12 @@ for app in "${apps[@]}"; do
   env=$(env_for "$app") || { rows+=("$app|env failed|||||||||||"); failed=1; continue; }
   env_bytes=$(du -sb --exclude=__pycache__ "$env" | cut -f1)
   local_bytes=$((env_bytes / 3))
+  [[ ${APPS_LIMITS:-third} == default ]] && local_bytes=
   rm -rf "$out"
   mkdir -p "$out/unit"
   # A working copy of the unit with limits.local_bytes = env / 3.
   (cd "$src" && tar --exclude=__pycache__ -cf - .) | (cd "$out/unit" && tar -xf -)
-  printf '\nlimits:\n  local_bytes: %d\n' "$local_bytes" >>"$out/unit/caios-pack.yaml"
+  [[ -n $local_bytes ]] && printf '\nlimits:\n  local_bytes: %d\n' "$local_bytes" >>"$out/unit/caios-pack.yaml"
   unit=$out/unit
   events=$unit/events.json
   status_s=ERR status_t=ERR sum_s="- - - - -" sum_t="- - - - -" times="- - -"

@@ -19,10 +19,11 @@
 use crate::error::{Error, Result};
 use crate::scan::Problem;
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -658,33 +659,15 @@ impl Histogram {
     }
 }
 
-/// FxHash (as in rustc): module names are short, trusted keys hashed
-/// millions of times while reading a log.
-#[derive(Default)]
-struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
-                .wrapping_mul(0x517c_c1b7_2722_0a95);
-        }
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
-
 /// Counts from part of the input; parts merge (lines are read in parallel).
 #[derive(Default)]
 struct Tally {
     cold_starts: u64,
     invocations: u64,
-    index: FxMap<String, usize>,
+    /// Position of each module in `entries`. FxHash: module names are
+    /// short, trusted keys looked up millions of times while reading a log;
+    /// the order of `entries` (first seen) never depends on the hash.
+    index: FxHashMap<String, usize>,
     entries: Vec<(String, ModuleStats)>,
     bad: Vec<(u64, String)>,
     skipped: u64,

@@ -171,9 +171,9 @@ pub fn parse_config(text: &str, path: &Path) -> Result<RawConfig> {
 }
 
 fn split_handler(handler: &str) -> Result<(String, String)> {
-    let valid = |part: &str| !part.is_empty() && part.split('.').all(crate::scan::is_identifier);
+    use crate::names::{is_dotted_name, is_identifier};
     match handler.rsplit_once('.') {
-        Some((module, function)) if valid(module) && crate::scan::is_identifier(function) => {
+        Some((module, function)) if is_dotted_name(module) && is_identifier(function) => {
             Ok((module.to_string(), function.to_string()))
         }
         _ => Err(Error::input(format!(

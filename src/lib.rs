@@ -12,6 +12,7 @@ pub mod graph;
 pub mod imports;
 pub mod lazy_bindings;
 pub mod model;
+pub mod names;
 pub mod plan;
 pub mod progress;
 pub mod report;

@@ -16,7 +16,7 @@ pub fn is_stdlib(module: &str) -> bool {
             .filter(|l| !l.starts_with('#') && !l.is_empty())
             .collect()
     });
-    set.contains(module.split('.').next().unwrap_or(module))
+    set.contains(crate::names::top_level(module))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! conditional module-level: that may cost latency, never a missed module.
 
 use super::{Scope, Site, SiteKind};
+use crate::names::{is_dotted_name, is_identifier};
 
 pub fn scan_lines(text: &str) -> Vec<Site> {
     let mut sites = Vec::new();
@@ -42,7 +43,7 @@ fn parse_statement(statement: &str) -> Vec<Parsed> {
             .split(',')
             .filter_map(|part| {
                 let name = part.split_whitespace().next()?;
-                is_dotted(name).then(|| (name.to_string(), 0, Vec::new(), SiteKind::Import))
+                is_dotted_name(name).then(|| (name.to_string(), 0, Vec::new(), SiteKind::Import))
             })
             .collect();
     }
@@ -55,21 +56,17 @@ fn parse_statement(statement: &str) -> Vec<Parsed> {
     let module = module.trim();
     let level = module.chars().take_while(|&c| c == '.').count() as u32;
     let target = module.trim_start_matches('.').trim();
-    if !(is_dotted(target) || (target.is_empty() && level > 0)) {
+    if !(is_dotted_name(target) || (target.is_empty() && level > 0)) {
         return Vec::new();
     }
     let names = names
         .trim_matches(|c: char| c == '(' || c == ')' || c == '\\' || c.is_whitespace())
         .split(',')
         .filter_map(|n| n.split_whitespace().next())
-        .filter(|n| *n == "*" || super::super::scan::is_identifier(n))
+        .filter(|n| *n == "*" || is_identifier(n))
         .map(String::from)
         .collect();
     vec![(target.to_string(), level, names, SiteKind::From)]
-}
-
-fn is_dotted(name: &str) -> bool {
-    !name.is_empty() && name.split('.').all(crate::scan::is_identifier)
 }
 
 #[cfg(test)]

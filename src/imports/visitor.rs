@@ -682,7 +682,7 @@ impl<'a> ImportVisitor<'a> {
             let Some(text) = string_literal(value) else {
                 continue;
             };
-            let named = !text.is_empty() && text.split('.').all(crate::scan::is_identifier);
+            let named = crate::names::is_dotted_name(text);
             let key = (callee.clone(), text, self.records_at_init());
             if named && self.bound_callee(&callee) && self.module_names.insert(key) {
                 let names = vec![callee.clone()];
@@ -870,7 +870,7 @@ impl<'a> Visitor<'a> for ImportVisitor<'a> {
             }
             Expr::StringLiteral(s) if !self.in_all => {
                 let text = s.value.to_str();
-                if crate::scan::is_identifier(text) {
+                if crate::names::is_identifier(text) {
                     self.references.insert(text);
                 }
             }
@@ -1035,7 +1035,7 @@ fn own_package_plus_literal(expr: &Expr) -> Option<String> {
         _ => return None,
     };
     let sub = suffix.strip_prefix('.')?;
-    (!sub.is_empty() && sub.split('.').all(crate::scan::is_identifier)).then(|| sub.to_string())
+    crate::names::is_dotted_name(sub).then(|| sub.to_string())
 }
 
 /// `f"pkg.{name}"` → `pkg.`; `f".{name}"` → `.`; `"." + name` → `.`.

@@ -57,8 +57,9 @@
 //! ## Cython 3.1 / 3.2: zlib (`CYTHON_COMPRESS_STRINGS` = 1, their default)
 //! `cstring` is a plain zlib stream (`zlib.compress(data, level=9)`, decoded at
 //! import time by Python's `zlib.decompress`): header `0x78 xx`, raw deflate,
-//! big-endian Adler-32. Located by its header and accepted only when the
-//! Adler-32 matches. (bz2 = 2 and zstd = 3 exist only when a build sets the
+//! big-endian Adler-32. Located by its header, decoded with flate2 (zlib-rs)
+//! and accepted only when zlib finds the stream complete and the Adler-32
+//! matching. (bz2 = 2 and zstd = 3 exist only when a build sets the
 //! macro explicitly; they are not handled.)
 
 /// Hard cap on the size of a single decompressed table.
@@ -89,25 +90,11 @@ pub fn decompress_candidates(section: &[u8]) -> Vec<Vec<u8>> {
     // The LZSS decompressor is only linked in when the table is LZSS
     // compressed, and its error message ("LZSS string data decompression
     // failed") then sits in the same .rodata: skip the costly search otherwise.
-    if find(section, b"LZSS").is_some() {
+    if memchr::memmem::find(section, b"LZSS").is_some() {
         lzss_scan(section, &mut found, &mut work);
     }
     zlib_scan(section, &mut found, &mut work);
     found
-}
-
-/// First occurrence of `needle` (non-empty) in `hay`.
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let (&first, rest) = needle.split_first()?;
-    let mut i = 0;
-    while let Some(k) = hay.get(i..)?.iter().position(|&b| b == first) {
-        let at = i + k;
-        if hay[at + 1..].starts_with(rest) {
-            return Some(at);
-        }
-        i = at + 1;
-    }
-    None
 }
 
 fn looks_like_cython_table(out: &[u8]) -> bool {
@@ -303,319 +290,53 @@ fn zlib_scan(src: &[u8], found: &mut Vec<Vec<u8>>, work: &mut usize) {
     let n = src.len();
     let mut i = 0;
     while i + 2 < n && *work > 0 {
-        match src[i..n - 2].iter().position(|&b| b == 0x78) {
+        match memchr::memchr(0x78, &src[i..n - 2]) {
             Some(k) => i += k,
             None => break,
         }
         let (cmf, flg) = (src[i], src[i + 1]);
-        // deflate, 32 KiB window, no preset dictionary, valid header check.
+        // deflate, 32 KiB window, no preset dictionary, valid header check:
+        // rejects almost every 0x78 byte before zlib is asked.
         if cmf != 0x78 || flg & 0x20 != 0 || !((cmf as u32) << 8 | flg as u32).is_multiple_of(31) {
             i += 1;
             continue;
         }
-        if let Some((data, used)) = inflate(&src[i + 2..], work) {
-            let a = i + 2 + used;
-            if let Some(sum) = src.get(a..a + 4) {
-                let want = u32::from_be_bytes([sum[0], sum[1], sum[2], sum[3]]);
-                if adler32(&data) == want && data.len() >= MIN_OUT && looks_like_cython_table(&data)
-                {
-                    found.push(data);
-                    i = a + 4;
-                    continue;
-                }
+        if let Some((data, used)) = zlib_inflate(&src[i..], work) {
+            if data.len() >= MIN_OUT && looks_like_cython_table(&data) {
+                found.push(data);
+                i += used;
+                continue;
             }
         }
         i += 1;
     }
 }
 
-fn adler32(data: &[u8]) -> u32 {
-    let (mut a, mut b) = (1u32, 0u32);
-    for chunk in data.chunks(5552) {
-        for &x in chunk {
-            a += x as u32;
-            b += a;
-        }
-        a %= 65521;
-        b %= 65521;
-    }
-    (b << 16) | a
-}
-
-struct BitReader<'a> {
-    d: &'a [u8],
-    p: usize,
-    buf: u64,
-    cnt: u32,
-}
-
-impl<'a> BitReader<'a> {
-    fn fill(&mut self) {
-        while self.cnt <= 56 && self.p < self.d.len() {
-            self.buf |= (self.d[self.p] as u64) << self.cnt;
-            self.p += 1;
-            self.cnt += 8;
-        }
-    }
-    fn bits(&mut self, n: u32) -> Option<u32> {
-        if n == 0 {
-            return Some(0);
-        }
-        if self.cnt < n {
-            self.fill();
-            if self.cnt < n {
-                return None;
-            }
-        }
-        let v = (self.buf & ((1u64 << n) - 1)) as u32;
-        self.buf >>= n;
-        self.cnt -= n;
-        Some(v)
-    }
-    fn align(&mut self) {
-        let r = self.cnt % 8;
-        self.buf >>= r;
-        self.cnt -= r;
-    }
-    /// Byte offset of the next unread whole byte (after `align`).
-    fn byte_pos(&self) -> usize {
-        self.p - (self.cnt / 8) as usize
-    }
-}
-
-const FAST_BITS: u32 = 9;
-
-struct Huffman {
-    count: [u16; 16],
-    symbol: [u16; 288],
-    /// Indexed by the next FAST_BITS input bits: `sym | len << 9`, 0 = slow path.
-    fast: [u16; 1 << FAST_BITS],
-}
-
-impl Huffman {
-    /// Canonical Huffman code from code lengths; `None` if over-subscribed.
-    fn new(lengths: &[u8]) -> Option<Huffman> {
-        let mut h = Huffman {
-            count: [0; 16],
-            symbol: [0; 288],
-            fast: [0; 1 << FAST_BITS],
-        };
-        if lengths.len() > 288 {
-            return None;
-        }
-        for &l in lengths {
-            h.count[l as usize & 15] += 1;
-        }
-        h.count[0] = 0;
-        let mut left: i32 = 1;
-        for len in 1..16 {
-            left = (left << 1) - h.count[len] as i32;
-            if left < 0 {
-                return None;
-            }
-        }
-        let mut offs = [0u16; 16];
-        for len in 1..15 {
-            offs[len + 1] = offs[len] + h.count[len];
-        }
-        // First code of each length, RFC 1951 section 3.2.2 (count[0] is 0).
-        let mut next_code = [0u32; 16];
-        let mut code = 0u32;
-        for (len, first) in next_code.iter_mut().enumerate().skip(1) {
-            code = (code + if len > 1 { h.count[len - 1] as u32 } else { 0 }) << 1;
-            *first = code;
-        }
-        for (sym, &l) in lengths.iter().enumerate() {
-            let l = l as usize & 15;
-            if l == 0 {
-                continue;
-            }
-            h.symbol[offs[l] as usize] = sym as u16;
-            offs[l] += 1;
-            let c = next_code[l];
-            next_code[l] += 1;
-            if l as u32 <= FAST_BITS {
-                // Deflate sends codes MSB first into an LSB-first stream.
-                let mut rev = 0u32;
-                for b in 0..l {
-                    rev |= ((c >> b) & 1) << (l - 1 - b);
-                }
-                let step = 1u32 << l;
-                let mut idx = rev;
-                while idx < (1 << FAST_BITS) {
-                    h.fast[idx as usize] = sym as u16 | (l as u16) << 9;
-                    idx += step;
-                }
-            }
-        }
-        Some(h)
-    }
-
-    fn decode(&self, br: &mut BitReader) -> Option<u16> {
-        if br.cnt < FAST_BITS {
-            br.fill();
-        }
-        if br.cnt >= FAST_BITS {
-            let e = self.fast[(br.buf & ((1 << FAST_BITS) - 1)) as usize];
-            if e != 0 {
-                let l = (e >> 9) as u32;
-                br.buf >>= l;
-                br.cnt -= l;
-                return Some(e & 0x1ff);
-            }
-        }
-        // Slow canonical decode, one bit at a time (puff-style).
-        let (mut code, mut first, mut index) = (0i32, 0i32, 0i32);
-        for len in 1..16 {
-            code |= br.bits(1)? as i32;
-            let count = self.count[len] as i32;
-            if code - count < first {
-                return self.symbol.get((index + (code - first)) as usize).copied();
-            }
-            index += count;
-            first = (first + count) << 1;
-            code <<= 1;
-        }
-        None
-    }
-}
-
-const LEN_BASE: [u16; 29] = [
-    3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131,
-    163, 195, 227, 258,
-];
-const LEN_EXTRA: [u8; 29] = [
-    0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
-];
-const DIST_BASE: [u16; 30] = [
-    1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537,
-    2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
-];
-const DIST_EXTRA: [u8; 30] = [
-    0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13,
-    13,
-];
-
-/// Raw deflate decoder (RFC 1951). Returns the output and the number of input
-/// bytes used (rounded up to a whole byte), or `None` on any error, on
-/// running out of input, or when the output/work caps are hit.
-fn inflate(src: &[u8], work: &mut usize) -> Option<(Vec<u8>, usize)> {
-    let mut br = BitReader {
-        d: src,
-        p: 0,
-        buf: 0,
-        cnt: 0,
-    };
-    let mut out: Vec<u8> = Vec::new();
+/// Decodes the zlib stream at the start of `src` (header, deflate data and
+/// Adler-32 trailer, all checked by zlib). Returns the output and the number
+/// of input bytes the stream took, or `None` when the stream is invalid or
+/// truncated, or when the output or work caps are hit.
+fn zlib_inflate(src: &[u8], work: &mut usize) -> Option<(Vec<u8>, usize)> {
+    let mut zlib = flate2::Decompress::new(true);
+    let mut out: Vec<u8> = Vec::with_capacity(4096.min(MAX_OUT + 1));
     loop {
-        let last = br.bits(1)?;
-        match br.bits(2)? {
-            0 => {
-                br.align();
-                let len = br.bits(16)?;
-                let nlen = br.bits(16)?;
-                if len != !nlen & 0xffff || out.len() + len as usize > MAX_OUT {
-                    return None;
-                }
-                for _ in 0..len {
-                    out.push(br.bits(8)? as u8);
-                }
-                *work = work.checked_sub(len as usize + 1)?;
-            }
-            1 => {
-                let mut l = [0u8; 288];
-                l[..144].fill(8);
-                l[144..256].fill(9);
-                l[256..280].fill(7);
-                l[280..].fill(8);
-                let lit = Huffman::new(&l)?;
-                let dist = Huffman::new(&[5u8; 30])?;
-                inflate_block(&mut br, &mut out, &lit, &dist, work)?;
-            }
-            2 => {
-                let hlit = br.bits(5)? as usize + 257;
-                let hdist = br.bits(5)? as usize + 1;
-                let hclen = br.bits(4)? as usize + 4;
-                if hlit > 286 || hdist > 30 {
-                    return None;
-                }
-                const ORDER: [usize; 19] = [
-                    16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
-                ];
-                let mut cl = [0u8; 19];
-                for &o in ORDER.iter().take(hclen) {
-                    cl[o] = br.bits(3)? as u8;
-                }
-                let clh = Huffman::new(&cl)?;
-                let mut lens = [0u8; 320];
-                let mut i = 0;
-                while i < hlit + hdist {
-                    let sym = clh.decode(&mut br)?;
-                    let (val, rep) = match sym {
-                        0..=15 => (sym as u8, 1),
-                        16 => (*lens.get(i.checked_sub(1)?)?, 3 + br.bits(2)? as usize),
-                        17 => (0, 3 + br.bits(3)? as usize),
-                        18 => (0, 11 + br.bits(7)? as usize),
-                        _ => return None,
-                    };
-                    if i + rep > hlit + hdist {
-                        return None;
-                    }
-                    lens[i..i + rep].fill(val);
-                    i += rep;
-                }
-                if lens[256] == 0 {
-                    return None;
-                }
-                let lit = Huffman::new(&lens[..hlit])?;
-                let dist = Huffman::new(&lens[hlit..hlit + hdist])?;
-                inflate_block(&mut br, &mut out, &lit, &dist, work)?;
-            }
-            _ => return None,
+        let used = zlib.total_in() as usize;
+        let before = out.len();
+        let status = zlib
+            .decompress_vec(&src[used..], &mut out, flate2::FlushDecompress::None)
+            .ok()?;
+        // Charge the output (and one step) to the budget, as each trial may
+        // run on junk that happens to look like a zlib header.
+        *work = work.checked_sub(out.len() - before + 1)?;
+        if status == flate2::Status::StreamEnd {
+            return (out.len() <= MAX_OUT).then(|| (out, zlib.total_in() as usize));
         }
-        if last == 1 {
-            break;
+        if out.len() > MAX_OUT || (zlib.total_in() as usize == used && out.len() == before) {
+            return None; // too long, or truncated: no progress is possible
         }
-    }
-    br.align();
-    Some((out, br.byte_pos()))
-}
-
-fn inflate_block(
-    br: &mut BitReader,
-    out: &mut Vec<u8>,
-    lit: &Huffman,
-    dist: &Huffman,
-    work: &mut usize,
-) -> Option<()> {
-    loop {
-        *work = work.checked_sub(1)?;
-        let sym = lit.decode(br)? as usize;
-        if sym < 256 {
-            if out.len() >= MAX_OUT {
-                return None;
-            }
-            out.push(sym as u8);
-        } else if sym == 256 {
-            return Some(());
-        } else {
-            let li = sym - 257;
-            let len = *LEN_BASE.get(li)? as usize + br.bits(*LEN_EXTRA.get(li)? as u32)? as usize;
-            let di = dist.decode(br)? as usize;
-            let d = *DIST_BASE.get(di)? as usize + br.bits(*DIST_EXTRA.get(di)? as u32)? as usize;
-            if d > out.len() || out.len() + len > MAX_OUT {
-                return None;
-            }
-            *work = work.checked_sub(len)?;
-            let from = out.len() - d;
-            if d >= len {
-                out.extend_from_within(from..from + len);
-            } else {
-                for k in 0..len {
-                    let b = out[from + k];
-                    out.push(b);
-                }
-            }
+        if out.len() == out.capacity() {
+            // Up to one byte past the cap, so a stream longer than MAX_OUT is seen.
+            out.reserve_exact(out.len().min(MAX_OUT + 1 - out.len()));
         }
     }
 }
@@ -623,10 +344,6 @@ fn inflate_block(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn contains(hay: &[u8], needle: &[u8]) -> bool {
-        hay.windows(needle.len()).any(|w| w == needle)
-    }
 
     /// Minimal greedy encoder for the LZSS format described in the module
     /// docs (same bit layout as Cython's `Cython/LZSS.py`, simpler matching).
@@ -814,7 +531,7 @@ mod tests {
         let got = decompress_candidates(&embed(&blob));
         assert_eq!(got.len(), 1);
         assert_eq!(got[0], table);
-        assert!(contains(&got[0], b"dateutil.relativedelta"));
+        assert!(memchr::memmem::find(&got[0], b"dateutil.relativedelta").is_some());
     }
 
     #[test]
@@ -826,13 +543,13 @@ mod tests {
         assert_eq!(decompress_candidates(&sec), vec![table]);
     }
 
+    /// A zlib stream of stored (uncompressed) blocks.
     fn stored_zlib(data: &[u8]) -> Vec<u8> {
-        let mut z = vec![0x78, 0x01, 0x01];
-        let n = data.len() as u16;
-        z.extend_from_slice(&n.to_le_bytes());
-        z.extend_from_slice(&(!n).to_le_bytes());
-        z.extend_from_slice(data);
-        z.extend_from_slice(&adler32(data).to_be_bytes());
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::none());
+        z.write_all(data).unwrap();
+        let z = z.finish().unwrap();
+        assert_eq!(z[..2], [0x78, 0x01]);
         z
     }
 
@@ -841,6 +558,17 @@ mod tests {
         let table = sample_table();
         let got = decompress_candidates(&embed(&stored_zlib(&table)));
         assert_eq!(got, vec![table]);
+    }
+
+    #[test]
+    fn zlib_bad_checksum_or_truncation_is_rejected() {
+        let table = sample_table();
+        let mut bad_sum = stored_zlib(&table);
+        *bad_sum.last_mut().unwrap() ^= 1;
+        assert!(decompress_candidates(&embed(&bad_sum)).is_empty());
+        let whole = stored_zlib(&table);
+        let cut = &whole[..whole.len() - 2];
+        assert!(decompress_candidates(cut).is_empty());
     }
 
     #[test]
@@ -869,9 +597,9 @@ mod tests {
         let mut want: Vec<u8> = b"__name__ __main__ __test__ ".repeat(20);
         want.extend(0..=255u8);
         let mut work = WORK_BUDGET;
-        let (got, used) = inflate(&fixed[2..], &mut work).expect("inflate fixed");
+        let (got, used) = zlib_inflate(fixed, &mut work).expect("inflate fixed");
         assert_eq!(got, want);
-        assert_eq!(used + 2 + 4, fixed.len());
+        assert_eq!(used, fixed.len());
         assert_eq!(decompress_candidates(&embed(fixed)), vec![want]);
 
         // b'\n'.join([b'__main__', b'__module__', b'__name__', b'__qualname__', b'__test__',

@@ -5,6 +5,7 @@
 //! lists) and [`PthFile`]s (folders they add to `sys.path`, lines they
 //! execute). Malformed lines become warnings, never failures.
 
+use crate::names::normalize_path;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -50,7 +51,7 @@ pub fn parse_record(text: &str) -> (Vec<String>, Vec<usize>) {
         }
         match first_csv_field(line) {
             Some(path) if !path.is_empty() => {
-                let normal = super::elf::normalize(Path::new(&path));
+                let normal = normalize_path(Path::new(&path));
                 paths.push(normal.to_string_lossy().replace('\\', "/"));
             }
             _ => bad.push(index + 1),
@@ -109,7 +110,7 @@ pub fn parse_pth(text: &str, path: &Path, site_dir: &Path) -> PthFile {
         }
         let dir = site_dir.join(line.trim_end());
         if dir.is_dir() {
-            pth.added_paths.push(super::elf::normalize(&dir));
+            pth.added_paths.push(normalize_path(&dir));
         }
     }
     pth

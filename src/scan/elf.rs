@@ -6,6 +6,7 @@
 //! library), and the dotted-name tokens of its read-only data, from which the
 //! imports stage finds imports made by compiled code (Cython, pybind11).
 
+use crate::names::{self, is_dotted_name, normalize_path};
 use rustc_hash::FxHashSet as HashSet;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -88,7 +89,7 @@ pub fn read_elf(
             .extend(elf.exported_with_prefix(section, strtab, "PyInit_"));
     }
     if let Some(top_level) = top_level {
-        let keep_token = |t: &str| top_level.contains(t.split('.').next().unwrap_or(t));
+        let keep_token = |t: &str| top_level.contains(names::top_level(t));
         let mut tokens = BTreeSet::new();
         let mut runs = BTreeSet::new();
         let names = sections.get(elf.shstrndx).ok_or("no section name table")?;
@@ -122,7 +123,7 @@ fn expand_search_path(entries: &[String], origin: &Path) -> Vec<PathBuf> {
             let expanded = entry
                 .replace("${ORIGIN}", &origin)
                 .replace("$ORIGIN", &origin);
-            normalize(Path::new(&expanded))
+            normalize_path(Path::new(&expanded))
         })
         .collect()
 }
@@ -383,29 +384,6 @@ fn collect_packed_runs(table: &[u8], top_level: &HashSet<String>, out: &mut BTre
     }
 }
 
-fn is_dotted_name(text: &str) -> bool {
-    !text.is_empty() && text.split('.').all(crate::scan::is_identifier)
-}
-
-/// Lexically normalises `a/b/../c` to `a/c` without touching the filesystem.
-pub fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            std::path::Component::ParentDir => match out.components().next_back() {
-                Some(std::path::Component::Normal(_)) => {
-                    out.pop();
-                }
-                Some(std::path::Component::RootDir) => {}
-                _ => out.push(".."),
-            },
-            std::path::Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -478,14 +456,6 @@ mod tests {
         assert_eq!(
             got,
             ["dateutil.parserdateutil.tzday", "dateutil.tzday", "numpy"]
-        );
-    }
-
-    #[test]
-    fn normalizes_origin_paths() {
-        assert_eq!(
-            normalize(Path::new("/e/numpy/_core/../../numpy.libs")),
-            Path::new("/e/numpy.libs")
         );
     }
 }

@@ -183,7 +183,7 @@ mod tests {
             let origin = path.parent().unwrap().to_path_buf();
             let dirs = |ds: &[&str]| -> Vec<PathBuf> {
                 ds.iter()
-                    .map(|d| crate::scan::elf::normalize(&origin.join(d)))
+                    .map(|d| crate::names::normalize_path(&origin.join(d)))
                     .collect()
             };
             inv.files.push(FileEntry {

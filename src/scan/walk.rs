@@ -10,7 +10,7 @@
 //! their results joined in sorted order, so the output is the same as one
 //! sequential walk's.
 
-use super::{kind_from_name, FileEntry, Problem, Root, RootId, RootKind};
+use super::{FileEntry, FileKind, Problem, Root, RootId, RootKind};
 use crate::config::Unit;
 use rayon::prelude::*;
 use rustc_hash::FxHashSet as HashSet;
@@ -281,6 +281,30 @@ fn relative(path: &Path, root: &Path) -> String {
         .replace('\\', "/")
 }
 
+/// The kind a file's name suggests; extension modules are told apart from
+/// plain shared libraries later, by their `PyInit_` export.
+fn kind_from_name(rel: &str) -> FileKind {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    let in_metadata = rel
+        .split('/')
+        .any(|part| part.ends_with(".dist-info") || part.ends_with(".egg-info"));
+    if in_metadata {
+        FileKind::Metadata
+    } else if name.ends_with(".py") {
+        FileKind::Python
+    } else if name.ends_with(".pyc") {
+        FileKind::Bytecode
+    } else if is_shared_object_name(name) {
+        FileKind::SharedLib
+    } else {
+        FileKind::Data
+    }
+}
+
+fn is_shared_object_name(name: &str) -> bool {
+    name.ends_with(".so") || name.contains(".so.")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,5 +410,20 @@ mod tests {
         let walked = walk_roots(&roots, &unit, &mut problems);
         let files: Vec<String> = walked.files.iter().map(|f| f.rel.clone()).collect();
         assert_eq!(files, sequential(&site));
+    }
+
+    #[test]
+    fn file_kinds_from_names() {
+        let cases = [
+            ("a/b.py", FileKind::Python),
+            ("a/__pycache__/b.cpython-311.pyc", FileKind::Bytecode),
+            ("numpy.libs/libopenblas-x.so", FileKind::SharedLib),
+            ("pyarrow/libarrow.so.2000", FileKind::SharedLib),
+            ("six-1.16.0.dist-info/RECORD", FileKind::Metadata),
+            ("a/data.csv", FileKind::Data),
+        ];
+        for (rel, kind) in cases {
+            assert_eq!(kind_from_name(rel), kind, "{rel}");
+        }
     }
 }

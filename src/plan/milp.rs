@@ -5,6 +5,7 @@
 //! or why there is none (infeasible, timed out, solver error).
 
 use super::cost::{coefficients, Coefficients};
+use super::per_tier::PerTier;
 use super::{Group, Settings};
 use crate::model::TierName;
 use good_lp::{
@@ -29,7 +30,7 @@ pub(super) enum SolveError {
 
 /// A solver answer: the value of every `x[g,t]`, the objective, the status.
 pub(super) struct Solved {
-    pub(super) values: Vec<[Option<f64>; 3]>,
+    pub(super) values: Vec<PerTier<Option<f64>>>,
     pub(super) objective: f64,
     pub(super) status: String,
 }
@@ -52,23 +53,23 @@ pub(super) fn solve(
             variable().binary()
         }
     };
-    let x: Vec<[Option<Variable>; 3]> = groups
+    let x: Vec<PerTier<Option<Variable>>> = groups
         .iter()
-        .map(|g| TierName::ALL.map(|t| s.tier_allowed(g, t).then(|| vars.add(decision()))))
+        .map(|g| PerTier::from_fn(|t| s.tier_allowed(g, t).then(|| vars.add(decision()))))
         .collect();
     let efs_used = vars.add(decision());
     // 1 when init fetches anything from S3: the importer then imports boto3
     // and creates its client during init, a fixed cost.
     let s3_at_init = vars.add(decision());
     let unhidden = vars.add(variable().min(0.0));
-    let coeff: Vec<[Coefficients; 3]> = groups
+    let coeff: Vec<PerTier<Coefficients>> = groups
         .iter()
-        .map(|g| TierName::ALL.map(|t| coefficients(s, g, t)))
+        .map(|g| PerTier::from_fn(|t| coefficients(s, g, t)))
         .collect();
     let sum = |f: &dyn Fn(&Coefficients) -> f64| -> Expression {
         let mut e = Expression::from(0.0);
         for (g, vs) in x.iter().enumerate() {
-            for (t, v) in vs.iter().enumerate() {
+            for (t, v) in vs.iter() {
                 if let Some(v) = v {
                     let value = f(&coeff[g][t]);
                     if value != 0.0 {
@@ -96,17 +97,17 @@ pub(super) fn solve(
     for vs in &x {
         let chosen: Expression = vs
             .iter()
-            .flatten()
-            .fold(Expression::from(0.0), |e, v| e + *v);
+            .filter_map(|(_, v)| *v)
+            .fold(Expression::from(0.0), |e, v| e + v);
         model = model.with(constraint!(chosen == 1.0));
-        if let Some(v) = vs[1] {
+        if let Some(v) = vs.efs {
             model = model.with(constraint!(efs_used >= v));
         }
     }
     for (g, vs) in x.iter().enumerate() {
-        if let (Some(v), true) = (vs[2], coeff[g][2].download_ms > 0.0) {
+        if let (Some(v), true) = (vs.s3, coeff[g].s3.download_ms > 0.0) {
             model = model.with(constraint!(s3_at_init >= v));
-            model = model.with(constraint!(unhidden >= coeff[g][2].wait_floor_ms * v));
+            model = model.with(constraint!(unhidden >= coeff[g].s3.wait_floor_ms * v));
         }
     }
     model = model.with(constraint!(sum(&|c| c.local_bytes) <= s.local_limit as f64));
@@ -125,9 +126,9 @@ pub(super) fn solve(
     if let Some(start) = start {
         let mut initial: Vec<(Variable, f64)> = Vec::new();
         for (g, vs) in x.iter().enumerate() {
-            for (t, v) in vs.iter().enumerate() {
+            for (t, v) in vs.iter() {
                 if let Some(v) = v {
-                    initial.push((*v, f64::from(u8::from(TierName::ALL[t] == start[g]))));
+                    initial.push((*v, f64::from(u8::from(t == start[g]))));
                 }
             }
         }
@@ -170,14 +171,14 @@ pub(super) fn solve(
 }
 
 /// The tier of each group, if every binary is within 1e-6 of 0 or 1.
-pub(super) fn integral_tiers(values: &[[Option<f64>; 3]]) -> Option<Vec<TierName>> {
+pub(super) fn integral_tiers(values: &[PerTier<Option<f64>>]) -> Option<Vec<TierName>> {
     values
         .iter()
         .map(|vs| {
             let mut chosen = None;
-            for (t, v) in vs.iter().enumerate() {
+            for (t, v) in vs.iter() {
                 match v {
-                    Some(v) if (v - 1.0).abs() < 1e-6 => chosen = Some(TierName::ALL[t]),
+                    Some(v) if (v - 1.0).abs() < 1e-6 => chosen = Some(t),
                     Some(v) if v.abs() < 1e-6 => {}
                     Some(_) => return None,
                     None => {}

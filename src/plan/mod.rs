@@ -33,6 +33,7 @@ pub mod groups;
 pub mod layout;
 pub mod located;
 mod milp;
+pub mod per_tier;
 mod settings;
 
 pub use groups::Group;
@@ -42,6 +43,7 @@ use crate::model::TierName;
 use cost::{coefficients, cold_start_ms, s3_client_ms, GB};
 use greedy::greedy;
 use milp::{integral_tiers, solve, Objective, SolveError};
+use per_tier::PerTier;
 use serde::Serialize;
 
 /// The solved placement.
@@ -177,19 +179,16 @@ pub fn evaluate(groups: &[Group], s: &Settings, tiers: Vec<TierName>, status: St
     let mut bytes = TierBytes::default();
     let mut cost = Cost::default();
     let mut prefetch = Vec::new();
-    let mut per_tier: Vec<TierShare> = TierName::ALL
-        .iter()
-        .map(|&tier| TierShare {
-            tier,
-            groups: 0,
-            bytes: 0,
-            cold_start_ms: 0.0,
-            monthly_usd: 0.0,
-        })
-        .collect();
+    let mut per_tier = PerTier::from_fn(|tier| TierShare {
+        tier,
+        groups: 0,
+        bytes: 0,
+        cold_start_ms: 0.0,
+        monthly_usd: 0.0,
+    });
     for (g, (group, tier)) in groups.iter().zip(&tiers).enumerate() {
         let c = coefficients(s, group, *tier);
-        let share = &mut per_tier[TierName::ALL.iter().position(|t| t == tier).unwrap_or(0)];
+        let share = &mut per_tier[*tier];
         share.groups += 1;
         share.bytes += group.bytes;
         share.cold_start_ms += c.latency_ms;
@@ -221,7 +220,7 @@ pub fn evaluate(groups: &[Group], s: &Settings, tiers: Vec<TierName>, status: St
     let unhidden = total - latency;
     latency = total;
     first += s3_client_ms(groups, &tiers, s, !prefetch.is_empty()).first_invocation;
-    per_tier[2].cold_start_ms += unhidden;
+    per_tier.s3.cold_start_ms += unhidden;
     if bytes.efs > 0 {
         cost.efs_fixed_usd = s.tiers.efs_fixed_usd_per_month;
     }
@@ -241,7 +240,7 @@ pub fn evaluate(groups: &[Group], s: &Settings, tiers: Vec<TierName>, status: St
         first_invocation_ms: first,
         cost,
         bytes,
-        per_tier,
+        per_tier: per_tier.into_vec(),
         regime,
         status,
         local_limit: s.local_limit,

@@ -36,6 +36,9 @@ mod milp;
 pub mod per_tier;
 mod settings;
 
+#[cfg(test)]
+mod tests;
+
 pub use groups::Group;
 pub use settings::Settings;
 

@@ -3,8 +3,9 @@
 //! Input: the [`Group`]s and the unit's [`Model`] settings (tiers, limits,
 //! workload, budget). Output: a [`Plan`] — a tier per group, the S3 groups to
 //! prefetch, the modelled cold start and first-invocation latency, the monthly
-//! cost broken down, and the regime in words; or, when the budget cannot be
-//! met, which limit binds and the smallest achievable latency.
+//! cost broken down, and the regime (as facts the report puts into words);
+//! or, when the budget cannot be met, which limit binds and the smallest
+//! achievable latency.
 //!
 //! The model (docs/model.md has the derivation):
 //!
@@ -34,12 +35,14 @@ pub mod layout;
 pub mod located;
 mod milp;
 pub mod per_tier;
+pub mod regime;
 mod settings;
 
 #[cfg(test)]
 mod tests;
 
 pub use groups::Group;
+pub use regime::{Binding, Regime};
 pub use settings::Settings;
 
 use crate::model::TierName;
@@ -65,7 +68,9 @@ pub struct Plan {
     pub bytes: TierBytes,
     /// Per tier: what its groups add to the cold start and the monthly bill.
     pub per_tier: Vec<TierShare>,
-    pub regime: String,
+    /// Why the placement is what it is (serialized as the report's words
+    /// for it).
+    pub regime: Regime,
     /// `optimal`, `time-limit (gap …)`, or `greedy` when the solver gave
     /// nothing usable in time.
     pub status: String,
@@ -106,7 +111,8 @@ pub struct TierBytes {
 /// Why no plan meets the constraints.
 #[derive(Debug, Clone, Serialize)]
 pub struct Infeasible {
-    pub binding: String,
+    /// Serialized as the report's words for it.
+    pub binding: Binding,
     /// The smallest cold start any placement within the size limits achieves.
     pub min_latency_ms: Option<f64>,
 }
@@ -234,7 +240,7 @@ pub fn evaluate(groups: &[Group], s: &Settings, tiers: Vec<TierName>, status: St
     }
     cost.total_usd =
         cost.storage_usd + cost.requests_and_reads_usd + cost.efs_fixed_usd + cost.billed_init_usd;
-    let regime = regime(groups, &tiers, &bytes, s, prefetch.len());
+    let regime = regime::regime(groups, &tiers, &bytes, s, prefetch.len());
     Plan {
         tiers,
         prefetch,
@@ -252,129 +258,13 @@ pub fn evaluate(groups: &[Group], s: &Settings, tiers: Vec<TierName>, status: St
     }
 }
 
-fn regime(
-    groups: &[Group],
-    tiers: &[TierName],
-    bytes: &TierBytes,
-    s: &Settings,
-    prefetched: usize,
-) -> String {
-    let total: u64 = groups.iter().map(|g| g.bytes).sum();
-    if bytes.efs == 0 && bytes.s3 == 0 {
-        return format!(
-            "fits locally: all {} in the package (limit {})",
-            crate::report::human_bytes(total),
-            crate::report::human_bytes(s.local_limit)
-        );
-    }
-    let hot_elsewhere = groups
-        .iter()
-        .zip(tiers)
-        .any(|(g, t)| *t != TierName::Local && g.init_probability > 0.0);
-    let pinned_off: Vec<&Group> = groups
-        .iter()
-        .zip(tiers)
-        .filter(|(g, t)| **t != TierName::Local && g.pinned == Some(**t))
-        .map(|(g, _)| g)
-        .collect();
-    let mut words = if hot_elsewhere && total <= s.local_limit && !pinned_off.is_empty() {
-        format!(
-            "the unit ({}) would fit the package ({}), but pins place {} group(s) ({}) off it",
-            crate::report::human_bytes(total),
-            crate::report::human_bytes(s.local_limit),
-            pinned_off.len(),
-            crate::report::human_bytes(pinned_off.iter().map(|g| g.bytes).sum())
-        )
-    } else if hot_elsewhere {
-        format!(
-            "the unit ({}) does not fit the package ({}): part of the cold set is off the package",
-            crate::report::human_bytes(total),
-            crate::report::human_bytes(s.local_limit)
-        )
-    } else {
-        format!(
-            "hot set local, the rest ({}) off the package",
-            crate::report::human_bytes(bytes.efs + bytes.s3)
-        )
-    };
-    if bytes.s3 > 0 {
-        words.push_str(&format!(
-            "; S3 holds {} ({prefetched} groups prefetched at init)",
-            crate::report::human_bytes(bytes.s3)
-        ));
-    }
-    if bytes.efs > 0 {
-        let why = if efs_needed_for_budget(groups, tiers, s) {
-            format!(
-                "EFS needed because fetching its groups from S3 at init would break the {} budget",
-                s.max_latency_ms
-                    .map_or(String::new(), |m| format!("{m:.0} ms"))
-            )
-        } else {
-            "EFS chosen for cost: its reads cost less than S3 requests plus the billed INIT time S3 would add".to_string()
-        };
-        words.push_str(&format!(
-            "; {why}: EFS holds {}",
-            crate::report::human_bytes(bytes.efs)
-        ));
-    }
-    words
-}
-
-/// Whether moving the EFS groups to S3 would break the latency budget.
-fn efs_needed_for_budget(groups: &[Group], tiers: &[TierName], s: &Settings) -> bool {
-    let Some(max) = s.max_latency_ms else {
-        return false;
-    };
-    // Every EFS group that may go to S3, moved there.
-    let without_efs: Vec<TierName> = groups
-        .iter()
-        .zip(tiers)
-        .map(|(g, &t)| match t {
-            TierName::Efs if s.tier_allowed(g, TierName::S3) => TierName::S3,
-            other => other,
-        })
-        .collect();
-    cold_start_ms(groups, &without_efs, s) > max + 1e-6
-}
-
 /// Which limit binds, and the smallest achievable cold start.
 fn diagnose(groups: &[Group], s: &Settings) -> Infeasible {
     let min_latency = solve(groups, s, Objective::Latency, None, None, false)
         .ok()
         .and_then(|solved| integral_tiers(&solved.values))
         .map(|tiers| evaluate(groups, s, tiers, String::new()).cold_start_ms);
-    let binding = match (min_latency, s.max_latency_ms) {
-        (None, _) => {
-            let pinned_local: u64 = groups
-                .iter()
-                .filter(|g| g.pinned == Some(TierName::Local))
-                .map(|g| g.bytes)
-                .sum();
-            if pinned_local > s.local_limit {
-                format!(
-                    "groups pinned local need {} but the package limit is {}",
-                    crate::report::human_bytes(pinned_local),
-                    crate::report::human_bytes(s.local_limit)
-                )
-            } else {
-                format!(
-                    "no placement fits the package ({}) and /tmp ({}) limits{}",
-                    crate::report::human_bytes(s.local_limit),
-                    crate::report::human_bytes(s.tmp_limit),
-                    if s.workload.snapstart {
-                        " with SnapStart (no EFS, /tmp ≤ 512 MiB)"
-                    } else {
-                        ""
-                    }
-                )
-            }
-        }
-        (Some(min), Some(max)) if min > max => {
-            format!("the latency budget: {max:.0} ms is below the smallest achievable cold start, {min:.0} ms")
-        }
-        _ => "the monthly cost budget (max_monthly_usd)".to_string(),
-    };
+    let binding = regime::binding(groups, s, min_latency);
     Infeasible {
         binding,
         min_latency_ms: min_latency,

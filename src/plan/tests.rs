@@ -296,6 +296,13 @@ fn a_budget_below_the_fastest_placement_is_infeasible() {
     let infeasible = optimize(&[hot(), cold()], &s).expect_err("100 ms < 130 ms on EFS");
     let min = infeasible.min_latency_ms.expect("a smallest cold start");
     assert_close(min, 130.0, "smallest cold start");
+    assert_eq!(
+        infeasible.binding,
+        Binding::Latency {
+            max_ms: 100.0,
+            min_ms: min
+        }
+    );
 }
 
 #[test]
@@ -308,6 +315,13 @@ fn pinned_groups_over_the_package_limit_are_infeasible() {
     };
     let infeasible = optimize(&[pinned("a"), pinned("b")], &s).expect_err("2 MB pinned in 1 MB");
     assert_eq!(infeasible.min_latency_ms, None);
+    assert_eq!(
+        infeasible.binding,
+        Binding::PinnedLocal {
+            need: 2 * MB,
+            local_limit: MB
+        }
+    );
 }
 
 #[test]
@@ -391,5 +405,97 @@ fn a_monthly_budget_below_the_cheapest_placement_is_infeasible() {
         infeasible.min_latency_ms.expect("a placement fits"),
         20.0,
         "smallest cold start",
+    );
+    assert_eq!(infeasible.binding, Binding::MonthlyCost);
+}
+
+#[test]
+fn the_regime_says_what_is_off_the_package_and_why() {
+    use regime::{EfsShare, OffPackage, S3Share};
+    let off = |why, s3, efs| Regime::OffPackage {
+        unit_bytes: 2 * MB,
+        local_limit: MB,
+        why,
+        s3,
+        efs,
+    };
+    let pinned_hot = Group {
+        pinned: Some(S3),
+        ..hot()
+    };
+    let cases = [
+        (
+            "all local",
+            vec![hot(), cold()],
+            vec![Local, Local],
+            Some(200.0),
+            Regime::FitsLocally {
+                unit_bytes: 2 * MB,
+                local_limit: MB,
+            },
+        ),
+        (
+            "cold on S3",
+            vec![hot(), cold()],
+            vec![Local, S3],
+            None,
+            off(
+                OffPackage::NotNeededAtInit { bytes: MB },
+                Some(S3Share {
+                    bytes: MB,
+                    prefetched: 0,
+                }),
+                None,
+            ),
+        ),
+        (
+            "hot on EFS within a budget S3 would break",
+            vec![hot(), cold()],
+            vec![Efs, Local],
+            Some(200.0),
+            off(
+                OffPackage::TooBig,
+                None,
+                Some(EfsShare {
+                    bytes: MB,
+                    needed_for_budget_ms: Some(200.0),
+                }),
+            ),
+        ),
+        (
+            "hot on EFS for cost",
+            vec![hot(), cold()],
+            vec![Efs, Local],
+            Some(2000.0),
+            off(
+                OffPackage::TooBig,
+                None,
+                Some(EfsShare {
+                    bytes: MB,
+                    needed_for_budget_ms: None,
+                }),
+            ),
+        ),
+    ];
+    for (case, groups, tiers, max_latency_ms, expected) in cases {
+        let mut s = settings();
+        s.local_limit = MB;
+        s.max_latency_ms = max_latency_ms;
+        let plan = evaluate(&groups, &s, tiers, String::new());
+        assert_eq!(plan.regime, expected, "{case}");
+    }
+    // Pins alone keep a hot group off a package the unit fits.
+    let mut s = settings();
+    s.local_limit = 3 * MB;
+    let plan = evaluate(&[pinned_hot, cold()], &s, vec![S3, Local], String::new());
+    let Regime::OffPackage { why, .. } = plan.regime else {
+        panic!("{:?}", plan.regime);
+    };
+    assert_eq!(
+        why,
+        OffPackage::Pinned {
+            groups: 1,
+            bytes: MB
+        }
     );
 }

@@ -8,6 +8,7 @@ use super::cost::{coefficients, Coefficients};
 use super::per_tier::PerTier;
 use super::{Group, Settings};
 use crate::model::TierName;
+use good_lp::solvers::highs::HighsProblem;
 use good_lp::{
     constraint, variable, Expression, ProblemVariables, Solution, SolverModel, Variable,
 };
@@ -124,30 +125,46 @@ pub(super) fn solve(
         ));
     }
     if let Some(start) = start {
-        let mut initial: Vec<(Variable, f64)> = Vec::new();
-        for (g, vs) in x.iter().enumerate() {
-            for (t, v) in vs.iter() {
-                if let Some(v) = v {
-                    initial.push((*v, f64::from(u8::from(t == start[g]))));
-                }
-            }
-        }
-        model = good_lp::WithInitialSolution::with_initial_solution(model, initial);
+        model =
+            good_lp::WithInitialSolution::with_initial_solution(model, initial_solution(&x, start));
     }
     let model = model
         .set_time_limit(s.time_limit.as_secs_f64())
         .set_threads(1);
+    solve_within(model, x, objective_value, s.time_limit)
+}
+
+/// `start` as a value for every `x[g,t]`: 1 on the group's tier, else 0.
+fn initial_solution(x: &[PerTier<Option<Variable>>], start: &[TierName]) -> Vec<(Variable, f64)> {
+    let mut initial: Vec<(Variable, f64)> = Vec::new();
+    for (g, vs) in x.iter().enumerate() {
+        for (t, v) in vs.iter() {
+            if let Some(v) = v {
+                initial.push((*v, f64::from(u8::from(t == start[g]))));
+            }
+        }
+    }
+    initial
+}
+
+/// Solves `model` on a thread and waits at most `time_limit` and a grace
+/// period: HiGHS can overshoot its own time limit, so we wait on our own
+/// clock.
+fn solve_within(
+    model: HighsProblem,
+    x: Vec<PerTier<Option<Variable>>>,
+    objective: Expression,
+    time_limit: Duration,
+) -> std::result::Result<Solved, SolveError> {
     let started = Instant::now();
-    // HiGHS can overshoot its own time limit; wait on our own clock.
     let (send, receive) = std::sync::mpsc::channel();
-    let x_for_thread = x.clone();
     std::thread::spawn(move || {
         let result = model.solve().map(|solution| Solved {
-            values: x_for_thread
+            values: x
                 .iter()
                 .map(|vs| vs.map(|v| v.map(|v| solution.value(v))))
                 .collect(),
-            objective: solution.eval(&objective_value),
+            objective: solution.eval(&objective),
             status: match solution.status() {
                 good_lp::SolutionStatus::Optimal => "optimal".to_string(),
                 good_lp::SolutionStatus::GapLimit => {
@@ -158,7 +175,7 @@ pub(super) fn solve(
         });
         let _ = send.send(result);
     });
-    let grace = s.time_limit + Duration::from_secs(2);
+    let grace = time_limit + Duration::from_secs(2);
     match receive.recv_timeout(grace) {
         Ok(Ok(solved)) => Ok(solved),
         Ok(Err(good_lp::ResolutionError::Infeasible)) => Err(SolveError::Infeasible),

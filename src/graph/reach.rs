@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 /// Whether `edge` runs at init, given whether its importer's functions may
 /// run at init (`runs`). A module `__getattr__` import does not run because
 /// the package's code runs: only a read of its attribute runs it, and those
-/// reads have their own edges (see [`attribute_reads`]).
+/// reads have their own edges (see [`super::attribute_reads`]).
 pub fn runs_at_init(edge: &Edge, runs: bool) -> bool {
     !edge.type_checking
         && !edge.blocked

@@ -3,6 +3,27 @@
 //! Input: the groups, the [`Settings`], an objective, an optional latency
 //! bound and start. Output: the value of every `x[g,t]` and the objective,
 //! or why there is none (infeasible, timed out, solver error).
+//!
+//! The model (docs/model.md has the derivation):
+//!
+//! - binary `x[g,t]`, one tier per group; binary `e` = "EFS used";
+//! - local bytes ≤ `limits.local_bytes`; bytes of S3 groups that may be
+//!   fetched ≤ `limits.tmp_bytes`;
+//! - cold start `L = Σ p_g·import_g` (every loaded group is imported)
+//!   `+ Σ_{efs} efb·(ops·files_g + dirs_g) + bytes_g/ethr` over the files
+//!   init reads from the group (EFS round trips and reads)
+//!   `+ Σ_{s3, p>0} p_g·(bytes_g/extract + all_files_g·per_file)`
+//!   (extraction: CPU work nothing hides)
+//!   `+ w + c·client`, with `w ≥ D − O`, `w ≥ sfb + zip·bytes_g/sthr` for
+//!   each S3 group needed at init, `w ≥ 0`: S3 groups needed at init are
+//!   prefetched by a background thread from the start of init over `k`
+//!   connections that share the link, `D = Σ_{s3, p>0} sfb/k +
+//!   zip·bytes_g/sthr`; the download overlaps with the imports of local
+//!   groups, `O = Σ_{local} p_g·import_g`; only what it does not overlap
+//!   adds to init;
+//! - `L ≤ max_latency`;
+//! - minimise storage + requests + EFS reads + `e`·EFS fixed cost + billed
+//!   INIT (cold starts × L × memory × price; zero with SnapStart).
 
 use super::cost::{coefficients, Coefficients};
 use super::per_tier::PerTier;

@@ -6,6 +6,7 @@
 pub mod analyze;
 pub mod html;
 pub mod optimize;
+pub mod plan_words;
 
 /// `123456789` → `123.5 MB` (decimal units, as Lambda's limits are quoted).
 pub fn human_bytes(bytes: u64) -> String {

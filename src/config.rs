@@ -149,6 +149,13 @@ impl Unit {
     }
 }
 
+impl Unit {
+    /// The handler as `module.function`.
+    pub fn handler(&self) -> String {
+        format!("{}.{}", self.handler_module, self.handler_function)
+    }
+}
+
 /// Parses the YAML text; errors carry `path:line:column`.
 pub fn parse_config(text: &str, path: &Path) -> Result<RawConfig> {
     if text.trim().is_empty() {

@@ -34,7 +34,7 @@
 //!   `locals`, `exec` or `eval`, and defines no module `__getattr__`.
 //!
 //! `verify` on the unit's events must then pass with the patches, or the
-//! package is emitted without them (commands::package).
+//! package is emitted without them (cli::package).
 
 use crate::analysis::Analysis;
 use crate::imports::{visitor::LineIndex, SiteKind};

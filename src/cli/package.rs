@@ -10,6 +10,7 @@
 use super::optimize::OptimizeArgs;
 use super::{analyze_reachable, build_groups, write_stdout, Format, Inputs};
 use crate::analysis::Analysis;
+use crate::config::LAMBDA_DIRECT_UPLOAD_LIMIT;
 use crate::error::{Error, Result};
 use std::path::PathBuf;
 
@@ -192,7 +193,7 @@ pub fn run(args: &PackageArgs) -> Result<()> {
             crate::report::human_bytes(emitted.zip_bytes),
             crate::report::human_bytes(emitted.zip_unzipped_bytes),
             emitted.pyc_compiled,
-            if emitted.zip_bytes > 50_000_000 { " — over the 50 MB direct-upload limit: upload it through S3" } else { "" },
+            if emitted.zip_bytes > LAMBDA_DIRECT_UPLOAD_LIMIT { " — over the 50 MB direct-upload limit: upload it through S3" } else { "" },
             emitted.bundles,
             crate::report::human_bytes(emitted.s3_bytes),
             emitted.efs_files,
@@ -284,7 +285,7 @@ fn check(
             crate::report::human_bytes(limit),
             unzipped as f64 * 100.0 / limit.max(1) as f64,
             crate::report::human_bytes(prepared.zip_bytes()),
-            if prepared.zip_bytes() > 50_000_000 { " (over 50 MB: deploy it through S3)" } else { "" },
+            if prepared.zip_bytes() > LAMBDA_DIRECT_UPLOAD_LIMIT { " (over 50 MB: deploy it through S3)" } else { "" },
             plan.cold_start_ms,
             plan.cost.total_usd
         ),

@@ -95,13 +95,13 @@ pub fn run(args: &PackageArgs) -> Result<()> {
     // With patches, the plan places what they defer as deferred; should
     // verify reject them, the unpatched plan is made and emitted instead.
     let patching = verify_events.is_some() && !lazy.patches.is_empty();
-    let mut usage = match (patching, stats.as_ref()) {
+    let usage = match (patching, stats.as_ref()) {
         (true, Some(stats)) => {
             crate::lazy_bindings::apply(&analysis, &unpatched_usage, stats, &lazy)
         }
         _ => unpatched_usage.clone(),
     };
-    let mut groups = build_groups(&analysis, &usage);
+    let groups = build_groups(&analysis, &usage);
     let mut options = crate::emit::EmitOptions {
         out: args.out.clone(),
         bucket: args.bucket.clone(),
@@ -117,32 +117,20 @@ pub fn run(args: &PackageArgs) -> Result<()> {
     if args.check {
         return check(&analysis, &usage, &groups, &settings, &options, o.format);
     }
-    let optimize = |groups: &[crate::plan::Group]| {
-        crate::plan::optimize(groups, &settings)
-            .map_err(|i| Error::Infeasible(crate::report::optimize::infeasible_message(&i)))
+    let rounds = Rounds {
+        args,
+        analysis: &analysis,
+        settings: &settings,
+        verify_events: verify_events.as_deref(),
     };
-    let mut plan = optimize(&groups)?;
-    let handler = analysis.unit.handler();
-    let verify = |events: &[crate::trace::EventCase]| {
-        crate::verify::run(
-            &analysis.unit,
-            events,
-            &crate::verify::VerifyOptions {
-                dist: args.out.clone(),
-                python: args.python.clone(),
-                event_timeout: crate::verify::DEFAULT_EVENT_TIMEOUT,
-            },
-        )
-    };
-    let mut emitted = crate::emit::emit(&analysis, &usage, &groups, &plan, &options)?;
-    let mut verification = verify_events.as_deref().map(verify).transpose()?;
-    if !emitted.lazy_bindings.is_empty() {
-        let failed = verification.as_ref().and_then(|v| v.difference());
+    let mut round = rounds.run(usage, groups, &options)?;
+    if !round.emitted.lazy_bindings.is_empty() {
+        let failed = round.verification.as_ref().and_then(|v| v.difference());
         match failed {
             None => {
                 lazy.status = format!(
                     "applied: {} statements, and verify passed with them",
-                    emitted.lazy_bindings.len()
+                    round.emitted.lazy_bindings.len()
                 )
             }
             Some(difference) => {
@@ -153,11 +141,8 @@ pub fn run(args: &PackageArgs) -> Result<()> {
                 );
                 lazy.status = format!("withdrawn: verify failed with them ({suspects})");
                 options.lazy_lines.clear();
-                usage = unpatched_usage;
-                groups = build_groups(&analysis, &usage);
-                plan = optimize(&groups)?;
-                emitted = crate::emit::emit(&analysis, &usage, &groups, &plan, &options)?;
-                verification = verify_events.as_deref().map(verify).transpose()?;
+                let groups = build_groups(&analysis, &unpatched_usage);
+                round = rounds.run(unpatched_usage, groups, &options)?;
             }
         }
     } else if patching {
@@ -168,7 +153,14 @@ pub fn run(args: &PackageArgs) -> Result<()> {
     let plan_path = args.out.join("plan.json");
     std::fs::write(
         &plan_path,
-        crate::report::optimize::package_json(&plan, &groups, &analysis, &usage, &emitted, &lazy),
+        crate::report::optimize::package_json(
+            &round.plan,
+            &round.groups,
+            &analysis,
+            &round.usage,
+            &round.emitted,
+            &lazy,
+        ),
     )
     .map_err(|e| Error::io(&plan_path, e))?;
     let report = if args.report {
@@ -176,18 +168,98 @@ pub fn run(args: &PackageArgs) -> Result<()> {
     } else {
         None
     };
-    let mut summary = match o.format {
+    let handler = analysis.unit.handler();
+    write_stdout(&summary(args, &round, &handler, &lazy, report))?;
+    match round.verification.as_ref().and_then(|v| v.difference()) {
+        Some(message) => Err(Error::Failed(format!(
+            "{message}\nthe artifacts stay in {} for inspection",
+            args.out.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// What plan → emit → verify start from, the same for both rounds (with
+/// lazy bindings, and without them when verify rejects them).
+struct Rounds<'a> {
+    args: &'a PackageArgs,
+    analysis: &'a Analysis,
+    settings: &'a crate::plan::Settings,
+    verify_events: Option<&'a [crate::trace::EventCase]>,
+}
+
+/// One round's plan, the artifacts it wrote and verify's verdict on them.
+struct Round {
+    usage: crate::usage::UsageTable,
+    groups: Vec<crate::plan::Group>,
+    plan: crate::plan::Plan,
+    emitted: crate::emit::Emitted,
+    verification: Option<crate::verify::Verification>,
+}
+
+impl Rounds<'_> {
+    fn run(
+        &self,
+        usage: crate::usage::UsageTable,
+        groups: Vec<crate::plan::Group>,
+        options: &crate::emit::EmitOptions,
+    ) -> Result<Round> {
+        let plan = crate::plan::optimize(&groups, self.settings)
+            .map_err(|i| Error::Infeasible(crate::report::optimize::infeasible_message(&i)))?;
+        let emitted = crate::emit::emit(self.analysis, &usage, &groups, &plan, options)?;
+        let verification = self
+            .verify_events
+            .map(|events| {
+                crate::verify::run(
+                    &self.analysis.unit,
+                    events,
+                    &crate::verify::VerifyOptions {
+                        dist: self.args.out.clone(),
+                        python: self.args.python.clone(),
+                        event_timeout: crate::verify::DEFAULT_EVENT_TIMEOUT,
+                    },
+                )
+            })
+            .transpose()?;
+        Ok(Round {
+            usage,
+            groups,
+            plan,
+            emitted,
+            verification,
+        })
+    }
+}
+
+/// What `package` prints: the plan and the artifacts written (text), or
+/// the plan, the artifacts and lazy bindings as JSON.
+fn summary(
+    args: &PackageArgs,
+    round: &Round,
+    handler: &str,
+    lazy: &crate::lazy_bindings::LazyBindings,
+    report: Option<PathBuf>,
+) -> String {
+    let Round {
+        plan,
+        groups,
+        emitted,
+        verification,
+        ..
+    } = round;
+    let format = args.optimize.format;
+    let mut summary = match format {
         Format::Json => {
             let mut doc =
-                serde_json::json!({"plan": &plan, "emitted": &emitted, "lazy_bindings": &lazy});
-            if let Some(v) = &verification {
+                serde_json::json!({"plan": plan, "emitted": emitted, "lazy_bindings": lazy});
+            if let Some(v) = verification {
                 doc["verify"] = v.json();
             }
             serde_json::to_string_pretty(&doc).unwrap_or_default()
         }
         Format::Text => format!(
             "{}\nlazy bindings: {}\nwrote {}:\n  deployment.zip  {} zipped, {} unzipped (Lambda handler: caios_entry.handler; {} .pyc compiled){}\n  s3/            {} bundles, {}\n  efs/           {} files, {} (digest {})\n  catalogue.json, plan.json, iam-policy.json, efs-manifest.yaml\n",
-            crate::report::optimize::text(&plan, &groups, &handler),
+            crate::report::optimize::text(plan, groups, handler),
             lazy.status,
             args.out.display(),
             crate::report::human_bytes(emitted.zip_bytes),
@@ -201,20 +273,13 @@ pub fn run(args: &PackageArgs) -> Result<()> {
             &emitted.efs_digest[..16],
         ),
     };
-    if let (Some(path), Format::Text) = (report, o.format) {
+    if let (Some(path), Format::Text) = (report, format) {
         summary.push_str(&format!("  report.html    {}\n", path.display()));
     }
-    if let (Some(v), Format::Text) = (&verification, o.format) {
+    if let (Some(v), Format::Text) = (verification, format) {
         summary.push_str(&v.text());
     }
-    write_stdout(&summary)?;
-    match verification.as_ref().and_then(|v| v.difference()) {
-        Some(message) => Err(Error::Failed(format!(
-            "{message}\nthe artifacts stay in {} for inspection",
-            args.out.display()
-        ))),
-        None => Ok(()),
-    }
+    summary
 }
 
 /// `package --check`: everything `package` computes, nothing written. Exit 0

@@ -58,11 +58,19 @@ pub struct RawConfig {
     pub pins: Vec<Pin>,
 }
 
-/// Command-line values that take precedence over the YAML file.
-#[derive(Debug, Default, Clone)]
+// Command-line values that take precedence over the YAML file: the flags
+// of every subcommand that reads a unit (`cli::UnitArgs`), so their doc
+// comments are the flags' help (and the struct's own would be too).
+#[derive(Debug, Default, Clone, clap::Args)]
 pub struct Overrides {
+    /// Handler as module.function; overrides `handler:`.
+    #[arg(long)]
     pub handler: Option<String>,
+    /// Source folder; overrides `source:`.
+    #[arg(long)]
     pub source: Option<PathBuf>,
+    /// Site-packages folder (repeatable); overrides `site_packages:`.
+    #[arg(long = "site-packages", value_name = "DIR")]
     pub site_packages: Vec<PathBuf>,
 }
 

@@ -89,27 +89,13 @@ pub struct UnitArgs {
     /// The unit folder (holds caios-pack.yaml).
     #[arg(default_value = ".")]
     pub unit: PathBuf,
-    /// Handler as module.function; overrides `handler:`.
-    #[arg(long)]
-    pub handler: Option<String>,
-    /// Source folder; overrides `source:`.
-    #[arg(long)]
-    pub source: Option<PathBuf>,
-    /// Site-packages folder (repeatable); overrides `site_packages:`.
-    #[arg(long = "site-packages", value_name = "DIR")]
-    pub site_packages: Vec<PathBuf>,
+    #[command(flatten)]
+    pub overrides: Overrides,
 }
 
 impl UnitArgs {
     pub fn load(&self) -> Result<Unit> {
-        Unit::load(
-            &self.unit,
-            &Overrides {
-                handler: self.handler.clone(),
-                source: self.source.clone(),
-                site_packages: self.site_packages.clone(),
-            },
-        )
+        Unit::load(&self.unit, &self.overrides)
     }
 }
 

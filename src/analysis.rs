@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
-/// Lambda's limit on the unzipped deployment package (function + layers).
-pub const LAMBDA_UNZIPPED_LIMIT: u64 = 262_144_000;
+// re-export for the #12 merge: remove
+pub use crate::config::LAMBDA_UNZIPPED_LIMIT;
 
 pub struct Analysis {
     pub unit: Unit,

@@ -4,6 +4,19 @@
 //! user passed on the command line. Output: a validated [`Unit`] whose paths are
 //! absolute and exist. Unknown keys, wrong types and YAML syntax errors are
 //! [`Error::Input`]s that name the file, the key and the line.
+//!
+//! Every section of `caios-pack.yaml` is typed here: the tiers' cost and
+//! latency model and the pins in [`tiers`], the limits, workload and budget
+//! (and Lambda's limits) in [`limits`].
+
+mod limits;
+mod tiers;
+
+pub use limits::{
+    parse_duration_ms, Architecture, Budget, Limits, Workload, DEFAULT_TMP_BYTES,
+    LAMBDA_DIRECT_UPLOAD_LIMIT, LAMBDA_UNZIPPED_LIMIT,
+};
+pub use tiers::{Pin, Tier, TierName, Tiers, EFS_OPS_PER_FILE};
 
 use crate::error::{Error, Result};
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
@@ -33,23 +46,31 @@ pub struct RawConfig {
     pub python: Option<String>,
     /// Storage tiers' latency, throughput and prices (docs/model.md).
     #[serde(default)]
-    pub tiers: crate::model::Tiers,
+    pub tiers: Tiers,
     #[serde(default)]
-    pub limits: crate::model::Limits,
+    pub limits: Limits,
     #[serde(default)]
-    pub workload: crate::model::Workload,
+    pub workload: Workload,
     #[serde(default)]
-    pub budget: crate::model::Budget,
+    pub budget: Budget,
     /// Modules or file globs forced onto a tier.
     #[serde(default)]
-    pub pins: Vec<crate::model::Pin>,
+    pub pins: Vec<Pin>,
 }
 
-/// Command-line values that take precedence over the YAML file.
-#[derive(Debug, Default, Clone)]
+// Command-line values that take precedence over the YAML file: the flags
+// of every subcommand that reads a unit (`cli::UnitArgs`), so their doc
+// comments are the flags' help (and the struct's own would be too).
+#[derive(Debug, Default, Clone, clap::Args)]
 pub struct Overrides {
+    /// Handler as module.function; overrides `handler:`.
+    #[arg(long)]
     pub handler: Option<String>,
+    /// Source folder; overrides `source:`.
+    #[arg(long)]
     pub source: Option<PathBuf>,
+    /// Site-packages folder (repeatable); overrides `site_packages:`.
+    #[arg(long = "site-packages", value_name = "DIR")]
     pub site_packages: Vec<PathBuf>,
 }
 
@@ -65,11 +86,11 @@ pub struct Unit {
     pub assets: Vec<String>,
     /// `(major, minor)` of the target interpreter, when the unit pins one.
     pub python: Option<(u32, u32)>,
-    pub tiers: crate::model::Tiers,
-    pub limits: crate::model::Limits,
-    pub workload: crate::model::Workload,
-    pub budget: crate::model::Budget,
-    pub pins: Vec<crate::model::Pin>,
+    pub tiers: Tiers,
+    pub limits: Limits,
+    pub workload: Workload,
+    pub budget: Budget,
+    pub pins: Vec<Pin>,
 }
 
 impl Unit {
@@ -146,6 +167,13 @@ impl Unit {
             budget: raw.budget,
             pins: raw.pins,
         })
+    }
+}
+
+impl Unit {
+    /// The handler as `module.function`.
+    pub fn handler(&self) -> String {
+        format!("{}.{}", self.handler_module, self.handler_function)
     }
 }
 

@@ -3,7 +3,7 @@
 //! scan → imports → graph → (usage → plan → emit).
 
 pub mod analysis;
-pub mod commands;
+pub mod cli;
 pub mod config;
 pub mod efs_sync;
 pub mod emit;

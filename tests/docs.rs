@@ -19,7 +19,7 @@
 //! - every ```yaml block of config.md, getting-started.md and model.md, laid
 //!   over a minimal configuration, is accepted by `analyze` and `optimize`
 //!   (unknown keys and wrong types exit 2), and config.md names every key of
-//!   the structs `caios-pack.yaml` is read into (src/config.rs, src/model.rs);
+//!   the structs `caios-pack.yaml` is read into (src/config.rs, src/config/);
 //! - deploy.md names every environment variable the runtime importer reads,
 //!   names no `CAIOS_*` variable it does not read, and its SAM, CDK and
 //!   Terraform snippets wire the handler, runtime, EFS mount path and IAM
@@ -879,8 +879,12 @@ fn config_examples_are_accepted() {
 #[test]
 fn config_reference_names_every_key() {
     let doc = read_doc("config.md");
-    let sources = ["src/config.rs", "src/model.rs"]
-        .map(|p| std::fs::read_to_string(support::repo().join(p)).unwrap());
+    let sources = [
+        "src/config.rs",
+        "src/config/tiers.rs",
+        "src/config/limits.rs",
+    ]
+    .map(|p| std::fs::read_to_string(support::repo().join(p)).unwrap());
     for key in yaml_keys(&sources.join("\n")) {
         assert!(
             doc.contains(&format!("`{key}`")) || doc.contains(&format!(".{key}`")),

@@ -19,12 +19,13 @@
 //! and its seed saved to proptest-regressions/fuzz.txt, which is committed
 //! and replayed first on every later run.
 
-use caios_pack::config::{Overrides, Unit, CONFIG_FILE};
-use caios_pack::model::{Budget, Limits, Pin, Tiers, Workload};
+use caios_pack::config::{
+    parse_duration_ms, Budget, Limits, Overrides, Pin, Tiers, Unit, Workload, CONFIG_FILE,
+};
+use caios_pack::efs_sync;
 use caios_pack::progress::Progress;
 use caios_pack::stats::Stats;
 use caios_pack::upload::{upload, UploadOptions};
-use caios_pack::{efs_sync, model};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use sha2::{Digest, Sha256};
@@ -399,7 +400,7 @@ fn load_unit(text: &[u8]) {
     if let Ok(unit) = Unit::load(unit.path(), &overrides) {
         let _ = unit.workload.usd_per_gb_second();
         if let Some(latency) = &unit.budget.max_latency {
-            let _ = model::parse_duration_ms(latency);
+            let _ = parse_duration_ms(latency);
         }
     }
 }
@@ -415,14 +416,14 @@ fn load_model_sections(text: &[u8]) {
     let _ = serde_yaml::from_str::<Workload>(text);
     let _ = serde_yaml::from_str::<Budget>(text);
     let _ = serde_yaml::from_str::<Vec<Pin>>(text);
-    let _ = model::parse_duration_ms(text);
+    let _ = parse_duration_ms(text);
     if let Ok(serde_yaml::Value::Mapping(map)) = serde_yaml::from_str::<serde_yaml::Value>(text) {
         let section = |key: &str| map.get(key).cloned().unwrap_or_default();
         let _ = serde_yaml::from_value::<Tiers>(section("tiers"));
         let _ = serde_yaml::from_value::<Limits>(section("limits"));
         let _ = serde_yaml::from_value::<Workload>(section("workload"));
         if let Ok(budget) = serde_yaml::from_value::<Budget>(section("budget")) {
-            let _ = budget.max_latency.as_deref().map(model::parse_duration_ms);
+            let _ = budget.max_latency.as_deref().map(parse_duration_ms);
         }
         let _ = serde_yaml::from_value::<Vec<Pin>>(section("pins"));
     }

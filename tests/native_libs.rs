@@ -128,7 +128,7 @@ fn every_extension_maps_what_ldd_maps() {
 /// into a group of its own on another tier is a load that would fail.
 #[test]
 fn the_layout_check_finds_a_library_placed_apart() {
-    use caios_pack::model::TierName;
+    use caios_pack::config::TierName;
     use caios_pack::plan::{groups, layout};
     let a = reference_analysis();
     let table = caios_pack::usage::classify(&a, None);

@@ -206,7 +206,7 @@ fn packaged_function_gives_the_same_outputs() {
     assert_eq!(
         (&efs_model["first_byte_ms"], &efs_model["throughput_mb_s"]),
         (
-            &serde_json::json!(caios_pack::model::Tiers::default().efs.first_byte_ms),
+            &serde_json::json!(caios_pack::config::Tiers::default().efs.first_byte_ms),
             &serde_json::json!(1000.0)
         ),
         "{}",

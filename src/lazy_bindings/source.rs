@@ -1,0 +1,473 @@
+//! The source-only rules of lazy bindings: a module's top-level import
+//! statements, and every read, binding and `global` declaration of the
+//! names they bind, with the form of each read.
+//!
+//! Input: a module's source text. Output: its [`Statement`]s, each with the
+//! reason it cannot be patched (when the source alone says so).
+
+use crate::imports::visitor::LineIndex;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use rustpython_ruff_python_ast::visitor::{self, Visitor};
+use rustpython_ruff_python_ast::{Expr, ExprContext, Stmt};
+
+/// How a name is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Attribute,
+    Call,
+    Subscript,
+    /// Second argument of `isinstance` / `issubclass`.
+    TypeCheck,
+    /// A base of a class statement.
+    Base,
+    /// Anything else: the placeholder itself would be seen.
+    Value,
+}
+
+impl Form {
+    fn forwarded(self) -> bool {
+        self != Form::Value
+    }
+}
+
+/// One read of a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Read<'a> {
+    line: u32,
+    form: Form,
+    /// Module-level code: runs at init.
+    at_init: bool,
+    /// The top-level `def`/`class` the read sits in.
+    owner: Option<&'a str>,
+}
+
+/// A module-level import statement as the source spells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub line: u32,
+    /// Absolute or relative module as written (`from . import x`: empty).
+    pub module: String,
+    pub level: u32,
+    /// `from m import …`: the imported names; `import a.b`: empty.
+    pub from_names: Vec<String>,
+    /// The names bound, in order.
+    pub bound: Vec<String>,
+    /// `import a.b` (no `as`): binds the package `a`, as every other such
+    /// statement for `a` does; the runtime merges them into one binding.
+    pub binds_package: bool,
+    /// `Err(why)` when the module's own source rules it out.
+    pub verdict: Result<(), String>,
+}
+
+/// The module-level import statements of one source file, each with the
+/// verdict of the source-only rules. `Err((line, reason))` on a syntax error.
+pub fn statements(text: &str) -> Result<Vec<Statement>, (u32, String)> {
+    let parsed = rustpython_ruff_python_parser::parse_module(text).map_err(|err| {
+        let lines = LineIndex::new(text);
+        (
+            lines.line(err.location.start().to_usize()),
+            err.error.to_string(),
+        )
+    })?;
+    let module = parsed.syntax();
+    let lines = LineIndex::new(text);
+    let mut reads = Reads::new(&lines);
+    reads.visit_body(&module.body);
+    if let Some(at) = text
+        .as_bytes()
+        .windows(2)
+        .position(|w| w[0] == b'\r' && w[1] != b'\n')
+    {
+        // Python counts a lone CR as a line break; the line index does not,
+        // so the compiler would look for the statement on another line.
+        reads.refuse_module(lines.line(at), "has a lone carriage return as a line break");
+    }
+    let runs_at_init = reads.owners_run_at_init();
+    let mut per_line: HashMap<u32, usize> = HashMap::default();
+    for stmt in &module.body {
+        *per_line.entry(lines.line(ruff_range(stmt).0)).or_default() += 1;
+    }
+    let mut out = Vec::new();
+    for stmt in &module.body {
+        let line = lines.line(ruff_range(stmt).0);
+        let Some(mut statement) = import_statement(stmt, line) else {
+            continue;
+        };
+        statement.verdict = if statement.verdict.is_err() {
+            statement.verdict
+        } else if per_line[&line] > 1 {
+            Err("it shares its line with another statement".into())
+        } else if let Some(why) = &reads.module_wide_refusal {
+            Err(why.clone())
+        } else {
+            statement
+                .bound
+                .iter()
+                .try_for_each(|name| reads.name_verdict(name, &runs_at_init))
+        };
+        if statement.module == "__future__" {
+            continue;
+        }
+        out.push(statement);
+    }
+    Ok(out)
+}
+
+fn ruff_range(stmt: &Stmt) -> (usize, usize) {
+    use rustpython_ruff_text_size::Ranged;
+    let r = stmt.range();
+    (r.start().to_usize(), r.end().to_usize())
+}
+
+fn import_statement(stmt: &Stmt, line: u32) -> Option<Statement> {
+    let not_yet = Ok(());
+    match stmt {
+        Stmt::Import(s) if !s.is_lazy => Some(Statement {
+            line,
+            binds_package: s.names.len() == 1 && s.names[0].asname.is_none(),
+            module: s.names[0].name.to_string(),
+            level: 0,
+            from_names: Vec::new(),
+            bound: s
+                .names
+                .iter()
+                .map(|a| match &a.asname {
+                    Some(asname) => asname.to_string(),
+                    None => a.name.split('.').next().unwrap_or_default().to_string(),
+                })
+                .collect(),
+            verdict: if s.names.len() == 1 {
+                not_yet
+            } else {
+                Err("it imports several modules".into())
+            },
+        }),
+        Stmt::ImportFrom(s) if !s.is_lazy => {
+            let from_names: Vec<String> = s.names.iter().map(|a| a.name.to_string()).collect();
+            let star = from_names.iter().any(|n| n == "*");
+            Some(Statement {
+                line,
+                binds_package: false,
+                module: s.module.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+                level: s.level,
+                bound: s
+                    .names
+                    .iter()
+                    .map(|a| a.asname.as_ref().unwrap_or(&a.name).to_string())
+                    .collect(),
+                from_names,
+                verdict: if star {
+                    Err("a star import binds names no one can list".into())
+                } else {
+                    not_yet
+                },
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Every read, binding and `global` declaration of module-level names.
+struct Reads<'a, 'l> {
+    lines: &'l LineIndex,
+    owner: Option<&'a str>,
+    in_function: bool,
+    in_annotation: bool,
+    /// The form of the name expression being visited, set by its parent.
+    pending_form: Option<Form>,
+    reads: HashMap<&'a str, Vec<Read<'a>>>,
+    bindings: HashMap<&'a str, u32>,
+    /// Of those, `import a.b` statements binding `a` (they all bind the same
+    /// package, so several of them are one binding).
+    package_bindings: HashMap<&'a str, u32>,
+    declared_global: HashSet<&'a str>,
+    /// Top-level definitions, and the names each one's body reads.
+    owners: HashMap<&'a str, HashSet<&'a str>>,
+    /// Decorated top-level functions and classes: the decorator may call them.
+    decorated: HashSet<&'a str>,
+    module_wide_refusal: Option<String>,
+}
+
+impl<'a, 'l> Reads<'a, 'l> {
+    fn new(lines: &'l LineIndex) -> Self {
+        Reads {
+            lines,
+            owner: None,
+            in_function: false,
+            in_annotation: false,
+            pending_form: None,
+            reads: HashMap::default(),
+            bindings: HashMap::default(),
+            package_bindings: HashMap::default(),
+            declared_global: HashSet::default(),
+            owners: HashMap::default(),
+            decorated: HashSet::default(),
+            module_wide_refusal: None,
+        }
+    }
+
+    fn at_module_scope(&self) -> bool {
+        self.owner.is_none() && !self.in_function
+    }
+
+    fn bind(&mut self, name: &'a str) {
+        *self.bindings.entry(name).or_default() += 1;
+    }
+
+    fn refuse_module(&mut self, line: u32, why: &str) {
+        if self.module_wide_refusal.is_none() {
+            self.module_wide_refusal = Some(format!("the module {why} (line {line})"));
+        }
+    }
+
+    /// Top-level definitions whose bodies may run at init: referenced by
+    /// module-level code, decorated, or referenced by one that runs.
+    fn owners_run_at_init(&self) -> HashSet<&'a str> {
+        let mut run: HashSet<&'a str> = self.decorated.clone();
+        for (name, reads) in &self.reads {
+            if self.owners.contains_key(name) && reads.iter().any(|r| r.at_init) {
+                run.insert(name);
+            }
+        }
+        let mut queue: Vec<&'a str> = run.iter().copied().collect();
+        while let Some(owner) = queue.pop() {
+            for &used in self.owners.get(owner).into_iter().flatten() {
+                if self.owners.contains_key(used) && run.insert(used) {
+                    queue.push(used);
+                }
+            }
+        }
+        run
+    }
+
+    fn name_verdict(&self, name: &str, runs_at_init: &HashSet<&'a str>) -> Result<(), String> {
+        let bindings = self.bindings.get(name).copied().unwrap_or(0);
+        let as_package = self.package_bindings.get(name).copied().unwrap_or(0);
+        if bindings > 1 && bindings != as_package {
+            return Err(format!("`{name}` is bound more than once at module level"));
+        }
+        if self.declared_global.contains(name) {
+            return Err(format!("a function declares `global {name}`"));
+        }
+        let reads = self.reads.get(name).map_or(&[][..], Vec::as_slice);
+        if reads.is_empty() {
+            // Possibly imported for its side effect (`import app.signals`)
+            // or re-exported: deferring it could drop a registration.
+            return Err(format!("`{name}` is never read in the module"));
+        }
+        for read in reads {
+            if read.at_init {
+                return Err(format!("`{name}` is read at init (line {})", read.line));
+            }
+            if let Some(owner) = read.owner.filter(|o| runs_at_init.contains(o)) {
+                return Err(format!(
+                    "`{name}` is read by `{owner}` (line {}), which may run at init",
+                    read.line
+                ));
+            }
+            if !read.form.forwarded() {
+                return Err(format!(
+                    "`{name}` is used as a value (line {}), where a placeholder would be seen",
+                    read.line
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn record_read(&mut self, name: &'a str, line: u32, form: Form) {
+        let form = if self.in_annotation {
+            Form::Value
+        } else {
+            form
+        };
+        let read = Read {
+            line,
+            form,
+            at_init: self.at_module_scope_or_class_body(),
+            owner: self.owner,
+        };
+        self.reads.entry(name).or_default().push(read);
+        if let Some(owner) = self.owner {
+            self.owners.entry(owner).or_default().insert(name);
+        }
+    }
+
+    /// Code that runs while the module executes: module level and the bodies
+    /// of module-level classes (not their methods).
+    fn at_module_scope_or_class_body(&self) -> bool {
+        !self.in_function
+    }
+
+    fn line_of(&self, offset: usize) -> u32 {
+        self.lines.line(offset)
+    }
+
+    fn visit_definition_header(&mut self, stmt: &'a Stmt) {
+        match stmt {
+            Stmt::FunctionDef(f) => {
+                for d in &f.decorator_list {
+                    self.visit_decorator(d);
+                }
+                if let Some(tp) = &f.type_params {
+                    self.visit_type_params(tp);
+                }
+                self.visit_parameters(&f.parameters);
+                if let Some(r) = &f.returns {
+                    self.visit_annotation(r);
+                }
+            }
+            Stmt::ClassDef(c) => {
+                for d in &c.decorator_list {
+                    self.visit_decorator(d);
+                }
+                if let Some(tp) = &c.type_params {
+                    self.visit_type_params(tp);
+                }
+                if let Some(args) = &c.arguments {
+                    for base in args.args.iter() {
+                        self.visit_with_form(base, Form::Base);
+                    }
+                    for kw in args.keywords.iter() {
+                        self.visit_expr(&kw.value);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn visit_with_form(&mut self, expr: &'a Expr, form: Form) {
+        if let Expr::Name(_) = expr {
+            self.pending_form = Some(form);
+        }
+        self.visit_expr(expr);
+    }
+}
+
+impl<'a> Visitor<'a> for Reads<'a, '_> {
+    fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        let module_scope = self.at_module_scope();
+        match stmt {
+            Stmt::FunctionDef(f) => {
+                if module_scope {
+                    self.bind(f.name.as_str());
+                    self.owners.entry(f.name.as_str()).or_default();
+                    if !f.decorator_list.is_empty() {
+                        self.decorated.insert(f.name.as_str());
+                    }
+                    if f.name.as_str() == "__getattr__" {
+                        let line = self.line_of(ruff_range(stmt).0);
+                        self.refuse_module(line, "defines a module `__getattr__`");
+                    }
+                }
+                self.visit_definition_header(stmt);
+                let (owner, in_function) = (self.owner, self.in_function);
+                self.owner = owner.or(Some(f.name.as_str()));
+                self.in_function = true;
+                self.visit_body(&f.body);
+                (self.owner, self.in_function) = (owner, in_function);
+            }
+            Stmt::ClassDef(c) => {
+                if module_scope {
+                    self.bind(c.name.as_str());
+                    self.owners.entry(c.name.as_str()).or_default();
+                    if !c.decorator_list.is_empty() {
+                        self.decorated.insert(c.name.as_str());
+                    }
+                }
+                self.visit_definition_header(stmt);
+                // A class body runs where the class statement runs; only its
+                // methods are deferred (visit_stmt's FunctionDef arm).
+                let owner = self.owner;
+                self.owner = owner.or(Some(c.name.as_str()));
+                self.visit_body(&c.body);
+                self.owner = owner;
+            }
+            Stmt::Import(s) => {
+                if module_scope {
+                    for a in &s.names {
+                        let bound = match &a.asname {
+                            Some(asname) => asname.as_str(),
+                            None => {
+                                let package = a.name.split('.').next().unwrap_or_default();
+                                *self.package_bindings.entry(package).or_default() += 1;
+                                package
+                            }
+                        };
+                        self.bind(bound);
+                    }
+                }
+            }
+            Stmt::ImportFrom(s) => {
+                if module_scope {
+                    for a in &s.names {
+                        self.bind(a.asname.as_ref().unwrap_or(&a.name).as_str());
+                    }
+                }
+            }
+            Stmt::Global(g) => {
+                for name in &g.names {
+                    self.declared_global.insert(name.as_str());
+                }
+            }
+            _ => visitor::walk_stmt(self, stmt),
+        }
+    }
+
+    fn visit_annotation(&mut self, expr: &'a Expr) {
+        let was = self.in_annotation;
+        self.in_annotation = true;
+        visitor::walk_annotation(self, expr);
+        self.in_annotation = was;
+    }
+
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        let form = self.pending_form.take();
+        match expr {
+            Expr::Name(n) => {
+                let line = self.line_of(n.range.start().to_usize());
+                match n.ctx {
+                    ExprContext::Load => {
+                        self.record_read(n.id.as_str(), line, form.unwrap_or(Form::Value));
+                        if matches!(
+                            n.id.as_str(),
+                            "globals" | "vars" | "locals" | "exec" | "eval"
+                        ) {
+                            self.refuse_module(line, &format!("calls `{}`", n.id));
+                        }
+                    }
+                    ExprContext::Store | ExprContext::Del => {
+                        if self.at_module_scope() {
+                            self.bind(n.id.as_str());
+                        }
+                    }
+                    ExprContext::Invalid => {}
+                }
+            }
+            Expr::Attribute(a) if a.ctx == ExprContext::Load => {
+                self.visit_with_form(&a.value, Form::Attribute);
+            }
+            Expr::Subscript(s) if s.ctx == ExprContext::Load => {
+                self.visit_with_form(&s.value, Form::Subscript);
+                self.visit_expr(&s.slice);
+            }
+            Expr::Call(call) => {
+                self.visit_with_form(&call.func, Form::Call);
+                let type_check = matches!(&*call.func, Expr::Name(f)
+                    if matches!(f.id.as_str(), "isinstance" | "issubclass"));
+                for (i, arg) in call.arguments.args.iter().enumerate() {
+                    if type_check && i == 1 {
+                        self.visit_with_form(arg, Form::TypeCheck);
+                    } else {
+                        self.visit_expr(arg);
+                    }
+                }
+                for kw in call.arguments.keywords.iter() {
+                    self.visit_expr(&kw.value);
+                }
+            }
+            _ => visitor::walk_expr(self, expr),
+        }
+    }
+}

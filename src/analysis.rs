@@ -15,9 +15,6 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
-// re-export for the #12 merge: remove
-pub use crate::config::LAMBDA_UNZIPPED_LIMIT;
-
 pub struct Analysis {
     pub unit: Unit,
     pub inventory: Inventory,

@@ -6,7 +6,7 @@
 //! whole placement (docs/model.md has the derivation).
 
 use super::{Group, Settings};
-use crate::model::TierName;
+use crate::config::TierName;
 
 pub(super) const GB: f64 = 1e9;
 

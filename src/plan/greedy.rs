@@ -5,7 +5,7 @@
 //! a limit. It starts the solver and stands in when the solver gives nothing.
 
 use super::{evaluate, Group, Settings};
-use crate::model::TierName;
+use crate::config::TierName;
 
 /// A feasible start: hot groups local (most init time per byte first) while
 /// they fit, everything else on S3; `None` if even that breaks a limit.

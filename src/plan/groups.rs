@@ -10,8 +10,8 @@
 //! handler's own code is pinned local; each declared asset is a group.
 
 use crate::analysis::Analysis;
+use crate::config::{Pin, TierName};
 use crate::graph::{EdgeKind, Node};
-use crate::model::{Pin, TierName};
 use crate::scan::{FileId, FileKind, ModuleId, RootKind};
 use crate::usage::{Usage, UsageTable};
 use petgraph::visit::EdgeRef;

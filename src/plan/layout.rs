@@ -13,7 +13,7 @@
 
 use super::Group;
 use crate::analysis::Analysis;
-use crate::model::TierName;
+use crate::config::TierName;
 use crate::scan::ld;
 
 /// Where a group's files are at run time: its tier, and for S3 its bundle.

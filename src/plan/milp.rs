@@ -28,7 +28,7 @@
 use super::cost::{coefficients, Coefficients};
 use super::per_tier::PerTier;
 use super::{Group, Settings};
-use crate::model::TierName;
+use crate::config::TierName;
 use good_lp::solvers::highs::HighsProblem;
 use good_lp::{
     constraint, variable, Expression, ProblemVariables, Solution, SolverModel, Variable,

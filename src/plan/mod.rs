@@ -29,7 +29,7 @@ pub use groups::Group;
 pub use regime::{Binding, Regime};
 pub use settings::Settings;
 
-use crate::model::TierName;
+use crate::config::TierName;
 use cost::{coefficients, cold_start_ms, s3_client_ms, GB};
 use greedy::greedy;
 use milp::{integral_tiers, solve, Objective, SolveError};

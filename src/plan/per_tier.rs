@@ -5,7 +5,7 @@
 //! [`TierName::ALL`]'s order (local, EFS, S3) wherever order matters, as it
 //! does for the order the solver's variables are created in.
 
-use crate::model::TierName;
+use crate::config::TierName;
 use std::ops::{Index, IndexMut};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -9,7 +9,7 @@
 
 use super::cost::cold_start_ms;
 use super::{Group, Settings, TierBytes};
-use crate::model::TierName;
+use crate::config::TierName;
 
 /// Where the unit went.
 #[derive(Debug, Clone, PartialEq)]

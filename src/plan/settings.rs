@@ -5,9 +5,9 @@
 //! workload — and which tiers a group may go to.
 
 use super::Group;
+use crate::config::TierName;
 use crate::config::Unit;
 use crate::error::{Error, Result};
-use crate::model::TierName;
 use std::time::Duration;
 
 /// Everything the optimiser needs besides the groups.
@@ -17,8 +17,8 @@ pub struct Settings {
     pub tmp_limit: u64,
     pub max_latency_ms: Option<f64>,
     pub max_monthly_usd: Option<f64>,
-    pub tiers: crate::model::Tiers,
-    pub workload: crate::model::Workload,
+    pub tiers: crate::config::Tiers,
+    pub workload: crate::config::Workload,
     pub time_limit: Duration,
 }
 
@@ -34,18 +34,18 @@ impl Settings {
             .map(String::from)
             .or(unit.budget.max_latency.clone());
         let max_latency_ms = match latency_text {
-            Some(text) => Some(crate::model::parse_duration_ms(&text).ok_or_else(|| {
+            Some(text) => Some(crate::config::parse_duration_ms(&text).ok_or_else(|| {
                 Error::input(format!(
                     "max latency `{text}` is not a duration such as 800ms or 1.5s"
                 ))
             })?),
             None => None,
         };
-        if unit.limits.package_bytes() > crate::model::LAMBDA_UNZIPPED_LIMIT {
+        if unit.limits.package_bytes() > crate::config::LAMBDA_UNZIPPED_LIMIT {
             eprintln!(
                 "caios-pack: warning: limits.package_bytes ({}) is above Lambda's {} bytes: a what-if; such a deployment.zip does not deploy",
                 unit.limits.package_bytes(),
-                crate::model::LAMBDA_UNZIPPED_LIMIT
+                crate::config::LAMBDA_UNZIPPED_LIMIT
             );
         }
         let available = unit
@@ -56,7 +56,7 @@ impl Settings {
         let local_limit = unit.limits.local_bytes.unwrap_or(available).min(available);
         let mut tmp_limit = unit.limits.tmp_bytes;
         if unit.workload.snapstart {
-            tmp_limit = tmp_limit.min(crate::model::DEFAULT_TMP_BYTES);
+            tmp_limit = tmp_limit.min(crate::config::DEFAULT_TMP_BYTES);
         }
         Ok(Settings {
             local_limit,

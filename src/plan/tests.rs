@@ -6,7 +6,7 @@ use super::greedy::greedy;
 use super::milp::integral_tiers;
 use super::per_tier::PerTier;
 use super::*;
-use crate::model::{Tier, Tiers, Workload};
+use crate::config::{Tier, Tiers, Workload};
 use crate::usage::Usage;
 use std::time::Duration;
 use TierName::{Efs, Local, S3};

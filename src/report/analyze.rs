@@ -3,7 +3,8 @@
 //! and `--why` chains.
 
 use super::human_bytes;
-use crate::analysis::{Analysis, LAMBDA_UNZIPPED_LIMIT};
+use crate::analysis::Analysis;
+use crate::config::LAMBDA_UNZIPPED_LIMIT;
 use crate::graph::{EdgeKind, Node, Reach};
 use crate::imports::SiteKind;
 use crate::scan::FileKind;

@@ -3,7 +3,7 @@
 //! the reason for it.
 
 use super::human_bytes;
-use crate::model::TierName;
+use crate::config::TierName;
 use crate::plan::{Group, Infeasible, Plan};
 use serde::Serialize;
 use std::fmt::Write;

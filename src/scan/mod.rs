@@ -17,9 +17,6 @@ mod owners;
 mod shared_objects;
 mod walk;
 
-/// Moved to [`crate::names`]: re-exported only while branches written
-/// before the move still call `scan::is_identifier`; remove after merging.
-pub use crate::names::is_identifier;
 pub use dist::{Distribution, PthFile};
 pub use elf::ElfInfo;
 

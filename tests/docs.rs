@@ -454,7 +454,7 @@ fn guide_unit() -> tempfile::TempDir {
 // Running the binary
 
 fn caios(unit: &Path, args: &[String], env: &[(String, String)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_caios-pack"))
+    support::cli::command()
         .args(args)
         .current_dir(unit)
         // Never reach a real AWS account, whatever the machine has configured.

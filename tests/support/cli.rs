@@ -9,9 +9,14 @@ pub fn binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_caios-pack"))
 }
 
+/// A command for the binary, for a test that sets its environment or folder.
+pub fn command() -> Command {
+    Command::new(binary())
+}
+
 /// Runs caios-pack with `args`; returns its output whatever its exit code.
 pub fn caios<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Output {
-    Command::new(binary())
+    command()
         .args(args)
         .output()
         .expect("the caios-pack binary runs")

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod efs_sim;
 pub mod packaged;
+pub mod units;
 
 pub use cli::{caios, caios_ok};
 pub use packaged::{s3_e2e, support_script, unzip, unzipped_package};

@@ -19,7 +19,7 @@
 //! - every ```yaml block of config.md, getting-started.md and model.md, laid
 //!   over a minimal configuration, is accepted by `analyze` and `optimize`
 //!   (unknown keys and wrong types exit 2), and config.md names every key of
-//!   the structs `caios-pack.yaml` is read into (src/config.rs, src/model.rs);
+//!   the type `caios-pack.yaml` is read into (read from the type, not its source);
 //! - deploy.md names every environment variable the runtime importer reads,
 //!   names no `CAIOS_*` variable it does not read, and its SAM, CDK and
 //!   Terraform snippets wire the handler, runtime, EFS mount path and IAM
@@ -682,7 +682,7 @@ fn cold_start_lines(unit: &Path) -> String {
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     }
     let task = work.path().join("task");
-    unzip(&dist.join("deployment.zip"), &task);
+    support::unzip(&dist.join("deployment.zip"), &task);
     let mut lines = String::new();
     for event in [r#"{"text": "a b c"}"#, r#"{"report": true}"#] {
         let out = run_packaged(&task, event, &env, &server.url, work.path());
@@ -728,11 +728,6 @@ fn run_packaged(
         .expect("python3 runs");
     assert!(out.status.success(), "{}", text(&out.stderr));
     out
-}
-
-fn unzip(zip: &Path, into: &Path) {
-    let file = std::fs::File::open(zip).unwrap();
-    zip::ZipArchive::new(file).unwrap().extract(into).unwrap();
 }
 
 // ---------------------------------------------------------------------------
@@ -875,47 +870,104 @@ fn config_examples_are_accepted() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
 
-/// Every key of the YAML structs appears in config.md's tables.
+/// Every key `caios-pack.yaml` accepts appears in config.md's tables.
 #[test]
 fn config_reference_names_every_key() {
     let doc = read_doc("config.md");
-    let sources = ["src/config.rs", "src/model.rs"]
-        .map(|p| std::fs::read_to_string(support::repo().join(p)).unwrap());
-    for key in yaml_keys(&sources.join("\n")) {
+    let keys = yaml_keys();
+    assert!(keys.len() > 20, "found only {keys:?}");
+    for key in keys {
+        let name = key.rsplit('.').next().unwrap();
         assert!(
-            doc.contains(&format!("`{key}`")) || doc.contains(&format!(".{key}`")),
+            doc.contains(&format!("`{name}`")) || doc.contains(&format!(".{name}`")),
             "docs/config.md does not name the key `{key}`"
         );
     }
 }
 
-/// Field names of the structs that derive `Deserialize` with
-/// `deny_unknown_fields` (the YAML keys).
-fn yaml_keys(source: &str) -> BTreeSet<String> {
+/// A key no config type has: where it is refused, serde names the keys the
+/// type at that place accepts.
+const PROBE: &str = "zz_caios_docs_probe";
+
+/// One step from the top of `caios-pack.yaml` down to a nested type.
+#[derive(Clone)]
+enum Step {
+    Key(String),
+    Item,
+}
+
+/// Every key of `caios-pack.yaml`, dotted (`tiers.efs.first_byte_ms`),
+/// read from the type the file deserializes into, not from its source: at
+/// each level a probe key is refused by `deny_unknown_fields` with the list
+/// of the keys that type has (serde's `expected one of …`); a key whose
+/// value is itself a struct, or a list of structs (`pins`), is probed
+/// again one level down.
+fn yaml_keys() -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
-    let mut in_struct = false;
-    let mut armed = false;
-    for line in source.lines() {
-        let line = line.trim();
-        if line.contains("deny_unknown_fields") {
-            armed = true;
-        } else if armed && line.starts_with("pub struct") && line.ends_with('{') {
-            in_struct = true;
-            armed = false;
-        } else if in_struct && line.starts_with('}') {
-            in_struct = false;
-        } else if in_struct {
-            if let Some(field) = line
-                .strip_prefix("pub ")
-                .and_then(|l| l.split_once(':'))
-                .map(|(name, _)| name.trim())
-            {
-                keys.insert(field.to_string());
-            }
-        }
-    }
-    assert!(keys.len() > 20, "found only {keys:?}");
+    collect_keys(&mut Vec::new(), &mut keys);
     keys
+}
+
+fn collect_keys(path: &mut Vec<Step>, keys: &mut BTreeSet<String>) {
+    let Some(fields) = accepted_keys(path) else {
+        return;
+    };
+    for field in fields {
+        path.push(Step::Key(field));
+        keys.insert(dotted(path));
+        if accepted_keys(path).is_some() {
+            collect_keys(path, keys);
+        } else {
+            path.push(Step::Item);
+            if accepted_keys(path).is_some() {
+                collect_keys(path, keys);
+            }
+            path.pop();
+        }
+        path.pop();
+    }
+}
+
+/// The keys the type at `path` accepts, or None when it is not a struct
+/// refusing unknown keys.
+fn accepted_keys(path: &[Step]) -> Option<Vec<String>> {
+    let mut value = serde_yaml::Value::Mapping(
+        [(PROBE.into(), serde_yaml::Value::from(1))]
+            .into_iter()
+            .collect(),
+    );
+    for step in path.iter().rev() {
+        value = match step {
+            Step::Key(key) => {
+                serde_yaml::Value::Mapping([(key.as_str().into(), value)].into_iter().collect())
+            }
+            Step::Item => serde_yaml::Value::Sequence(vec![value]),
+        };
+    }
+    let error = serde_yaml::from_value::<caios_pack::config::RawConfig>(value)
+        .err()?
+        .to_string();
+    let expected = error
+        .split_once(&format!("unknown field `{PROBE}`, expected"))?
+        .1;
+    Some(
+        expected
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(String::from)
+            .collect(),
+    )
+}
+
+fn dotted(path: &[Step]) -> String {
+    path.iter()
+        .filter_map(|step| match step {
+            Step::Key(key) => Some(key.as_str()),
+            Step::Item => None,
+        })
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 // ---------------------------------------------------------------------------

@@ -36,15 +36,13 @@
 
 mod support;
 
+use support::s3::S3Server;
+
 use std::collections::BTreeSet;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 const BUCKET: &str = "caios-docs";
-const ACCESS_KEY: &str = "caios-docs-key";
-const SECRET_KEY: &str = "caios-docs-secret";
 const GUIDES: [&str; 6] = [
     "getting-started.md",
     "config.md",
@@ -515,7 +513,7 @@ fn run_guide(doc: &str, unit: &Path) -> Vec<DocCommand> {
         "docs/{doc} runs no caios-pack command"
     );
     let needs_s3 = commands.iter().any(|c| subcommand(c) == "upload");
-    let server = needs_s3.then(S3Server::start);
+    let server = needs_s3.then(|| S3Server::start(&[BUCKET]));
     let env = server
         .as_ref()
         .map(S3Server::client_env)
@@ -548,7 +546,7 @@ fn assert_uploaded(server: &S3Server, unit: &Path) {
     for bundle in bundles {
         let name = bundle.file_name().unwrap().to_string_lossy();
         let key = format!("{prefix}{name}");
-        let stored = server.root.path().join(BUCKET).join(&key);
+        let stored = server.object_path(BUCKET, &key);
         assert_eq!(
             std::fs::read(&stored).ok(),
             std::fs::read(&bundle).ok(),
@@ -560,79 +558,6 @@ fn assert_uploaded(server: &S3Server, unit: &Path) {
 
 // ---------------------------------------------------------------------------
 // S3 on loopback
-
-struct S3Server {
-    child: Child,
-    url: String,
-    root: tempfile::TempDir,
-}
-
-impl S3Server {
-    fn start() -> S3Server {
-        let binary = support::s3s_fs();
-        let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir(root.path().join(BUCKET)).unwrap();
-        for _ in 0..5 {
-            let port = free_port();
-            let mut child = Command::new(&binary)
-                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-                .arg(root.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("s3s-fs starts");
-            if wait_listening(port, &mut child) {
-                let url = format!("http://127.0.0.1:{port}");
-                return S3Server { child, url, root };
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("s3s-fs did not start");
-    }
-
-    /// What a process needs to reach this server with the AWS SDK.
-    fn client_env(&self) -> Vec<(String, String)> {
-        [
-            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ENDPOINT_URL_S3", &self.url),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-fn wait_listening(port: u16, child: &mut Child) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
 
 fn walk_files(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -668,7 +593,7 @@ print(json.dumps(caios_entry.handler(event, None)))
 /// event and one that needs `reportlib`) and returns the lines its
 /// importer printed — what CloudWatch would hold.
 fn cold_start_lines(unit: &Path) -> String {
-    let server = S3Server::start();
+    let server = S3Server::start(&[BUCKET]);
     let env = server.client_env();
     let work = tempfile::tempdir().unwrap();
     let dist = work.path().join("dist");

@@ -532,3 +532,25 @@ def parse_emf_line(line):
     if rec.get("invocation_modules") is not None:
         rows(rec["invocation_modules"], "invocation_modules")
     return rec
+
+
+# ---------------------------------------------------------------------------
+# The one S3 server starter, for the Rust tests too (tests/support/s3.rs)
+
+
+def serve_s3(s3s_fs, root):
+    """Starts S3Server on ROOT, prints one JSON line (url, keys, region),
+    serves until stdin closes, then stops the server."""
+    server = S3Server(s3s_fs, root).start()
+    try:
+        print(json.dumps({"url": server.url, "access_key": ACCESS_KEY,
+                          "secret_key": SECRET_KEY, "region": REGION}), flush=True)
+        sys.stdin.read()
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4 or sys.argv[1] != "serve-s3":
+        sys.exit("usage: harness.py serve-s3 S3S_FS ROOT")
+    serve_s3(sys.argv[2], sys.argv[3])

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod efs_sim;
 pub mod packaged;
+pub mod s3;
 pub mod units;
 
 pub use cli::{caios, caios_ok};

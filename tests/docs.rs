@@ -579,16 +579,6 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
 // ---------------------------------------------------------------------------
 // The cold-start lines of the packaged function
 
-/// Imports the unzipped package through `caios_entry`, as Lambda does, and
-/// calls the handler once (the importer prints its EMF line after it).
-const LAMBDA_DRIVER: &str = r#"
-import json, sys
-event = json.loads(sys.argv[1])
-sys.path[:0] = sys.argv[2:]
-import caios_entry
-print(json.dumps(caios_entry.handler(event, None)))
-"#;
-
 /// Packages `unit`, uploads its bundles, runs the function twice (a plain
 /// event and one that needs `reportlib`) and returns the lines its
 /// importer printed — what CloudWatch would hold.
@@ -636,10 +626,11 @@ fn run_packaged(
     endpoint: &str,
     work: &Path,
 ) -> Output {
-    let out = Command::new("python3")
-        .args(["-I", "-S", "-B", "-c", LAMBDA_DRIVER, event])
-        .arg(task)
-        .arg(support::pylibs())
+    let event: serde_json::Value = serde_json::from_str(event).unwrap();
+    let pylibs = support::pylibs();
+    // caios_entry, as Lambda imports it, prints the importer's EMF line
+    // after the first invocation.
+    let out = support::lambda::driver(None, &serde_json::json!([event]), &[task, &pylibs])
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -651,7 +642,8 @@ fn run_packaged(
         .env("CAIOS_TMP", work.join("lambda-tmp"))
         .output()
         .expect("python3 runs");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let outcome = support::lambda::outcome(&out);
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
     out
 }
 

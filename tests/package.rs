@@ -11,7 +11,7 @@ mod support;
 
 use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use support::efs_sim::EfsMount;
 use support::{caios_ok, s3_e2e, support_script, unzipped_package};
 
@@ -47,41 +47,19 @@ fn write_files(root: &Path, files: &[(&str, &[u8])]) {
     }
 }
 
-/// Runs the handler on two events in a fresh `python3 -I -S`; prints JSON.
-const DRIVER: &str = concat!(
-    include_str!("support/compile_counter.py"),
-    r#"
-import json, sys
-mode = sys.argv[1]
-sys.path[:0] = sys.argv[2:]
-if mode == "packaged":
-    import caios_entry
-    call = caios_entry.handler
-else:
-    import handler
-    call = handler.handler
-outputs = [call({"x": x}, None) for x in (1, 2)]
-print(json.dumps({"outputs": outputs, "compiled": compiled}))
-"#
-);
-
+/// Runs the handler on two events through support's Lambda driver, packaged
+/// (`caios_entry`) or plain; returns `{"outputs": […], "compiled": […]}`.
 fn run(mode: &str, paths: &[&Path], efs_root: Option<&Path>) -> serde_json::Value {
-    let mut command = Command::new("python3");
-    command
-        .args(["-I", "-S", "-B", "-c", DRIVER, mode])
-        .args(paths)
-        .env("CAIOS_EMF", "0");
+    let handler = (mode == "plain").then_some("handler.handler");
+    let events = serde_json::json!([{"x": 1}, {"x": 2}]);
+    let mut command = support::lambda::driver(handler, &events, paths);
+    command.env("CAIOS_EMF", "0");
     if let Some(efs) = efs_root {
         command.env("CAIOS_EFS_ROOT", efs);
     }
-    let out = command.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{mode}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+    let outcome = support::lambda::outcome(&command.output().unwrap());
+    assert!(outcome.errors.is_empty(), "{mode}: {:?}", outcome.errors);
+    serde_json::json!({"outputs": outcome.results, "compiled": outcome.compiled})
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod efs_sim;
+pub mod lambda;
 pub mod packaged;
 pub mod s3;
 pub mod units;

@@ -18,16 +18,10 @@
 
 mod support;
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn caios_pack<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_caios-pack"))
-        .args(args)
-        .output()
-        .expect("caios-pack runs")
-}
+use support::caios;
 
 fn show(what: &str, out: &Output) -> String {
     format!(
@@ -125,7 +119,7 @@ fn app_roundtrip(name: &str) {
         "--out".into(),
         trace.clone().into(),
     ]);
-    let traced = caios_pack(&args);
+    let traced = caios(&args);
     assert_eq!(traced.status.code(), Some(0), "{}", show("trace", &traced));
 
     let mut failures = Vec::new();
@@ -136,7 +130,7 @@ fn app_roundtrip(name: &str) {
             args.extend(["--stats".into(), stats.clone().into()]);
         }
         args.extend(["--out".into(), dist.clone().into()]);
-        let packaged = caios_pack(&args);
+        let packaged = caios(&args);
         if packaged.status.code() != Some(0) {
             failures.push(show(&format!("{name}: package ({mode})"), &packaged));
             continue;
@@ -148,7 +142,7 @@ fn app_roundtrip(name: &str) {
             "--events".into(),
             events.clone().into(),
         ]);
-        let verified = caios_pack(&args);
+        let verified = caios(&args);
         if verified.status.code() != Some(0) {
             failures.push(show(&format!("{name}: verify ({mode})"), &verified));
         }

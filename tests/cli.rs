@@ -1,14 +1,10 @@
 //! The binary on good and bad input: exit codes, one clear message, no panics.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-fn caios(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_caios-pack"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use support::caios;
 
 fn zoo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/zoo")
@@ -139,7 +135,7 @@ fn malformed_metadata_and_elf_are_warnings() {
         b"import dep, fake\nx = '\xff'\ndef f(:\n",
     )
     .unwrap();
-    let out = caios(&["analyze", unit.path().to_str().unwrap()]);
+    let out = caios(["analyze", unit.path().to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     for expected in [
@@ -153,7 +149,7 @@ fn malformed_metadata_and_elf_are_warnings() {
         assert!(text.contains(expected), "{expected:?} not in:\n{text}");
     }
     // The fallback scan still found the imports of the broken handler.
-    let json = caios(&["analyze", unit.path().to_str().unwrap(), "--format", "json"]);
+    let json = caios(["analyze", unit.path().to_str().unwrap(), "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     let dep = v["modules"]
         .as_array()
@@ -168,7 +164,7 @@ fn malformed_metadata_and_elf_are_warnings() {
 fn json_dot_and_why() {
     let dir = tempfile::tempdir().unwrap();
     let dot = dir.path().join("cold.dot");
-    let out = caios(&[
+    let out = caios([
         "analyze",
         zoo().to_str().unwrap(),
         "--format",
@@ -193,7 +189,7 @@ fn json_dot_and_why() {
         "deferred modules are not in the cold graph"
     );
 
-    let why = caios(&[
+    let why = caios([
         "analyze",
         zoo().to_str().unwrap(),
         "--why",
@@ -204,7 +200,7 @@ fn json_dot_and_why() {
     assert!(text.contains("→ rel.sub.deep.leaf"), "{text}");
     assert!(text.contains("leaf.py:3; from, at init"), "{text}");
 
-    let why = caios(&["analyze", zoo().to_str().unwrap(), "--why", "typing_only"]);
+    let why = caios(["analyze", zoo().to_str().unwrap(), "--why", "typing_only"]);
     let text = String::from_utf8_lossy(&why.stdout);
     assert!(text.contains("typing_only is unreachable"), "{text}");
     assert!(text.contains("imported only under TYPE_CHECKING"), "{text}");
@@ -224,7 +220,7 @@ fn efs_sync_refuses_a_digest_that_is_not_a_sha256() {
         format!("digest: \"{digest}\"\nroot: /mnt/caios\nfiles: []\n"),
     )
     .unwrap();
-    let out = caios(&[
+    let out = caios([
         "efs-sync",
         dist.path().to_str().unwrap(),
         "--root",

@@ -19,7 +19,7 @@
 //! - every ```yaml block of config.md, getting-started.md and model.md, laid
 //!   over a minimal configuration, is accepted by `analyze` and `optimize`
 //!   (unknown keys and wrong types exit 2), and config.md names every key of
-//!   the structs `caios-pack.yaml` is read into (src/config.rs, src/config/);
+//!   the type `caios-pack.yaml` is read into (read from the type, not its source);
 //! - deploy.md names every environment variable the runtime importer reads,
 //!   names no `CAIOS_*` variable it does not read, and its SAM, CDK and
 //!   Terraform snippets wire the handler, runtime, EFS mount path and IAM
@@ -36,15 +36,13 @@
 
 mod support;
 
+use support::s3::S3Server;
+
 use std::collections::BTreeSet;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 const BUCKET: &str = "caios-docs";
-const ACCESS_KEY: &str = "caios-docs-key";
-const SECRET_KEY: &str = "caios-docs-secret";
 const GUIDES: [&str; 6] = [
     "getting-started.md",
     "config.md",
@@ -454,7 +452,7 @@ fn guide_unit() -> tempfile::TempDir {
 // Running the binary
 
 fn caios(unit: &Path, args: &[String], env: &[(String, String)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_caios-pack"))
+    support::cli::command()
         .args(args)
         .current_dir(unit)
         // Never reach a real AWS account, whatever the machine has configured.
@@ -515,7 +513,7 @@ fn run_guide(doc: &str, unit: &Path) -> Vec<DocCommand> {
         "docs/{doc} runs no caios-pack command"
     );
     let needs_s3 = commands.iter().any(|c| subcommand(c) == "upload");
-    let server = needs_s3.then(S3Server::start);
+    let server = needs_s3.then(|| S3Server::start(&[BUCKET]));
     let env = server
         .as_ref()
         .map(S3Server::client_env)
@@ -548,7 +546,7 @@ fn assert_uploaded(server: &S3Server, unit: &Path) {
     for bundle in bundles {
         let name = bundle.file_name().unwrap().to_string_lossy();
         let key = format!("{prefix}{name}");
-        let stored = server.root.path().join(BUCKET).join(&key);
+        let stored = server.object_path(BUCKET, &key);
         assert_eq!(
             std::fs::read(&stored).ok(),
             std::fs::read(&bundle).ok(),
@@ -560,79 +558,6 @@ fn assert_uploaded(server: &S3Server, unit: &Path) {
 
 // ---------------------------------------------------------------------------
 // S3 on loopback
-
-struct S3Server {
-    child: Child,
-    url: String,
-    root: tempfile::TempDir,
-}
-
-impl S3Server {
-    fn start() -> S3Server {
-        let binary = support::s3s_fs();
-        let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir(root.path().join(BUCKET)).unwrap();
-        for _ in 0..5 {
-            let port = free_port();
-            let mut child = Command::new(&binary)
-                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-                .arg(root.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("s3s-fs starts");
-            if wait_listening(port, &mut child) {
-                let url = format!("http://127.0.0.1:{port}");
-                return S3Server { child, url, root };
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("s3s-fs did not start");
-    }
-
-    /// What a process needs to reach this server with the AWS SDK.
-    fn client_env(&self) -> Vec<(String, String)> {
-        [
-            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ENDPOINT_URL_S3", &self.url),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-fn wait_listening(port: u16, child: &mut Child) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
 
 fn walk_files(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -654,21 +579,11 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
 // ---------------------------------------------------------------------------
 // The cold-start lines of the packaged function
 
-/// Imports the unzipped package through `caios_entry`, as Lambda does, and
-/// calls the handler once (the importer prints its EMF line after it).
-const LAMBDA_DRIVER: &str = r#"
-import json, sys
-event = json.loads(sys.argv[1])
-sys.path[:0] = sys.argv[2:]
-import caios_entry
-print(json.dumps(caios_entry.handler(event, None)))
-"#;
-
 /// Packages `unit`, uploads its bundles, runs the function twice (a plain
 /// event and one that needs `reportlib`) and returns the lines its
 /// importer printed — what CloudWatch would hold.
 fn cold_start_lines(unit: &Path) -> String {
-    let server = S3Server::start();
+    let server = S3Server::start(&[BUCKET]);
     let env = server.client_env();
     let work = tempfile::tempdir().unwrap();
     let dist = work.path().join("dist");
@@ -682,7 +597,7 @@ fn cold_start_lines(unit: &Path) -> String {
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     }
     let task = work.path().join("task");
-    unzip(&dist.join("deployment.zip"), &task);
+    support::unzip(&dist.join("deployment.zip"), &task);
     let mut lines = String::new();
     for event in [r#"{"text": "a b c"}"#, r#"{"report": true}"#] {
         let out = run_packaged(&task, event, &env, &server.url, work.path());
@@ -711,10 +626,11 @@ fn run_packaged(
     endpoint: &str,
     work: &Path,
 ) -> Output {
-    let out = Command::new("python3")
-        .args(["-I", "-S", "-B", "-c", LAMBDA_DRIVER, event])
-        .arg(task)
-        .arg(support::pylibs())
+    let event: serde_json::Value = serde_json::from_str(event).unwrap();
+    let pylibs = support::pylibs();
+    // caios_entry, as Lambda imports it, prints the importer's EMF line
+    // after the first invocation.
+    let out = support::lambda::driver(None, &serde_json::json!([event]), &[task, &pylibs])
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -726,13 +642,9 @@ fn run_packaged(
         .env("CAIOS_TMP", work.join("lambda-tmp"))
         .output()
         .expect("python3 runs");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let outcome = support::lambda::outcome(&out);
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
     out
-}
-
-fn unzip(zip: &Path, into: &Path) {
-    let file = std::fs::File::open(zip).unwrap();
-    zip::ZipArchive::new(file).unwrap().extract(into).unwrap();
 }
 
 // ---------------------------------------------------------------------------
@@ -875,51 +787,104 @@ fn config_examples_are_accepted() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
 
-/// Every key of the YAML structs appears in config.md's tables.
+/// Every key `caios-pack.yaml` accepts appears in config.md's tables.
 #[test]
 fn config_reference_names_every_key() {
     let doc = read_doc("config.md");
-    let sources = [
-        "src/config.rs",
-        "src/config/tiers.rs",
-        "src/config/limits.rs",
-    ]
-    .map(|p| std::fs::read_to_string(support::repo().join(p)).unwrap());
-    for key in yaml_keys(&sources.join("\n")) {
+    let keys = yaml_keys();
+    assert!(keys.len() > 20, "found only {keys:?}");
+    for key in keys {
+        let name = key.rsplit('.').next().unwrap();
         assert!(
-            doc.contains(&format!("`{key}`")) || doc.contains(&format!(".{key}`")),
+            doc.contains(&format!("`{name}`")) || doc.contains(&format!(".{name}`")),
             "docs/config.md does not name the key `{key}`"
         );
     }
 }
 
-/// Field names of the structs that derive `Deserialize` with
-/// `deny_unknown_fields` (the YAML keys).
-fn yaml_keys(source: &str) -> BTreeSet<String> {
+/// A key no config type has: where it is refused, serde names the keys the
+/// type at that place accepts.
+const PROBE: &str = "zz_caios_docs_probe";
+
+/// One step from the top of `caios-pack.yaml` down to a nested type.
+#[derive(Clone)]
+enum Step {
+    Key(String),
+    Item,
+}
+
+/// Every key of `caios-pack.yaml`, dotted (`tiers.efs.first_byte_ms`),
+/// read from the type the file deserializes into, not from its source: at
+/// each level a probe key is refused by `deny_unknown_fields` with the list
+/// of the keys that type has (serde's `expected one of …`); a key whose
+/// value is itself a struct, or a list of structs (`pins`), is probed
+/// again one level down.
+fn yaml_keys() -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
-    let mut in_struct = false;
-    let mut armed = false;
-    for line in source.lines() {
-        let line = line.trim();
-        if line.contains("deny_unknown_fields") {
-            armed = true;
-        } else if armed && line.starts_with("pub struct") && line.ends_with('{') {
-            in_struct = true;
-            armed = false;
-        } else if in_struct && line.starts_with('}') {
-            in_struct = false;
-        } else if in_struct {
-            if let Some(field) = line
-                .strip_prefix("pub ")
-                .and_then(|l| l.split_once(':'))
-                .map(|(name, _)| name.trim())
-            {
-                keys.insert(field.to_string());
-            }
-        }
-    }
-    assert!(keys.len() > 20, "found only {keys:?}");
+    collect_keys(&mut Vec::new(), &mut keys);
     keys
+}
+
+fn collect_keys(path: &mut Vec<Step>, keys: &mut BTreeSet<String>) {
+    let Some(fields) = accepted_keys(path) else {
+        return;
+    };
+    for field in fields {
+        path.push(Step::Key(field));
+        keys.insert(dotted(path));
+        if accepted_keys(path).is_some() {
+            collect_keys(path, keys);
+        } else {
+            path.push(Step::Item);
+            if accepted_keys(path).is_some() {
+                collect_keys(path, keys);
+            }
+            path.pop();
+        }
+        path.pop();
+    }
+}
+
+/// The keys the type at `path` accepts, or None when it is not a struct
+/// refusing unknown keys.
+fn accepted_keys(path: &[Step]) -> Option<Vec<String>> {
+    let mut value = serde_yaml::Value::Mapping(
+        [(PROBE.into(), serde_yaml::Value::from(1))]
+            .into_iter()
+            .collect(),
+    );
+    for step in path.iter().rev() {
+        value = match step {
+            Step::Key(key) => {
+                serde_yaml::Value::Mapping([(key.as_str().into(), value)].into_iter().collect())
+            }
+            Step::Item => serde_yaml::Value::Sequence(vec![value]),
+        };
+    }
+    let error = serde_yaml::from_value::<caios_pack::config::RawConfig>(value)
+        .err()?
+        .to_string();
+    let expected = error
+        .split_once(&format!("unknown field `{PROBE}`, expected"))?
+        .1;
+    Some(
+        expected
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(String::from)
+            .collect(),
+    )
+}
+
+fn dotted(path: &[Step]) -> String {
+    path.iter()
+        .filter_map(|step| match step {
+            Step::Key(key) => Some(key.as_str()),
+            Step::Item => None,
+        })
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 // ---------------------------------------------------------------------------

@@ -8,7 +8,8 @@ mod support;
 
 use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+use support::caios;
 
 /// `helpers` imports `heavylib.engine` at module level and uses it only in
 /// a function that init never calls; `noisy` registers an atexit hook (an
@@ -45,13 +46,6 @@ fn write_unit(dir: &Path, handler_tail: &str) {
     ] {
         support::write_file(dir, rel, text);
     }
-}
-
-fn caios<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_caios-pack"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
 }
 
 fn text(out: &Output) -> String {

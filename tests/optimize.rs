@@ -4,38 +4,20 @@
 
 mod support;
 
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-/// A unit whose handler uses `hotpkg` at init (2 MB of data), imports
-/// `coldpkg` inside the handler (1 MB) and never imports `neverpkg` (1 MB).
+/// support's hot/cold unit: `hotpkg` at init (2 MB of data), `coldpkg`
+/// inside the handler (1 MB), `neverpkg` never imported (1 MB).
 fn unit(extra_yaml: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    let write = |rel: &str, bytes: &[u8]| support::write_file(root, rel, bytes);
-    write(
-        "src/handler.py",
-        b"import hotpkg\nTABLE = hotpkg.load()\n\ndef handler(event, context):\n    import coldpkg\n    return coldpkg.run(TABLE)\n",
-    );
-    write("env/hotpkg/__init__.py", b"def load():\n    return 1\n");
-    write("env/hotpkg/table.bin", &vec![1u8; 2_000_000]);
-    write("env/coldpkg/__init__.py", b"def run(t):\n    return t\n");
-    write("env/coldpkg/weights.bin", &vec![2u8; 1_000_000]);
-    write("env/neverpkg/__init__.py", b"X = 1\n");
-    write("env/neverpkg/blob.bin", &vec![3u8; 1_000_000]);
-    let yaml = format!("handler: handler.handler\nsource: src\nsite_packages: env\n{extra_yaml}");
-    write("caios-pack.yaml", yaml.as_bytes());
-    dir
+    support::units::hot_cold(extra_yaml)
 }
 
 fn optimize(dir: &Path, args: &[&str]) -> (Output, serde_json::Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
-        .arg("optimize")
-        .arg(dir)
-        .args(["--format", "json"])
-        .args(args)
-        .output()
-        .expect("binary runs");
+    let mut words = vec![OsStr::new("optimize"), dir.as_os_str()];
+    words.extend(["--format", "json"].iter().chain(args).map(OsStr::new));
+    let out = support::caios(words);
     let json = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
     (out, json)
 }

@@ -11,50 +11,17 @@ mod support;
 
 use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use support::efs_sim::EfsMount;
+use support::{caios_ok, s3_e2e, support_script, unzipped_package};
 
-/// The unit of tests/optimize.rs, with every group off the package pinned to
-/// EFS (this test needs no S3 server).
+/// support's hot/cold unit with every group off the package pinned to EFS
+/// (this test needs no S3 server).
 fn unit() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let (table, weights) = (vec![1u8; 2_000_000], vec![2u8; 1_000_000]);
-    let yaml = "handler: handler.handler\nsource: src\nsite_packages: env\nlimits:\n  local_bytes: 1000000\n\
-                pins:\n  - {module: coldpkg, tier: efs}\n  - {module: neverpkg, tier: efs}\n";
-    write_files(
-        dir.path(),
-        &[
-            (
-                "src/handler.py",
-                b"import hotpkg\nTABLE = hotpkg.load()\n\ndef handler(event, context):\n    import coldpkg\n    return {'value': coldpkg.run(TABLE) + event['x'], 'cold_file': coldpkg.__file__.endswith('coldpkg/__init__.py')}\n",
-            ),
-            (
-                "env/hotpkg/__init__.py",
-                b"import os\n\ndef load():\n    with open(os.path.join(os.path.dirname(__file__), 'table.bin'), 'rb') as f:\n        return len(f.read())\n",
-            ),
-            ("env/hotpkg/table.bin", &table),
-            ("env/coldpkg/__init__.py", b"def run(t):\n    return t * 2\n"),
-            ("env/coldpkg/weights.bin", &weights),
-            ("env/neverpkg/__init__.py", b"X = 1\n"),
-            ("caios-pack.yaml", yaml.as_bytes()),
-        ],
-    );
-    dir
-}
-
-/// Runs caios-pack; fails the test with its stderr unless it exits 0.
-fn caios_pack_ok<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    support::units::hot_cold(
+        "limits:\n  local_bytes: 1000000\n\
+         pins:\n  - {module: coldpkg, tier: efs}\n  - {module: neverpkg, tier: efs}\n",
+    )
 }
 
 /// `caios-pack package UNIT FLAGS… --out DIST`, which must succeed.
@@ -62,7 +29,7 @@ fn package_with(unit: &Path, dist: &Path, flags: &[&OsStr]) -> Output {
     let mut args: Vec<&OsStr> = vec![OsStr::new("package"), unit.as_os_str()];
     args.extend_from_slice(flags);
     args.extend([OsStr::new("--out"), dist.as_os_str()]);
-    caios_pack_ok(args)
+    caios_ok(args)
 }
 
 fn package(unit: &Path, out: &Path) {
@@ -80,115 +47,19 @@ fn write_files(root: &Path, files: &[(&str, &[u8])]) {
     }
 }
 
-/// tests/support/s3_e2e.py on a package output: its bundles on a fresh
-/// s3s-fs, the unzipped package (TASK) and the plain handler (SRC + ENV) run
-/// on EVENTS (else two small events); returns its JSON report.
-fn s3_e2e(
-    dist: &Path,
-    task: &Path,
-    src: &Path,
-    env: &Path,
-    events: Option<&Path>,
-    vars: &[(&str, &OsStr)],
-) -> serde_json::Value {
-    let (s3s, pylibs) = (support::s3s_fs(), support::pylibs());
-    let mut args = vec![
-        dist.as_os_str(),
-        task.as_os_str(),
-        pylibs.as_os_str(),
-        s3s.as_os_str(),
-        src.as_os_str(),
-        env.as_os_str(),
-    ];
-    args.extend(events.map(Path::as_os_str));
-    let result = support_script("s3_e2e.py", &args, vars);
-    // Every tier ships unchecked-hash pycs: nothing of the package (task
-    // root, EFS, extracted bundles) is compiled at import.
-    assert_eq!(
-        result["compiled_in_package"],
-        serde_json::json!([]),
-        "{}",
-        result["compiled_in_package"]
-    );
-    result
-}
-
-/// Runs a tests/support script with python3 and `env`; returns its JSON
-/// stdout, failing the test with its stderr when it fails.
-fn support_script(script: &str, args: &[&OsStr], env: &[(&str, &OsStr)]) -> serde_json::Value {
-    let out = Command::new("python3")
-        .arg(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/support")
-                .join(script),
-        )
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn unzip(zip: &Path, into: &Path) {
-    let status = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])",
-        ])
-        .arg(zip)
-        .arg(into)
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-/// `DIST/deployment.zip` unzipped into a fresh task root, as Lambda does.
-fn unzipped_package(dist: &Path) -> tempfile::TempDir {
-    let task = tempfile::tempdir().unwrap();
-    unzip(&dist.join("deployment.zip"), task.path());
-    task
-}
-
-/// Runs the handler on two events in a fresh `python3 -I -S`; prints JSON.
-const DRIVER: &str = concat!(
-    include_str!("support/compile_counter.py"),
-    r#"
-import json, sys
-mode = sys.argv[1]
-sys.path[:0] = sys.argv[2:]
-if mode == "packaged":
-    import caios_entry
-    call = caios_entry.handler
-else:
-    import handler
-    call = handler.handler
-outputs = [call({"x": x}, None) for x in (1, 2)]
-print(json.dumps({"outputs": outputs, "compiled": compiled}))
-"#
-);
-
+/// Runs the handler on two events through support's Lambda driver, packaged
+/// (`caios_entry`) or plain; returns `{"outputs": […], "compiled": […]}`.
 fn run(mode: &str, paths: &[&Path], efs_root: Option<&Path>) -> serde_json::Value {
-    let mut command = Command::new("python3");
-    command
-        .args(["-I", "-S", "-B", "-c", DRIVER, mode])
-        .args(paths)
-        .env("CAIOS_EMF", "0");
+    let handler = (mode == "plain").then_some("handler.handler");
+    let events = serde_json::json!([{"x": 1}, {"x": 2}]);
+    let mut command = support::lambda::driver(handler, &events, paths);
+    command.env("CAIOS_EMF", "0");
     if let Some(efs) = efs_root {
         command.env("CAIOS_EFS_ROOT", efs);
     }
-    let out = command.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{mode}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+    let outcome = support::lambda::outcome(&command.output().unwrap());
+    assert!(outcome.errors.is_empty(), "{mode}: {:?}", outcome.errors);
+    serde_json::json!({"outputs": outcome.results, "compiled": outcome.compiled})
 }
 
 #[test]
@@ -228,13 +99,12 @@ fn packaged_function_gives_the_same_outputs() {
     // finds everything in place).
     let mount = tempfile::tempdir().unwrap();
     let sync = |expect: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
-            .args(["efs-sync"])
-            .arg(dist.path())
-            .arg("--root")
-            .arg(mount.path())
-            .output()
-            .unwrap();
+        let out = support::caios([
+            OsStr::new("efs-sync"),
+            dist.path().as_os_str(),
+            OsStr::new("--root"),
+            mount.path().as_os_str(),
+        ]);
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         assert_eq!(
             out.status.code(),
@@ -244,8 +114,8 @@ fn packaged_function_gives_the_same_outputs() {
         );
         assert!(text.contains(expect), "{text}");
     };
-    sync("copied 8 files");
-    sync("copied 0 files (0 B), 8 already present");
+    sync("copied 9 files");
+    sync("copied 0 files (0 B), 9 already present");
     let efs = std::fs::read_dir(mount.path())
         .unwrap()
         .next()
@@ -337,10 +207,7 @@ fn packaged_function_fetches_from_s3() {
         &src,
         &env,
         None,
-        &[(
-            "CAIOS_PACK_BIN",
-            OsStr::new(env!("CARGO_BIN_EXE_caios-pack")),
-        )],
+        &[("CAIOS_PACK_BIN", support::cli::binary().as_os_str())],
     );
     assert_eq!(result["packaged"], result["plain"], "{result}");
     // `caios-pack upload` put every bundle once; the second run skipped them all.
@@ -408,14 +275,11 @@ fn reference_unit_packages_and_runs() {
 /// code, the JSON summary and stderr.
 fn check(unit: &Path, extra: &[&str]) -> (Option<i32>, serde_json::Value, String) {
     let out_dir = unit.join("never-written");
-    let run = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
-        .arg("package")
-        .arg(unit)
-        .args(["--check", "--format", "json", "--out"])
-        .arg(&out_dir)
-        .args(extra)
-        .output()
-        .unwrap();
+    let mut args = vec![OsStr::new("package"), unit.as_os_str()];
+    args.extend(flags(&["--check", "--format", "json", "--out"]));
+    args.push(out_dir.as_os_str());
+    args.extend(flags(extra));
+    let run = support::caios(args);
     assert!(!out_dir.exists(), "--check wrote {}", out_dir.display());
     let summary = serde_json::from_slice(&run.stdout).unwrap_or_else(|e| {
         panic!("{e}: {}", String::from_utf8_lossy(&run.stdout));
@@ -550,7 +414,7 @@ fn real_packages_on_every_tier_survive_a_wrong_analysis() {
         env.display()
     );
     std::fs::write(unit.path().join("caios-pack.yaml"), yaml).unwrap();
-    let why = caios_pack_ok([
+    let why = caios_ok([
         OsStr::new("analyze"),
         unit.path().as_os_str(),
         OsStr::new("--why"),
@@ -580,7 +444,7 @@ fn real_packages_on_every_tier_survive_a_wrong_analysis() {
         assert_eq!(catalogue["modules"]["pandas.core.sparse.api"]["tier"], "s3");
         let task = unzipped_package(dist.path());
         let mount = tempfile::tempdir().unwrap();
-        caios_pack_ok([
+        caios_ok([
             OsStr::new("efs-sync"),
             dist.path().as_os_str(),
             OsStr::new("--root"),
@@ -600,10 +464,7 @@ fn real_packages_on_every_tier_survive_a_wrong_analysis() {
             &env,
             Some(&events),
             &[
-                (
-                    "CAIOS_PACK_BIN",
-                    OsStr::new(env!("CARGO_BIN_EXE_caios-pack")),
-                ),
+                ("CAIOS_PACK_BIN", support::cli::binary().as_os_str()),
                 ("CAIOS_E2E_EFS_ROOT", sim.path().as_os_str()),
             ],
         );

@@ -10,6 +10,7 @@
 mod support;
 
 use serde_json::Value;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -69,19 +70,15 @@ fn files_on_disk(unit: &Path) -> usize {
 }
 
 fn package_with_report(unit: &Path, out: &Path) {
-    let run = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
-        .arg("package")
-        .arg(unit)
-        .args(["--max-latency", "2s", "--report", "--out"])
-        .arg(out)
-        .output()
-        .unwrap();
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    support::caios_ok([
+        OsStr::new("package"),
+        unit.as_os_str(),
+        OsStr::new("--max-latency"),
+        OsStr::new("2s"),
+        OsStr::new("--report"),
+        OsStr::new("--out"),
+        out.as_os_str(),
+    ]);
 }
 
 /// Runs browser.py on the report; fails (never skips) when Chromium is missing.

@@ -6,6 +6,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use support::caios;
 
 /// Traces of the reference unit take both cores; timings are only
 /// comparable when they do not overlap, so these tests take turns.
@@ -15,13 +16,6 @@ fn heavy() -> std::sync::MutexGuard<'static, ()> {
     HEAVY
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn caios(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_caios-pack"))
-        .args(args)
-        .output()
-        .expect("binary runs")
 }
 
 fn s(p: &Path) -> &str {
@@ -222,7 +216,7 @@ fn trace_output_feeds_analyze() {
     let (_, env) = reference_trace(dir.path(), &[]);
     let unit = support::repo().join("fixtures/reference-unit");
     let stats = dir.path().join("trace.json");
-    let out = caios(&[
+    let out = caios([
         "analyze",
         s(&unit),
         "--site-packages",

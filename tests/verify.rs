@@ -9,7 +9,8 @@ mod support;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+use support::caios;
 
 /// hotpkg stays local, coldpkg is pinned to EFS and s3pkg to S3; the
 /// handler counts its invocations in a module global.
@@ -69,13 +70,6 @@ const EVENTS: &str = r#"{"tests": [
   {"name": "first", "event": {"x": 1}, "context": {}},
   {"name": "second", "event": {"x": 2}, "context": {}}
 ]}"#;
-
-fn caios<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_caios-pack"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
 
 fn text(out: &Output) -> String {
     format!(

@@ -1,7 +1,7 @@
 """Test harness for the runtime importer: a real S3-compatible server
 (s3s-fs), a fault-injecting HTTP proxy in front of it, and a builder for
 task roots, EFS trees, S3 bundles and catalogues whose handler runs in a
-`python3 -I -S` subprocess (tests/runtime/driver.py).
+`python3 -I -S` subprocess (tests/support/lambda_driver.py).
 
 Locating the tools:
   s3s-fs  env CAIOS_S3S_FS, else `s3s-fs` on PATH, else /tmp/s3s/bin/s3s-fs
@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 RUNTIME = os.path.join(REPO, "src", "runtime")
-DRIVER = os.path.join(HERE, "driver.py")
+DRIVER = os.path.join(REPO, "tests", "support", "lambda_driver.py")
 
 ACCESS_KEY = "K"
 SECRET_KEY = "S"
@@ -367,11 +367,14 @@ class Result:
         self.init_error = None
         self.init_elapsed = None
         self.emf_lines = []
+        self.compiled = []
         for line in self.stdout.splitlines():
             if line.startswith("CAIOS-TEST RESULT "):
                 self.results.append(json.loads(line[len("CAIOS-TEST RESULT "):]))
             elif line.startswith("CAIOS-TEST ERROR "):
                 self.errors.append(json.loads(line[len("CAIOS-TEST ERROR "):]))
+            elif line.startswith("CAIOS-TEST COMPILED "):
+                self.compiled = json.loads(line[len("CAIOS-TEST COMPILED "):])
             elif line.startswith("CAIOS-TEST INIT-ERROR "):
                 doc = json.loads(line[len("CAIOS-TEST INIT-ERROR "):])
                 self.init_error = doc
@@ -491,8 +494,8 @@ class Unit:
     def run(self, events, env=None, timeout=90, write=True):
         if write:
             self.write_catalogue()
-        cmd = [sys.executable, "-I", "-S", DRIVER, self.root,
-               os.pathsep.join(self.pylibs), json.dumps(events)]
+        cmd = [sys.executable, "-I", "-S", DRIVER, json.dumps(events), self.root,
+               os.pathsep.join(self.pylibs)]
         t0 = time.monotonic()
         proc = subprocess.run(cmd, env=self.env(env), capture_output=True, text=True,
                               timeout=timeout, cwd=self.tmp)
@@ -532,3 +535,43 @@ def parse_emf_line(line):
     if rec.get("invocation_modules") is not None:
         rows(rec["invocation_modules"], "invocation_modules")
     return rec
+
+
+def driver_outcomes(stdout):
+    """(results, errors, compiled) from lambda_driver.py's `CAIOS-TEST` lines;
+    raises RuntimeError on an init error."""
+    results, errors, compiled = [], [], []
+    for line in stdout.splitlines():
+        tag, _, doc = line.partition(" ")[2].partition(" ") if line.startswith("CAIOS-TEST ") else ("", "", "")
+        if tag == "RESULT":
+            results.append(json.loads(doc))
+        elif tag == "ERROR":
+            errors.append(json.loads(doc))
+        elif tag == "COMPILED":
+            compiled = json.loads(doc)
+        elif tag == "INIT-ERROR":
+            raise RuntimeError("init failed: %s" % doc)
+    return results, errors, compiled
+
+
+# ---------------------------------------------------------------------------
+# The one S3 server starter, for the Rust tests too (tests/support/s3.rs)
+
+
+def serve_s3(s3s_fs, root):
+    """Starts S3Server on ROOT, prints one JSON line (url, keys, region),
+    serves until stdin closes, then stops the server."""
+    server = S3Server(s3s_fs, root).start()
+    try:
+        print(json.dumps({"url": server.url, "access_key": ACCESS_KEY,
+                          "secret_key": SECRET_KEY, "region": REGION}), flush=True)
+        sys.stdin.read()
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4 or sys.argv[1] != "serve-s3":
+        sys.exit("usage: harness.py serve-s3 S3S_FS ROOT")
+    serve_s3(sys.argv[2], sys.argv[3])
+

@@ -33,19 +33,10 @@ import harness  # noqa: E402
 
 BUCKET = "caios-faults"
 
-DRIVER = r"""
-import json, sys
-sys.path[:0] = sys.argv[1:]
-import caios_entry
-try:
-    print(json.dumps({"result": caios_entry.handler({"x": 1}, None)}))
-except Exception as e:
-    print(json.dumps({"error": "%s: %s" % (type(e).__name__, e)}))
-"""
-
+DRIVER = os.path.join(HERE, "lambda_driver.py")
 
 def run(task, pylibs, env, tmp_limit_kib=None):
-    command = [sys.executable, "-I", "-S", "-B", "-c", DRIVER, task, pylibs]
+    command = [sys.executable, "-I", "-S", "-B", DRIVER, '[{"x": 1}]', task, pylibs]
     if tmp_limit_kib is not None:
         # A tiny /tmp: a tmpfs mounted over CAIOS_TMP in a private namespace.
         script = 'mount -t tmpfs -o size=%dk tmpfs "$CAIOS_TMP" && exec "$@"' % tmp_limit_kib
@@ -53,10 +44,16 @@ def run(task, pylibs, env, tmp_limit_kib=None):
     start = time.monotonic()
     proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     elapsed = time.monotonic() - start
-    lines = [l for l in proc.stdout.splitlines() if l.startswith('{"result"') or l.startswith('{"error"')]
-    if proc.returncode != 0 or not lines:
+    try:
+        results, errors, _ = harness.driver_outcomes(proc.stdout)
+    except RuntimeError:
+        results, errors = [], []
+    if proc.returncode != 0 or not (results or errors):
         return {"crashed": proc.returncode, "stderr": proc.stderr[-3000:], "elapsed_s": elapsed}
-    out = json.loads(lines[-1])
+    if results:
+        out = {"result": results[0]}
+    else:
+        out = {"error": "%s: %s" % (errors[0]["type"], errors[0]["message"])}
     out["elapsed_s"] = round(elapsed, 2)
     return out
 

@@ -1,8 +1,17 @@
 //! Shared helpers for integration tests that run real Python on real packages.
 
-#![allow(dead_code)]
+// Each test binary uses a part of these helpers.
+#![allow(dead_code, unused_imports)]
 
+pub mod cli;
 pub mod efs_sim;
+pub mod lambda;
+pub mod packaged;
+pub mod s3;
+pub mod units;
+
+pub use cli::{caios, caios_ok};
+pub use packaged::{s3_e2e, support_script, unzip, unzipped_package};
 
 use caios_pack::analysis::{Analysis, Coverage};
 use caios_pack::config::{Overrides, Unit};

@@ -25,31 +25,29 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "runtime"))
 import harness  # noqa: E402
 
-with open(os.path.join(HERE, "compile_counter.py")) as _f:
-    DRIVER = _f.read() + r"""
-import json, sys, types
-mode, events = sys.argv[1], sys.argv[2]
-sys.path[:0] = sys.argv[3:]
-if mode == "packaged":
-    import caios_entry
-    call = caios_entry.handler
-else:
-    import handler
-    call = handler.handler
-if events:
-    tests = json.load(open(events))["tests"]
-    cases = [(t["event"], types.SimpleNamespace(**t.get("context", {}))) for t in tests]
-else:
-    cases = [({"x": x}, None) for x in (1, 2)]
-outputs = [call(event, context) for event, context in cases]
-print("CAIOS-E2E-COMPILED " + json.dumps(compiled))
-print(json.dumps(outputs))
-"""
+DRIVER = os.path.join(HERE, "lambda_driver.py")
+DEFAULT_EVENTS = json.dumps([{"x": 1}, {"x": 2}])
+
+
+def drive(args, env=None):
+    """Runs lambda_driver.py; returns (outputs, compiled, stdout), exiting on
+    any error of the handler or of its init."""
+    proc = subprocess.run([sys.executable, "-I", "-S", "-B", DRIVER] + args, env=env,
+                          capture_output=True, text=True, timeout=120)
+    try:
+        if proc.returncode != 0:
+            raise RuntimeError("exit %d" % proc.returncode)
+        outputs, errors, compiled = harness.driver_outcomes(proc.stdout)
+        if errors:
+            raise RuntimeError("the handler raised %s" % errors)
+    except (RuntimeError, ValueError) as e:
+        sys.exit("%s run failed (%s):\n%s\n%s" % (args[0], e, proc.stdout, proc.stderr))
+    return outputs, compiled, proc.stdout
 
 
 def main():
     dist, task, pylibs, s3s, src, env_dir = sys.argv[1:7]
-    events = sys.argv[7] if len(sys.argv) > 7 else ""
+    events = "@" + sys.argv[7] if len(sys.argv) > 7 else DEFAULT_EVENTS
     efs_dir = os.path.join(dist, "efs")
     efs_roots = [os.path.join(efs_dir, d) for d in sorted(os.listdir(efs_dir))] if os.path.isdir(efs_dir) else []
     catalogue = json.load(open(os.path.join(dist, "catalogue.json")))
@@ -82,26 +80,16 @@ def main():
                 CAIOS_TMP=os.path.join(tmp, "caios-tmp"),
                 # A synced mount (CAIOS_E2E_EFS_ROOT) or the tree in DIST.
                 CAIOS_EFS_ROOT=os.environ.get("CAIOS_E2E_EFS_ROOT") or (efs_roots[0] if efs_roots else ""))
-            packaged = subprocess.run(
-                [sys.executable, "-I", "-S", "-B", "-c", DRIVER, "packaged", events, task, pylibs],
-                env=env, capture_output=True, text=True, timeout=120)
-            if packaged.returncode != 0:
-                sys.exit("packaged run failed:\n" + packaged.stderr)
-            plain = subprocess.run(
-                [sys.executable, "-I", "-S", "-B", "-c", DRIVER, "plain", events, src, env_dir],
-                capture_output=True, text=True, timeout=120)
-            if plain.returncode != 0:
-                sys.exit("plain run failed:\n" + plain.stderr)
-            lines = packaged.stdout.strip().splitlines()
-            compiled = [json.loads(l.split(" ", 1)[1]) for l in lines
-                        if l.startswith("CAIOS-E2E-COMPILED ")][0]
+            packaged, compiled, stdout = drive([events, task, pylibs], env)
+            plain = drive(["--handler", "handler.handler", events, src, env_dir])[0]
+            lines = stdout.strip().splitlines()
             package_roots = tuple(os.path.abspath(p) + os.sep for p in
                                   (task, env["CAIOS_EFS_ROOT"] or task, env["CAIOS_TMP"]))
             emf = [json.loads(l) for l in lines if l.startswith("{") and '"caios"' in l]
             fetched = sorted(os.listdir(os.path.join(tmp, "caios-tmp"))) if os.path.isdir(os.path.join(tmp, "caios-tmp")) else []
             print(json.dumps({
-                "packaged": json.loads(lines[-1]),
-                "plain": json.loads(plain.stdout.strip().splitlines()[-1]),
+                "packaged": packaged,
+                "plain": plain,
                 "extracted_bundles": [f for f in fetched if len(f) == 64],
                 # Modules of the package (any tier) compiled at import: none
                 # when every tier ships unchecked-hash pycs.

@@ -5,6 +5,7 @@
 pub mod analysis;
 pub mod commands;
 pub mod config;
+pub mod contract;
 pub mod efs_sync;
 pub mod emit;
 pub mod error;

@@ -8,6 +8,7 @@
 //! with the same size is skipped after a HEAD; nothing is overwritten or
 //! deleted.
 
+use crate::contract::Catalogue;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use aws_sdk_s3::primitives::ByteStream;
@@ -37,15 +38,14 @@ pub fn upload(options: &UploadOptions, progress: &Progress) -> Result<UploadRepo
     let bucket = options
         .bucket
         .clone()
-        .or_else(|| catalogue["s3"]["bucket"].as_str().map(String::from))
+        .or_else(|| catalogue.s3.bucket.clone())
         .ok_or_else(|| {
             Error::input("no bucket: pass --bucket (or give --bucket to `caios-pack package`)")
         })?;
     let prefix = options
         .prefix
         .clone()
-        .or_else(|| catalogue["s3"]["prefix"].as_str().map(String::from))
-        .unwrap_or_default();
+        .unwrap_or_else(|| catalogue.s3.prefix.clone());
     let bundles = list_bundles(&options.dist)?;
     progress.set_message("uploading bundles");
     progress.set_length(bundles.len() as u64);
@@ -151,7 +151,7 @@ async fn client(options: &UploadOptions) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(config)
 }
 
-fn read_catalogue(dist: &Path) -> Result<serde_json::Value> {
+fn read_catalogue(dist: &Path) -> Result<Catalogue> {
     let path = dist.join("catalogue.json");
     let text = std::fs::read_to_string(&path).map_err(|e| {
         Error::input(format!(

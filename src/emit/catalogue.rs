@@ -8,32 +8,73 @@
 use super::placement::Placed;
 use super::EmitOptions;
 use crate::analysis::Analysis;
+use crate::contract::{
+    Catalogue, CatalogueBundle, CatalogueFile, CatalogueModule, FetchSettings, S3Location,
+    CATALOGUE_FORMAT, CATALOGUE_VERSION,
+};
 use crate::plan::{Group, Plan};
 use crate::scan::ModuleKind;
 use crate::usage::{Usage, UsageTable};
 use std::collections::BTreeMap;
 
-#[allow(clippy::too_many_arguments)]
-pub(super) fn catalogue(
-    a: &Analysis,
-    usage: &UsageTable,
-    groups: &[Group],
-    plan: &Plan,
-    placed: &[Placed],
-    bundles: &BTreeMap<usize, (String, u64, u64)>,
-    efs_root: &str,
-    options: &EmitOptions,
-) -> serde_json::Value {
-    let inv = &a.inventory;
-    let mut group_of_file: Vec<Option<usize>> = vec![None; inv.files.len()];
-    for (g, group) in groups.iter().enumerate() {
+/// What the catalogue is made from.
+pub(super) struct CatalogueInput<'a> {
+    pub a: &'a Analysis,
+    pub usage: &'a UsageTable,
+    pub groups: &'a [Group],
+    pub plan: &'a Plan,
+    pub placed: &'a [Placed<'a>],
+    /// S3 bundles by group: SHA-256, zip bytes, unpacked bytes.
+    pub bundles: &'a BTreeMap<usize, (String, u64, u64)>,
+    /// Where the function sees the EFS tree.
+    pub efs_root: &'a str,
+    pub options: &'a EmitOptions,
+}
+
+pub(super) fn catalogue(input: &CatalogueInput) -> Catalogue {
+    let a = input.a;
+    let mut group_of_file: Vec<Option<usize>> = vec![None; a.inventory.files.len()];
+    for (g, group) in input.groups.iter().enumerate() {
         for &f in &group.files {
             group_of_file[f] = Some(g);
         }
     }
+    let prefetch = input
+        .bundles
+        .iter()
+        .filter(|(g, _)| input.plan.prefetch.contains(g))
+        .map(|(_, b)| b.0.clone())
+        .collect();
+    Catalogue {
+        format: CATALOGUE_FORMAT.to_string(),
+        version: CATALOGUE_VERSION,
+        handler: format!("{}.{}", a.unit.handler_module, a.unit.handler_function),
+        efs_root: input.efs_root.to_string(),
+        s3: S3Location {
+            bucket: input.options.bucket.clone(),
+            prefix: input.options.prefix.clone(),
+            region: None,
+        },
+        bundles: bundle_entries(input),
+        modules: module_entries(input, &group_of_file),
+        files: asset_entries(input, &group_of_file),
+        prefetch,
+        // Imports made by these packages never fetch from S3 (the client
+        // would be needed while it is being imported).
+        s3_client_packages: crate::plan::groups::s3_client_packages(a),
+        fetch: FetchSettings::with_connections(a.unit.tiers.s3_prefetch_connections),
+    }
+}
+
+/// Every importable module of the unit with its tier, path and bundle.
+fn module_entries(
+    input: &CatalogueInput,
+    group_of_file: &[Option<usize>],
+) -> BTreeMap<String, CatalogueModule> {
+    let inv = &input.a.inventory;
     let placed_rel: std::collections::HashSet<&str> =
-        placed.iter().map(|p| p.rel.as_ref()).collect();
-    let mut modules = serde_json::Map::new();
+        input.placed.iter().map(|p| p.rel.as_ref()).collect();
+    let mut modules = BTreeMap::new();
     for (m, module) in inv.modules.iter().enumerate() {
         let (rel, group) = match module.file {
             Some(f) => (inv.files[f].rel.clone(), group_of_file[f]),
@@ -51,63 +92,65 @@ pub(super) fn catalogue(
             continue; // shadowed by an earlier root
         }
         let Some(g) = group else { continue };
-        let tier = plan.tiers[g];
-        let lazy = usage.of(m).usage == Usage::Lazy && module.kind != ModuleKind::Extension;
+        let lazy = input.usage.of(m).usage == Usage::Lazy && module.kind != ModuleKind::Extension;
         modules.insert(
             module.name.clone(),
-            serde_json::json!({
-                "tier": tier.label(),
-                "path": rel,
-                "package": module.is_package,
-                "bundle": bundles.get(&g).map(|(sha, _, _)| sha.clone()),
-                "lazy": lazy,
-                "kind": module.kind,
-            }),
+            CatalogueModule {
+                tier: input.plan.tiers[g],
+                path: rel,
+                package: module.is_package,
+                bundle: input.bundles.get(&g).map(|(sha, _, _)| sha.clone()),
+                lazy,
+                kind: kind_label(module.kind),
+            },
         );
     }
-    let mut files = serde_json::Map::new();
+    modules
+}
+
+/// The unit's assets (data files) with their tier and bundle.
+fn asset_entries(
+    input: &CatalogueInput,
+    group_of_file: &[Option<usize>],
+) -> BTreeMap<String, CatalogueFile> {
+    let inv = &input.a.inventory;
+    let mut files = BTreeMap::new();
     for (f, file) in inv.files.iter().enumerate().filter(|(_, f)| f.asset) {
         if let Some(g) = group_of_file[f] {
             files.insert(
                 file.rel.clone(),
-                serde_json::json!({"tier": plan.tiers[g].label(), "bundle": bundles.get(&g).map(|b| b.0.clone()), "path": file.rel}),
+                CatalogueFile {
+                    tier: input.plan.tiers[g],
+                    bundle: input.bundles.get(&g).map(|b| b.0.clone()),
+                    path: file.rel.clone(),
+                },
             );
         }
     }
-    let bundle_entries: serde_json::Map<String, serde_json::Value> = bundles
+    files
+}
+
+/// Every S3 bundle with its object key and sizes.
+fn bundle_entries(input: &CatalogueInput) -> BTreeMap<String, CatalogueBundle> {
+    input
+        .bundles
         .iter()
         .map(|(g, (sha, size, unpacked))| {
-            (
-                sha.clone(),
-                serde_json::json!({
-                    "key": format!("{}{sha}.zip", options.prefix),
-                    "size": size,
-                    "unpacked_bytes": unpacked,
-                    "prefetch": plan.prefetch.contains(g),
-                }),
-            )
+            let entry = CatalogueBundle {
+                key: format!("{}{sha}.zip", input.options.prefix),
+                size: *size,
+                unpacked_bytes: *unpacked,
+                prefetch: input.plan.prefetch.contains(g),
+            };
+            (sha.clone(), entry)
         })
-        .collect();
-    let prefetch: Vec<&String> = bundles
-        .iter()
-        .filter(|(g, _)| plan.prefetch.contains(g))
-        .map(|(_, b)| &b.0)
-        .collect();
-    serde_json::json!({
-        "format": "caios-pack-catalogue",
-        "version": 1,
-        "handler": format!("{}.{}", a.unit.handler_module, a.unit.handler_function),
-        "efs_root": efs_root,
-        "s3": {"bucket": options.bucket, "prefix": options.prefix, "region": null},
-        "bundles": bundle_entries,
-        "modules": modules,
-        "files": files,
-        "prefetch": prefetch,
-        // Imports made by these packages never fetch from S3 (the client
-        // would be needed while it is being imported).
-        "s3_client_packages": crate::plan::groups::s3_client_packages(a),
-        // The model assumes this many parallel prefetch downloads.
-        "fetch": {"timeout_s": 2.0, "retries": 3, "backoff_s": 0.2,
-                  "prefetch_connections": a.unit.tiers.s3_prefetch_connections},
-    })
+        .collect()
+}
+
+/// The scanner's name for a module kind, as its serde form spells it.
+fn kind_label(kind: ModuleKind) -> String {
+    match serde_json::to_value(kind) {
+        Ok(serde_json::Value::String(label)) => label,
+        other => unreachable!("ModuleKind serializes to a string, not {other:?}"),
+    }
 }

@@ -6,6 +6,7 @@
 
 use super::placement::Placed;
 use super::{hex, read};
+use crate::contract::{efs_tree_name, EfsManifest, EfsManifestFile};
 use crate::error::{Error, Result};
 use crate::model::TierName;
 use sha2::{Digest, Sha256};
@@ -36,7 +37,7 @@ pub(super) fn efs_tree(placed: &[Placed], mount: &str) -> Result<EfsTree> {
     }
     manifest_lines.sort();
     let digest = hex(&Sha256::digest(manifest_lines.join("\n").as_bytes()));
-    let mount = format!("{}/{}", mount.trim_end_matches('/'), &digest[..16]);
+    let mount = format!("{}/{}", mount.trim_end_matches('/'), efs_tree_name(&digest));
     Ok(EfsTree {
         digest,
         mount,
@@ -45,24 +46,37 @@ pub(super) fn efs_tree(placed: &[Placed], mount: &str) -> Result<EfsTree> {
     })
 }
 
-pub(super) fn write_efs_manifest(
-    out: &Path,
-    mount: &str,
-    digest: &str,
-    lines: &[String],
-) -> Result<()> {
-    let mut text = format!("# caios-pack EFS manifest: every file with its SHA-256 and size.\nroot: {mount:?}\ndigest: \"{digest}\"\nfiles:\n");
-    for line in lines {
-        let mut parts = line.splitn(3, ' ');
-        let (sha, size, rel) = (
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or(""),
-        );
-        text.push_str(&format!(
-            "  - {{path: {rel:?}, size: {size}, sha256: {sha}}}\n"
-        ));
-    }
+/// `efs-manifest.yaml` of `efs`.
+pub(super) fn write_efs_manifest(out: &Path, efs: &EfsTree) -> Result<()> {
     let path = out.join("efs-manifest.yaml");
-    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+    std::fs::write(&path, efs.manifest().to_text()).map_err(|e| Error::io(&path, e))
+}
+
+impl EfsTree {
+    /// The manifest: its files in the order of the sorted lines the digest
+    /// hashes (`sha size path`).
+    pub(super) fn manifest(&self) -> EfsManifest {
+        let files = self
+            .manifest_lines
+            .iter()
+            .map(|line| {
+                let mut parts = line.splitn(3, ' ');
+                let (sha, size, rel) = (
+                    parts.next().unwrap_or(""),
+                    parts.next().unwrap_or(""),
+                    parts.next().unwrap_or(""),
+                );
+                EfsManifestFile {
+                    path: rel.to_string(),
+                    size: size.parse().unwrap_or(0),
+                    sha256: sha.to_string(),
+                }
+            })
+            .collect();
+        EfsManifest {
+            root: self.mount.clone(),
+            digest: self.digest.clone(),
+            files,
+        }
+    }
 }

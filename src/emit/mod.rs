@@ -29,7 +29,7 @@ use crate::model::TierName;
 use crate::plan::{Group, Plan};
 use crate::usage::UsageTable;
 use bundles::{build_bundles, Bundle};
-use catalogue::catalogue;
+use catalogue::{catalogue, CatalogueInput};
 use efs::{efs_tree, write_efs_manifest, EfsTree};
 use iam::iam_policy;
 use placement::place_files;
@@ -130,17 +130,17 @@ pub fn prepare(
         .iter()
         .map(|b| (b.group, (b.sha.clone(), b.zip.len() as u64, b.unpacked)))
         .collect();
-    let catalogue = catalogue(
+    let catalogue_text = catalogue(&CatalogueInput {
         a,
         usage,
         groups,
         plan,
-        &placed,
-        &bundle_of_group,
-        &efs.mount,
+        placed: &placed,
+        bundles: &bundle_of_group,
+        efs_root: &efs.mount,
         options,
-    );
-    let catalogue_text = serde_json::to_string_pretty(&catalogue).unwrap_or_default();
+    })
+    .to_text();
     let mut zip_entries: Vec<(String, Vec<u8>, bool)> = RUNTIME_FILES
         .iter()
         .map(|(rel, text)| (rel.to_string(), text.as_bytes().to_vec(), false))
@@ -223,7 +223,7 @@ fn write(prepared: Prepared, options: &EmitOptions) -> Result<Emitted> {
     let efs = &prepared.efs;
     let efs_dir = out.join("efs");
     recreate_dir(&efs_dir)?;
-    let efs_root = efs_dir.join(&efs.digest[..16]);
+    let efs_root = efs_dir.join(crate::contract::efs_tree_name(&efs.digest));
     for (rel, bytes, executable) in &efs.files {
         let path = efs_root.join(rel);
         if let Some(parent) = path.parent() {
@@ -232,7 +232,7 @@ fn write(prepared: Prepared, options: &EmitOptions) -> Result<Emitted> {
         std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
         set_mode(&path, *executable)?;
     }
-    write_efs_manifest(out, &efs.mount, &efs.digest, &efs.manifest_lines)?;
+    write_efs_manifest(out, efs)?;
     let catalogue_path = out.join("catalogue.json");
     std::fs::write(&catalogue_path, &prepared.catalogue_text)
         .map_err(|e| Error::io(&catalogue_path, e))?;

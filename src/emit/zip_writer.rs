@@ -115,8 +115,7 @@ fn zip_sequential(entries: &[(String, &[u8], bool)]) -> Result<Vec<u8>> {
 
 /// The packer never writes a member that could escape its folder.
 fn assert_safe_member(name: &str) -> Result<()> {
-    let bad = name.starts_with('/') || name.split('/').any(|part| part == ".." || part.is_empty());
-    if bad {
+    if !crate::contract::is_safe_member(name) {
         return Err(Error::Failed(format!(
             "refusing to write zip member `{name}`: it could escape its folder"
         )));

@@ -49,8 +49,8 @@ pub fn upload(options: &UploadOptions, progress: &Progress) -> Result<UploadRepo
     let bundles = list_bundles(&options.dist)?;
     progress.set_message("uploading bundles");
     progress.set_length(bundles.len() as u64);
-    let runtime = tokio::runtime::Runtime::new()
-        .map_err(|e| Error::Failed(format!("cannot start the async runtime: {e}")))?;
+    let runtime =
+        tokio::runtime::Runtime::new().map_err(|e| Error::io(Path::new("<async runtime>"), e))?;
     let mut report = UploadReport {
         bucket: bucket.clone(),
         prefix: prefix.clone(),
@@ -77,19 +77,20 @@ pub fn upload(options: &UploadOptions, progress: &Progress) -> Result<UploadRepo
                     false
                 }
                 Err(e) => {
-                    return Err(Error::Failed(format!(
-                        "s3://{bucket}/{key}: HEAD failed: {}",
-                        describe(e)
-                    )))
+                    return Err(s3_failure(
+                        &bucket,
+                        &key,
+                        format!("HEAD failed: {}", describe(e)),
+                    ))
                 }
             };
             if present {
                 report.skipped += 1;
                 report.skipped_bytes += size;
             } else {
-                let body = ByteStream::from_path(path)
-                    .await
-                    .map_err(|e| Error::Failed(format!("{}: cannot read: {e}", path.display())))?;
+                let body = ByteStream::from_path(path).await.map_err(|e| {
+                    Error::io(path, std::io::Error::other(format!("cannot read: {e}")))
+                })?;
                 client
                     .put_object()
                     .bucket(&bucket)
@@ -99,10 +100,7 @@ pub fn upload(options: &UploadOptions, progress: &Progress) -> Result<UploadRepo
                     .send()
                     .await
                     .map_err(|e| {
-                        Error::Failed(format!(
-                            "s3://{bucket}/{key}: upload failed: {}",
-                            describe(&e)
-                        ))
+                        s3_failure(&bucket, &key, format!("upload failed: {}", describe(&e)))
                     })?;
                 report.uploaded += 1;
                 report.uploaded_bytes += size;
@@ -113,6 +111,12 @@ pub fn upload(options: &UploadOptions, progress: &Progress) -> Result<UploadRepo
     })?;
     progress.finish();
     Ok(report)
+}
+
+/// A request to S3 that failed: an I/O failure (exit 3), named by its URL.
+fn s3_failure(bucket: &str, key: &str, message: String) -> Error {
+    let url = format!("s3://{bucket}/{key}");
+    Error::io(Path::new(&url), std::io::Error::other(message))
 }
 
 fn describe<E: std::fmt::Debug + aws_sdk_s3::error::ProvideErrorMetadata>(

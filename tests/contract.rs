@@ -185,3 +185,46 @@ fn an_unwritable_out_exits_3_naming_the_path() {
     );
     assert!(!out.exists());
 }
+
+/// An S3 endpoint that refuses connections is an I/O failure: exit 3, and
+/// the message names the object.
+#[test]
+fn an_unreachable_s3_exits_3_naming_the_object() {
+    let dist = tempfile::tempdir().unwrap();
+    let catalogue = Catalogue {
+        bundles: Default::default(),
+        efs_root: "/mnt/caios/0123456789abcdef".into(),
+        fetch: contract::FetchSettings::with_connections(4),
+        files: Default::default(),
+        format: contract::CATALOGUE_FORMAT.into(),
+        handler: "app.handler".into(),
+        modules: Default::default(),
+        prefetch: vec![],
+        s3: contract::S3Location {
+            bucket: Some("b".into()),
+            prefix: "p/".into(),
+            region: None,
+        },
+        s3_client_packages: vec![],
+        version: contract::CATALOGUE_VERSION,
+    };
+    std::fs::write(dist.path().join("catalogue.json"), catalogue.to_text()).unwrap();
+    std::fs::create_dir(dist.path().join("s3")).unwrap();
+    std::fs::write(dist.path().join("s3/abc.zip"), "not really a zip").unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
+        .args(["upload", dist.path().to_str().unwrap()])
+        .args([
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--region",
+            "us-east-1",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .output()
+        .expect("binary runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("s3://b/p/abc.zip"), "{stderr}");
+}

@@ -36,7 +36,7 @@ use placement::place_files;
 use pycs::add_compiled_pycs;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use zip_writer::zip_bytes;
+use zip_writer::{write_zip, Member, MemberBytes};
 
 /// The runtime importer and the Lambda entry module, shipped in the zip.
 pub const IMPORTER: &str = include_str!("../runtime/caios_importer.py");
@@ -78,13 +78,16 @@ pub struct Emitted {
     pub lazy_bindings: Vec<String>,
 }
 
-/// Everything `emit` writes, computed in memory first so that a package
-/// over Lambda's limit fails before a single file is written.
+/// Every artifact `emit` writes, already on disk in a staging folder so
+/// that a package over Lambda's limit, or any failure, leaves `--out` as it
+/// was; [`emit`] moves them into place.
 pub struct Prepared {
+    /// `s3/`, `efs/` and `deployment.zip`, plus the zips' scratch chunks.
+    stage: tempfile::TempDir,
     bundles: Vec<Bundle>,
     efs: EfsTree,
     catalogue_text: String,
-    deployment_zip: Vec<u8>,
+    zip_bytes: u64,
     pyc_compiled: usize,
     lazy_bindings: Vec<String>,
     /// What `deployment.zip` unzips to.
@@ -94,13 +97,29 @@ pub struct Prepared {
 impl Prepared {
     /// Bytes of `deployment.zip` (Lambda takes 50 MB by direct upload).
     pub fn zip_bytes(&self) -> u64 {
-        self.deployment_zip.len() as u64
+        self.zip_bytes
     }
 }
 
-/// Builds every artifact in memory and checks the deployment package
-/// against Lambda's unzipped limit (exit 1 when over). Writes nothing.
+/// Builds every artifact in a temporary folder and checks the deployment
+/// package against Lambda's unzipped limit (exit 1 when over). Writes
+/// nothing under `--out` (what `--check` runs).
 pub fn prepare(
+    a: &Analysis,
+    usage: &UsageTable,
+    groups: &[Group],
+    plan: &Plan,
+    options: &EmitOptions,
+) -> Result<Prepared> {
+    let stage = tempfile::tempdir().map_err(|e| Error::io(&std::env::temp_dir(), e))?;
+    prepare_in(stage, a, usage, groups, plan, options)
+}
+
+/// [`prepare`] with the artifacts built in `stage`: bundles, the EFS tree
+/// and deployment.zip are written there as they are produced, so memory
+/// does not grow with the unit's size.
+fn prepare_in(
+    stage: tempfile::TempDir,
     a: &Analysis,
     usage: &UsageTable,
     groups: &[Group],
@@ -115,7 +134,7 @@ pub fn prepare(
             broken.join("; ")
         )));
     }
-    // Compiled pycs live here until every artifact is built in memory.
+    // Compiled pycs live here until every artifact is built.
     let work = tempfile::tempdir().map_err(|e| Error::io(Path::new("<tempdir>"), e))?;
     let mut placed = place_files(a, groups, plan);
     let (runtime_pycs, lazy_bindings) = add_compiled_pycs(
@@ -124,11 +143,12 @@ pub fn prepare(
         &options.python,
         &options.lazy_lines,
     )?;
-    let bundles = build_bundles(&placed, groups, plan)?;
-    let efs = efs_tree(&placed, &options.efs_mount)?;
+    let (s3_dir, efs_dir, scratch) = staging_folders(stage.path())?;
+    let bundles = build_bundles(&placed, groups, plan, &s3_dir, &scratch)?;
+    let efs = efs_tree(&placed, &options.efs_mount, Some(&efs_dir))?;
     let bundle_of_group: BTreeMap<usize, (String, u64, u64)> = bundles
         .iter()
-        .map(|b| (b.group, (b.sha.clone(), b.zip.len() as u64, b.unpacked)))
+        .map(|b| (b.group, (b.sha.clone(), b.size, b.unpacked)))
         .collect();
     let catalogue_text = catalogue(&CatalogueInput {
         a,
@@ -141,53 +161,59 @@ pub fn prepare(
         options,
     })
     .to_text();
-    let mut zip_entries: Vec<(String, Vec<u8>, bool)> = RUNTIME_FILES
+    let mut members: Vec<Member> = RUNTIME_FILES
         .iter()
-        .map(|(rel, text)| (rel.to_string(), text.as_bytes().to_vec(), false))
+        .map(|(rel, text)| Member {
+            name: rel.to_string(),
+            bytes: MemberBytes::Memory(text.as_bytes()),
+            executable: false,
+        })
         .collect();
-    zip_entries.push((
-        "caios_catalogue.json".into(),
-        catalogue_text.clone().into_bytes(),
-        false,
-    ));
+    members.push(Member {
+        name: "caios_catalogue.json".into(),
+        bytes: MemberBytes::Memory(catalogue_text.as_bytes()),
+        executable: false,
+    });
     for p in placed.iter().filter(|p| p.tier == TierName::Local) {
-        zip_entries.push((p.rel.to_string(), read(&p.source)?, p.executable));
+        members.push(Member::file(p.rel.to_string(), &p.source, p.executable)?);
     }
     for (rel, path) in runtime_pycs {
-        zip_entries.push((rel, read(&path)?, false));
+        members.push(Member::file(rel, &path, false)?);
     }
-    let unzipped_bytes: u64 = zip_entries.iter().map(|(_, b, _)| b.len() as u64).sum();
+    let unzipped_bytes: u64 = members.iter().map(Member::len).sum();
     let limit = package_limit(a);
-    let is_pyc = |r: &str| r.ends_with(".pyc") && r.contains("__pycache__/");
+    let is_pyc = |m: &&Member| m.name.ends_with(".pyc") && m.name.contains("__pycache__/");
     if unzipped_bytes > limit {
         return Err(Error::Infeasible(format!(
             "deployment.zip would unzip to {unzipped_bytes} bytes, over the {limit} bytes left of the package limit, {}, after {} bytes of layers (its .pyc files add {} bytes); lower limits.local_bytes",
             a.unit.limits.package_bytes(),
             a.unit.limits.layers_bytes,
-            zip_entries
-                .iter()
-                .filter(|(r, _, _)| is_pyc(r))
-                .map(|(_, b, _)| b.len() as u64)
-                .sum::<u64>()
+            members.iter().filter(is_pyc).map(Member::len).sum::<u64>()
         )));
     }
-    let pyc_compiled = zip_entries.iter().filter(|(r, _, _)| is_pyc(r)).count();
-    // Built here, not when writing: a bad member name fails `--check` too,
-    // and nothing is written before every artifact exists.
-    let deployment_zip = zip_bytes(
-        zip_entries
-            .iter()
-            .map(|(r, b, x)| (r.clone(), b.as_slice(), *x)),
-    )?;
+    let pyc_compiled = members.iter().filter(is_pyc).count();
+    // Built here, not when writing: a bad member name fails `--check` too.
+    let zip_path = stage.path().join("deployment.zip");
+    let zip_bytes = write_zip(members, &zip_path, &scratch)?;
     Ok(Prepared {
+        stage,
         bundles,
         efs,
         catalogue_text,
-        deployment_zip,
+        zip_bytes,
         pyc_compiled,
         lazy_bindings,
         unzipped_bytes,
     })
+}
+
+/// `s3/`, `efs/` and a scratch folder for the zips' chunks, in `stage`.
+fn staging_folders(stage: &Path) -> Result<(PathBuf, PathBuf, PathBuf)> {
+    let folders = (stage.join("s3"), stage.join("efs"), stage.join("scratch"));
+    for dir in [&folders.0, &folders.1, &folders.2] {
+        std::fs::create_dir(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    Ok(folders)
 }
 
 /// What the deployment package may unzip to: Lambda's limit minus the
@@ -199,7 +225,8 @@ pub fn package_limit(a: &Analysis) -> u64 {
         .saturating_sub(a.unit.limits.layers_bytes)
 }
 
-/// Prepares and writes every artifact under `options.out`.
+/// Prepares every artifact in a folder next to `options.out`, then moves
+/// them into place: a failure before that leaves `--out` as it was.
 pub fn emit(
     a: &Analysis,
     usage: &UsageTable,
@@ -207,46 +234,62 @@ pub fn emit(
     plan: &Plan,
     options: &EmitOptions,
 ) -> Result<Emitted> {
-    let prepared = prepare(a, usage, groups, plan, options)?;
+    let stage = stage_next_to(&options.out)?;
+    let prepared = prepare_in(stage, a, usage, groups, plan, options)?;
     write(prepared, options)
 }
 
+/// A temporary folder beside `out` (same file system, so artifacts are
+/// renamed into place, not copied).
+fn stage_next_to(out: &Path) -> Result<tempfile::TempDir> {
+    let parent = match out.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    tempfile::Builder::new()
+        .prefix(".caios-pack-")
+        .tempdir_in(parent)
+        .map_err(|e| Error::io(parent, e))
+}
+
+/// Writes the small documents into the stage and moves every artifact into
+/// `options.out`, replacing its `s3/` and `efs/` (other files stay).
 fn write(prepared: Prepared, options: &EmitOptions) -> Result<Emitted> {
-    let out = &options.out;
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let s3_dir = out.join("s3");
-    recreate_dir(&s3_dir)?;
-    for bundle in &prepared.bundles {
-        let path = s3_dir.join(format!("{}.zip", bundle.sha));
-        std::fs::write(&path, &bundle.zip).map_err(|e| Error::io(&path, e))?;
-    }
+    let stage = prepared.stage.path();
     let efs = &prepared.efs;
-    let efs_dir = out.join("efs");
-    recreate_dir(&efs_dir)?;
-    let efs_root = efs_dir.join(crate::contract::efs_tree_name(&efs.digest));
-    for (rel, bytes, executable) in &efs.files {
-        let path = efs_root.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        }
-        std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))?;
-        set_mode(&path, *executable)?;
-    }
-    write_efs_manifest(out, efs)?;
-    let catalogue_path = out.join("catalogue.json");
+    write_efs_manifest(stage, efs)?;
+    let catalogue_path = stage.join("catalogue.json");
     std::fs::write(&catalogue_path, &prepared.catalogue_text)
         .map_err(|e| Error::io(&catalogue_path, e))?;
-    let zip = &prepared.deployment_zip;
-    let zip_path = out.join("deployment.zip");
-    std::fs::write(&zip_path, zip).map_err(|e| Error::io(&zip_path, e))?;
-    write_json(&out.join("iam-policy.json"), &iam_policy(options))?;
+    write_json(&stage.join("iam-policy.json"), &iam_policy(options))?;
+    let out = &options.out;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    for dir in ["s3", "efs"] {
+        let old = out.join(dir);
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+        }
+    }
+    let artifacts = [
+        "s3",
+        "efs",
+        "efs-manifest.yaml",
+        "catalogue.json",
+        "deployment.zip",
+        "iam-policy.json",
+    ];
+    for name in artifacts {
+        let target = out.join(name);
+        std::fs::rename(stage.join(name), &target).map_err(|e| Error::io(&target, e))?;
+    }
     Ok(Emitted {
-        zip_bytes: zip.len() as u64,
+        zip_bytes: prepared.zip_bytes,
         zip_unzipped_bytes: prepared.unzipped_bytes,
         bundles: prepared.bundles.len(),
-        s3_bytes: prepared.bundles.iter().map(|b| b.zip.len() as u64).sum(),
+        s3_bytes: prepared.bundles.iter().map(|b| b.size).sum(),
         efs_files: efs.files.len(),
-        efs_bytes: efs.files.iter().map(|(_, b, _)| b.len() as u64).sum(),
+        efs_bytes: efs.bytes(),
         efs_digest: efs.digest.clone(),
         pyc_compiled: prepared.pyc_compiled,
         lazy_bindings: prepared.lazy_bindings,
@@ -259,17 +302,6 @@ fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
         serde_json::to_string_pretty(value).unwrap_or_default(),
     )
     .map_err(|e| Error::io(path, e))
-}
-
-fn recreate_dir(dir: &Path) -> Result<()> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    }
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))
-}
-
-fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::io(path, e))
 }
 
 fn set_mode(path: &Path, executable: bool) -> Result<()> {

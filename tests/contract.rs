@@ -228,3 +228,29 @@ fn an_unreachable_s3_exits_3_naming_the_object() {
     assert_eq!(run.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("s3://b/p/abc.zip"), "{stderr}");
 }
+
+/// A failure while the artifacts are built leaves `--out` as it was and
+/// no staging folder behind.
+#[test]
+fn a_failed_package_leaves_out_as_it_was() {
+    let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/zoo");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dist");
+    std::fs::create_dir_all(out.join("s3")).unwrap();
+    std::fs::write(out.join("s3/old.zip"), "old").unwrap();
+    let run = caios(&[
+        "package",
+        unit.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--python",
+        "/nonexistent/python3",
+    ]);
+    assert_ne!(run.status.code(), Some(0));
+    assert_eq!(std::fs::read(out.join("s3/old.zip")).unwrap(), b"old");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["dist"], "staging left behind");
+}

@@ -11,6 +11,12 @@
 //! `__file__`, data files and `$ORIGIN` RPATHs keep working. Same inputs give
 //! byte-identical outputs: entries are sorted, timestamps and permissions are
 //! fixed.
+//!
+//! Artifacts are written as they are produced (files are streamed, never
+//! held whole in memory) into a temporary folder next to `--out`, then
+//! renamed into place: a failure leaves `--out` as it was. Stages, in order:
+//! [`placement`] → [`pycs`] → [`bundles`] and [`efs`] → [`catalogue`] →
+//! `deployment.zip` ([`zip_writer`]) → [`iam`].
 
 mod bundles;
 mod catalogue;

@@ -29,6 +29,8 @@ source: src
 assets: ["models/*.bin"]
 pins:
   - {glob: "models/*", tier: s3}
+limits:
+  tmp_bytes: 10737418240          # EphemeralStorage at its maximum, 10 GiB
 EOF
 # Pseudo-random but compressible-ish: random bytes over a small alphabet,
 # with runs, so deflate works (about 2:1) without being trivial.

@@ -15,8 +15,8 @@
 //! Artifacts are written as they are produced (files are streamed, never
 //! held whole in memory) into a temporary folder next to `--out`, then
 //! renamed into place: a failure leaves `--out` as it was. Stages, in order:
-//! [`placement`] → [`pycs`] → [`bundles`] and [`efs`] → [`catalogue`] →
-//! `deployment.zip` ([`zip_writer`]) → [`iam`].
+//! `placement` → `pycs` → `bundles` and `efs` → `catalogue` →
+//! `deployment.zip` (`zip_writer`) → `iam`.
 
 mod bundles;
 mod catalogue;

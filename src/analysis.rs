@@ -147,28 +147,7 @@ pub struct DistRow {
 /// queued as soon as it is parsed (work stealing, no barrier between BFS
 /// levels), then a check pass with the complete table catches targets that
 /// depended on a `__all__` not parsed yet. `Coverage::Full` parses everything.
-/// Where the S3 client's import closure starts: its packages (the
-/// importer's `MACHINERY`) and what they import when it is importable —
-/// botocore takes `certifi`'s CA bundle, `awscrt`, urllib3's pyOpenSSL
-/// injection; urllib3 takes `brotli`/`brotlicffi`, `zstandard`, `h2`. On
-/// Lambda boto3 itself comes from the runtime, outside the unit, so these
-/// names are where the unit's own copies join the client's imports.
-pub const S3_CLIENT_SEEDS: [&str; 14] = [
-    "boto3",
-    "botocore",
-    "s3transfer",
-    "urllib3",
-    "jmespath",
-    "dateutil",
-    "six",
-    "certifi",
-    "awscrt",
-    "OpenSSL",
-    "brotli",
-    "brotlicffi",
-    "zstandard",
-    "h2",
-];
+use crate::contract::S3_CLIENT_SEEDS;
 
 /// Modules of the S3 client's seed packages present in the unit: parsed
 /// even when the handler never imports them, for their import closure.

@@ -7,24 +7,11 @@
 //! right hash are skipped; nothing is ever deleted (an older tree that a
 //! running function may still use stays where it is).
 
+use crate::contract::{efs_tree_name, EfsManifest};
 use crate::error::{Error, Result};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Component, Path};
-
-#[derive(Debug, Deserialize)]
-struct Manifest {
-    root: String,
-    digest: String,
-    files: Vec<ManifestFile>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ManifestFile {
-    path: String,
-    size: u64,
-    sha256: String,
-}
 
 #[derive(Debug, Default, Serialize)]
 pub struct SyncReport {
@@ -44,7 +31,7 @@ pub fn sync(dist: &Path, mount: &Path) -> Result<SyncReport> {
             manifest_path.display()
         ))
     })?;
-    let manifest: Manifest = serde_yaml::from_str(&text).map_err(|e| {
+    let manifest = EfsManifest::from_text(&text).map_err(|e| {
         Error::input(format!(
             "{}: not an EFS manifest: {e}",
             manifest_path.display()
@@ -64,7 +51,7 @@ pub fn sync(dist: &Path, mount: &Path) -> Result<SyncReport> {
             manifest.digest.chars().take(80).collect::<String>()
         )));
     }
-    let short = &manifest.digest[..16];
+    let short = efs_tree_name(&manifest.digest);
     let source = dist.join("efs").join(short);
     let target = mount.join(short);
     let mut report = SyncReport {

@@ -5,13 +5,13 @@
 pub mod analysis;
 pub mod cli;
 pub mod config;
+pub mod contract;
 pub mod efs_sync;
 pub mod emit;
 pub mod error;
 pub mod graph;
 pub mod imports;
 pub mod lazy_bindings;
-pub mod model;
 pub mod names;
 pub mod plan;
 pub mod progress;

@@ -8,6 +8,7 @@
 //! with the same size is skipped after a HEAD; nothing is overwritten or
 //! deleted.
 
+use crate::contract::Catalogue;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use aws_sdk_s3::primitives::ByteStream;
@@ -37,20 +38,19 @@ pub fn upload(options: &UploadOptions, progress: &Progress) -> Result<UploadRepo
     let bucket = options
         .bucket
         .clone()
-        .or_else(|| catalogue["s3"]["bucket"].as_str().map(String::from))
+        .or_else(|| catalogue.s3.bucket.clone())
         .ok_or_else(|| {
             Error::input("no bucket: pass --bucket (or give --bucket to `caios-pack package`)")
         })?;
     let prefix = options
         .prefix
         .clone()
-        .or_else(|| catalogue["s3"]["prefix"].as_str().map(String::from))
-        .unwrap_or_default();
+        .unwrap_or_else(|| catalogue.s3.prefix.clone());
     let bundles = list_bundles(&options.dist)?;
     progress.set_message("uploading bundles");
     progress.set_length(bundles.len() as u64);
-    let runtime = tokio::runtime::Runtime::new()
-        .map_err(|e| Error::Failed(format!("cannot start the async runtime: {e}")))?;
+    let runtime =
+        tokio::runtime::Runtime::new().map_err(|e| Error::io(Path::new("<async runtime>"), e))?;
     let mut report = UploadReport {
         bucket: bucket.clone(),
         prefix: prefix.clone(),
@@ -77,19 +77,20 @@ pub fn upload(options: &UploadOptions, progress: &Progress) -> Result<UploadRepo
                     false
                 }
                 Err(e) => {
-                    return Err(Error::Failed(format!(
-                        "s3://{bucket}/{key}: HEAD failed: {}",
-                        describe(e)
-                    )))
+                    return Err(s3_failure(
+                        &bucket,
+                        &key,
+                        format!("HEAD failed: {}", describe(e)),
+                    ))
                 }
             };
             if present {
                 report.skipped += 1;
                 report.skipped_bytes += size;
             } else {
-                let body = ByteStream::from_path(path)
-                    .await
-                    .map_err(|e| Error::Failed(format!("{}: cannot read: {e}", path.display())))?;
+                let body = ByteStream::from_path(path).await.map_err(|e| {
+                    Error::io(path, std::io::Error::other(format!("cannot read: {e}")))
+                })?;
                 client
                     .put_object()
                     .bucket(&bucket)
@@ -99,10 +100,7 @@ pub fn upload(options: &UploadOptions, progress: &Progress) -> Result<UploadRepo
                     .send()
                     .await
                     .map_err(|e| {
-                        Error::Failed(format!(
-                            "s3://{bucket}/{key}: upload failed: {}",
-                            describe(&e)
-                        ))
+                        s3_failure(&bucket, &key, format!("upload failed: {}", describe(&e)))
                     })?;
                 report.uploaded += 1;
                 report.uploaded_bytes += size;
@@ -113,6 +111,12 @@ pub fn upload(options: &UploadOptions, progress: &Progress) -> Result<UploadRepo
     })?;
     progress.finish();
     Ok(report)
+}
+
+/// A request to S3 that failed: an I/O failure (exit 3), named by its URL.
+fn s3_failure(bucket: &str, key: &str, message: String) -> Error {
+    let url = format!("s3://{bucket}/{key}");
+    Error::io(Path::new(&url), std::io::Error::other(message))
 }
 
 fn describe<E: std::fmt::Debug + aws_sdk_s3::error::ProvideErrorMetadata>(
@@ -151,7 +155,7 @@ async fn client(options: &UploadOptions) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(config)
 }
 
-fn read_catalogue(dist: &Path) -> Result<serde_json::Value> {
+fn read_catalogue(dist: &Path) -> Result<Catalogue> {
     let path = dist.join("catalogue.json");
     let text = std::fs::read_to_string(&path).map_err(|e| {
         Error::input(format!(

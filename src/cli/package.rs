@@ -270,7 +270,7 @@ fn summary(
             crate::report::human_bytes(emitted.s3_bytes),
             emitted.efs_files,
             crate::report::human_bytes(emitted.efs_bytes),
-            &emitted.efs_digest[..16],
+            crate::contract::efs_tree_name(&emitted.efs_digest),
         ),
     };
     if let (Some(path), Format::Text) = (report, format) {

@@ -65,7 +65,7 @@ pub fn s3_client_closure(a: &Analysis) -> Vec<bool> {
         .iter()
         .enumerate()
         .filter(|(_, m)| {
-            crate::analysis::S3_CLIENT_SEEDS.contains(&m.name.split('.').next().unwrap_or(""))
+            crate::contract::S3_CLIENT_SEEDS.contains(&m.name.split('.').next().unwrap_or(""))
         })
         .map(|(m, _)| petgraph::graph::NodeIndex::new(m))
         .collect();
@@ -95,7 +95,7 @@ pub fn s3_client_packages(a: &Analysis) -> Vec<String> {
         .zip(&closure)
         .filter(|(_, &inside)| inside)
         .map(|(m, _)| m.name.split('.').next().unwrap_or(""))
-        .chain(crate::analysis::S3_CLIENT_SEEDS)
+        .chain(crate::contract::S3_CLIENT_SEEDS)
         .collect();
     names.into_iter().map(str::to_string).collect()
 }

@@ -7,8 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-/// A failure that stops a command. Warnings that do not stop it are
-/// [`crate::scan::Problem`]s instead.
+/// A failure that stops a command. Warnings that do not stop it are the
+/// scan's `Problem`s instead (named, not linked: errors depend on no stage).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The user's input is wrong: config, paths, handler name, flags.

@@ -147,7 +147,7 @@ pub struct DistRow {
 /// queued as soon as it is parsed (work stealing, no barrier between BFS
 /// levels), then a check pass with the complete table catches targets that
 /// depended on a `__all__` not parsed yet. `Coverage::Full` parses everything.
-use crate::contract::S3_CLIENT_SEEDS;
+use crate::contract::is_s3_client_seed;
 
 /// Modules of the S3 client's seed packages present in the unit: parsed
 /// even when the handler never imports them, for their import closure.
@@ -155,7 +155,7 @@ fn s3_client_modules(inv: &Inventory) -> Vec<ModuleId> {
     (0..inv.modules.len())
         .filter(|&m| {
             let top = inv.modules[m].name.split('.').next().unwrap_or("");
-            S3_CLIENT_SEEDS.contains(&top)
+            is_s3_client_seed(top)
         })
         .collect()
 }

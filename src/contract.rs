@@ -35,20 +35,10 @@ pub const S3_CLIENT_MACHINERY: [&str; 7] = [
     "six",
 ];
 
-/// Where the S3 client's import closure starts: its packages
-/// ([`S3_CLIENT_MACHINERY`], first) and what they import when it is
-/// importable — botocore takes `certifi`'s CA bundle, `awscrt`, urllib3's
-/// pyOpenSSL injection; urllib3 takes `brotli`/`brotlicffi`, `zstandard`,
-/// `h2`. On Lambda boto3 itself comes from the runtime, outside the unit, so
-/// these names are where the unit's own copies join the client's imports.
-pub const S3_CLIENT_SEEDS: [&str; 14] = [
-    "boto3",
-    "botocore",
-    "s3transfer",
-    "urllib3",
-    "jmespath",
-    "dateutil",
-    "six",
+/// What the S3 client imports besides its own packages, when importable:
+/// botocore takes `certifi`'s CA bundle, `awscrt`, urllib3's pyOpenSSL
+/// injection; urllib3 takes `brotli`/`brotlicffi`, `zstandard`, `h2`.
+pub const S3_CLIENT_EXTRAS: [&str; 7] = [
     "certifi",
     "awscrt",
     "OpenSSL",
@@ -57,6 +47,19 @@ pub const S3_CLIENT_SEEDS: [&str; 14] = [
     "zstandard",
     "h2",
 ];
+
+/// Where the S3 client's import closure starts: its packages
+/// ([`S3_CLIENT_MACHINERY`], first), then [`S3_CLIENT_EXTRAS`]. On Lambda
+/// boto3 itself comes from the runtime, outside the unit, so these names
+/// are where the unit's own copies join the client's imports.
+pub fn s3_client_seeds() -> impl Iterator<Item = &'static str> {
+    S3_CLIENT_MACHINERY.into_iter().chain(S3_CLIENT_EXTRAS)
+}
+
+/// Whether a top-level name is one of [`s3_client_seeds`].
+pub fn is_s3_client_seed(top: &str) -> bool {
+    s3_client_seeds().any(|seed| seed == top)
+}
 
 /// Fetch defaults written into every catalogue (the importer's
 /// `DEFAULT_TIMEOUT_S`, `DEFAULT_RETRIES` and `DEFAULT_BACKOFF_S`).
@@ -224,7 +227,9 @@ mod tests {
 
     #[test]
     fn the_seeds_start_with_the_machinery() {
-        assert_eq!(S3_CLIENT_SEEDS[..7], S3_CLIENT_MACHINERY);
+        let seeds: Vec<&str> = s3_client_seeds().collect();
+        assert_eq!(seeds[..7], S3_CLIENT_MACHINERY);
+        assert!(is_s3_client_seed("certifi") && !is_s3_client_seed("numpy"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! Input: the package output and the mount. Output: what was copied, on
 //! stdout.
 
-use super::{write_stdout, Format};
+use super::{print_report, Format};
 use crate::error::Result;
 use std::path::PathBuf;
 
@@ -21,16 +21,14 @@ pub struct EfsSyncArgs {
 
 pub fn run(args: &EfsSyncArgs) -> Result<()> {
     let report = crate::efs_sync::sync(&args.dist, &args.root)?;
-    let text = match args.format {
-        Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default(),
-        Format::Text => format!(
+    print_report(args.format, &report, |report| {
+        format!(
             "EFS tree {}: copied {} files ({}), {} already present ({})\n",
             report.tree,
             report.copied,
             crate::report::human_bytes(report.copied_bytes),
             report.skipped,
             crate::report::human_bytes(report.skipped_bytes)
-        ),
-    };
-    write_stdout(&text)
+        )
+    })
 }

@@ -165,6 +165,18 @@ fn load_stats(paths: &[PathBuf]) -> Result<Option<crate::stats::Stats>> {
     Ok(Some(stats))
 }
 
+/// Prints a command's report: pretty JSON, or `text` of it.
+fn print_report<T: serde::Serialize>(
+    format: Format,
+    report: &T,
+    text: impl FnOnce(&T) -> String,
+) -> Result<()> {
+    match format {
+        Format::Json => write_stdout(&serde_json::to_string_pretty(report).unwrap_or_default()),
+        Format::Text => write_stdout(&text(report)),
+    }
+}
+
 fn write_stdout(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     match stdout

@@ -4,7 +4,7 @@
 //! Input: the package output and where to upload. Output: what was
 //! uploaded, on stdout.
 
-use super::{write_stdout, Format};
+use super::{print_report, Format};
 use crate::error::Result;
 use crate::progress::Progress;
 use crate::upload::UploadOptions;
@@ -38,9 +38,8 @@ pub fn run(args: &UploadArgs) -> Result<()> {
         endpoint_url: args.endpoint_url.clone(),
     };
     let report = crate::upload::upload(&options, &Progress::for_stderr())?;
-    let text = match args.format {
-        Format::Json => serde_json::to_string_pretty(&report).unwrap_or_default(),
-        Format::Text => format!(
+    print_report(args.format, &report, |report| {
+        format!(
             "s3://{}/{}: uploaded {} bundles ({}), skipped {} already there ({})\n",
             report.bucket,
             report.prefix,
@@ -48,7 +47,6 @@ pub fn run(args: &UploadArgs) -> Result<()> {
             crate::report::human_bytes(report.uploaded_bytes),
             report.skipped,
             crate::report::human_bytes(report.skipped_bytes)
-        ),
-    };
-    write_stdout(&text)
+        )
+    })
 }

@@ -40,20 +40,8 @@ fn names() -> Names {
 }
 
 fn site(kind: SiteKind, target: &str, level: u32, names: &[&str]) -> Site {
-    Site {
-        target: target.to_string(),
-        level,
-        names: names.iter().map(|n| n.to_string()).collect(),
-        line: 1,
-        kind,
-        scope: Scope::Module,
-        guarded: false,
-        type_checking: false,
-        conditional: false,
-        trigger: None,
-        after: None,
-        method_of: None,
-    }
+    let names = names.iter().map(|n| n.to_string()).collect();
+    Site::plain(target.to_string(), level, names, 1, kind, Scope::Module)
 }
 
 /// (importer, importer is a package, site, targets, missing)

@@ -17,18 +17,8 @@ pub fn scan_lines(text: &str) -> Vec<Site> {
         for statement in code.split(';').map(str::trim) {
             let new = parse_statement(statement);
             sites.extend(new.into_iter().map(|(target, level, names, kind)| Site {
-                target,
-                level,
-                names,
-                line,
-                kind,
-                scope: Scope::Module,
-                guarded: false,
-                type_checking: false,
                 conditional: indented,
-                trigger: None,
-                after: None,
-                method_of: None,
+                ..Site::plain(target, level, names, line, kind, Scope::Module)
             }));
         }
     }

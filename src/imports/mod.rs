@@ -98,6 +98,33 @@ pub struct Site {
 }
 
 impl Site {
+    /// A site under no guard, test or `if`: what the idioms found outside
+    /// the statement walk (native imports, `_import_structure`, the line
+    /// scan of unparsable files) start from.
+    pub fn plain(
+        target: String,
+        level: u32,
+        names: Vec<String>,
+        line: u32,
+        kind: SiteKind,
+        scope: Scope,
+    ) -> Site {
+        Site {
+            target,
+            level,
+            names,
+            line,
+            kind,
+            scope,
+            guarded: false,
+            type_checking: false,
+            conditional: false,
+            trigger: None,
+            after: None,
+            method_of: None,
+        }
+    }
+
     /// Whether the import runs while its module is being imported.
     pub fn runs_at_init(&self) -> bool {
         !self.type_checking && !self.is_lazy() && self.scope != Scope::Function
@@ -324,19 +351,9 @@ fn native_imports(inv: &Inventory, id: ModuleId) -> ModuleImports {
                     .module(token)
                     .is_some_and(|m| inv.modules[m].kind != crate::scan::ModuleKind::Namespace)
         })
-        .map(|token| Site {
-            target: token.to_string(),
-            level: 0,
-            names: Vec::new(),
-            line: 0,
-            kind: SiteKind::Native,
-            scope: Scope::Module,
-            guarded: false,
-            type_checking: false,
-            conditional: false,
-            trigger: None,
-            after: None,
-            method_of: None,
+        .map(|token| {
+            let (names, kind) = (Vec::new(), SiteKind::Native);
+            Site::plain(token.to_string(), 0, names, 0, kind, Scope::Module)
         })
         .collect();
     ModuleImports {

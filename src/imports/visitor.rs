@@ -334,20 +334,9 @@ impl<'a> ImportVisitor<'a> {
         if self.import_structure_used {
             for (key, line) in std::mem::take(&mut self.import_structure) {
                 let c = self.context;
-                self.sites.push(Site {
-                    target: String::new(),
-                    level: 1,
-                    names: vec![key],
-                    line,
-                    kind: SiteKind::ImportStructure,
-                    scope: c.scope,
-                    guarded: false,
-                    type_checking: false,
-                    conditional: false,
-                    trigger: None,
-                    after: None,
-                    method_of: None,
-                });
+                let kind = SiteKind::ImportStructure;
+                let site = Site::plain(String::new(), 1, vec![key], line, kind, c.scope);
+                self.sites.push(site);
             }
         }
         let mut init_names: Vec<String> = self.init_names.iter().map(|n| n.to_string()).collect();

@@ -64,9 +64,7 @@ pub fn s3_client_closure(a: &Analysis) -> Vec<bool> {
         .modules
         .iter()
         .enumerate()
-        .filter(|(_, m)| {
-            crate::contract::S3_CLIENT_SEEDS.contains(&m.name.split('.').next().unwrap_or(""))
-        })
+        .filter(|(_, m)| crate::contract::is_s3_client_seed(m.name.split('.').next().unwrap_or("")))
         .map(|(m, _)| petgraph::graph::NodeIndex::new(m))
         .collect();
     while let Some(node) = stack.pop() {
@@ -88,15 +86,17 @@ pub fn s3_client_closure(a: &Analysis) -> Vec<bool> {
 /// the runtime importer never fetches from S3 for an import they make.
 pub fn s3_client_packages(a: &Analysis) -> Vec<String> {
     let closure = s3_client_closure(a);
-    let names: std::collections::BTreeSet<&str> = a
+    let mut names: std::collections::BTreeSet<&str> = a
         .inventory
         .modules
         .iter()
         .zip(&closure)
         .filter(|(_, &inside)| inside)
         .map(|(m, _)| m.name.split('.').next().unwrap_or(""))
-        .chain(crate::contract::S3_CLIENT_SEEDS)
         .collect();
+    for seed in crate::contract::s3_client_seeds() {
+        names.insert(seed);
+    }
     names.into_iter().map(str::to_string).collect()
 }
 

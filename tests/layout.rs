@@ -27,7 +27,12 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
 /// `src/plan/milp.rs` → `plan`; `src/config.rs` → `config`.
 fn top_module(src: &Path, file: &Path) -> String {
     let rel = file.strip_prefix(src).unwrap();
-    let first = rel.components().next().unwrap().as_os_str().to_string_lossy();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
     first.trim_end_matches(".rs").to_string()
 }
 
@@ -98,7 +103,10 @@ fn top_level_modules_have_no_cycle() {
         .into_iter()
         .filter(|component| component.len() > 1)
         .collect();
-    assert!(cycles.is_empty(), "modules that depend on each other: {cycles:?}");
+    assert!(
+        cycles.is_empty(),
+        "modules that depend on each other: {cycles:?}"
+    );
 }
 
 #[test]

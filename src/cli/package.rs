@@ -206,7 +206,13 @@ impl Rounds<'_> {
     ) -> Result<Round> {
         let plan = crate::plan::optimize(&groups, self.settings)
             .map_err(|i| Error::Infeasible(crate::report::optimize::infeasible_message(&i)))?;
-        let emitted = crate::emit::emit(self.analysis, &usage, &groups, &plan, options)?;
+        let input = crate::emit::EmitInput {
+            analysis: self.analysis,
+            usage: &usage,
+            groups: &groups,
+            plan: &plan,
+        };
+        let emitted = crate::emit::emit(&input, options)?;
         let verification = self
             .verify_events
             .map(|events| {
@@ -314,7 +320,13 @@ fn check(
             )
         }
     };
-    let prepared = match crate::emit::prepare(analysis, usage, groups, &plan, options) {
+    let input = crate::emit::EmitInput {
+        analysis,
+        usage,
+        groups,
+        plan: &plan,
+    };
+    let prepared = match crate::emit::prepare(&input, options) {
         Ok(prepared) => prepared,
         Err(Error::Infeasible(reason)) => {
             return fail(

@@ -84,6 +84,16 @@ pub struct Emitted {
     pub lazy_bindings: Vec<String>,
 }
 
+/// What the pipeline hands to emit: the analysed unit, its usage, the
+/// placement groups and the plan that puts each group on a tier.
+#[derive(Clone, Copy)]
+pub struct EmitInput<'a> {
+    pub analysis: &'a Analysis,
+    pub usage: &'a UsageTable,
+    pub groups: &'a [Group],
+    pub plan: &'a Plan,
+}
+
 /// Every artifact `emit` writes, already on disk in a staging folder so
 /// that a package over Lambda's limit, or any failure, leaves `--out` as it
 /// was; [`emit`] moves them into place.
@@ -110,15 +120,9 @@ impl Prepared {
 /// Builds every artifact in a temporary folder and checks the deployment
 /// package against Lambda's unzipped limit (exit 1 when over). Writes
 /// nothing under `--out` (what `--check` runs).
-pub fn prepare(
-    a: &Analysis,
-    usage: &UsageTable,
-    groups: &[Group],
-    plan: &Plan,
-    options: &EmitOptions,
-) -> Result<Prepared> {
+pub fn prepare(input: &EmitInput, options: &EmitOptions) -> Result<Prepared> {
     let stage = tempfile::tempdir().map_err(|e| Error::io(&std::env::temp_dir(), e))?;
-    prepare_in(stage, a, usage, groups, plan, options)
+    prepare_in(stage, input, options)
 }
 
 /// [`prepare`] with the artifacts built in `stage`: bundles, the EFS tree
@@ -126,12 +130,15 @@ pub fn prepare(
 /// does not grow with the unit's size.
 fn prepare_in(
     stage: tempfile::TempDir,
-    a: &Analysis,
-    usage: &UsageTable,
-    groups: &[Group],
-    plan: &Plan,
+    input: &EmitInput,
     options: &EmitOptions,
 ) -> Result<Prepared> {
+    let EmitInput {
+        analysis: a,
+        usage,
+        groups,
+        plan,
+    } = *input;
     let broken = crate::plan::layout::broken_loads(a, groups, &plan.tiers);
     if !broken.is_empty() {
         return Err(Error::Infeasible(format!(
@@ -233,15 +240,9 @@ pub fn package_limit(a: &Analysis) -> u64 {
 
 /// Prepares every artifact in a folder next to `options.out`, then moves
 /// them into place: a failure before that leaves `--out` as it was.
-pub fn emit(
-    a: &Analysis,
-    usage: &UsageTable,
-    groups: &[Group],
-    plan: &Plan,
-    options: &EmitOptions,
-) -> Result<Emitted> {
+pub fn emit(input: &EmitInput, options: &EmitOptions) -> Result<Emitted> {
     let stage = stage_next_to(&options.out)?;
-    let prepared = prepare_in(stage, a, usage, groups, plan, options)?;
+    let prepared = prepare_in(stage, input, options)?;
     write(prepared, options)
 }
 

@@ -24,6 +24,7 @@ mod efs;
 mod iam;
 mod placement;
 mod pycs;
+mod swap;
 mod zip_writer;
 
 pub use placement::shipped_files;
@@ -272,12 +273,6 @@ fn write(prepared: Prepared, options: &EmitOptions) -> Result<Emitted> {
     write_json(&stage.join("iam-policy.json"), &iam_policy(options))?;
     let out = &options.out;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    for dir in ["s3", "efs"] {
-        let old = out.join(dir);
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
-        }
-    }
     let artifacts = [
         "s3",
         "efs",
@@ -286,10 +281,7 @@ fn write(prepared: Prepared, options: &EmitOptions) -> Result<Emitted> {
         "deployment.zip",
         "iam-policy.json",
     ];
-    for name in artifacts {
-        let target = out.join(name);
-        std::fs::rename(stage.join(name), &target).map_err(|e| Error::io(&target, e))?;
-    }
+    swap::swap_into_place(stage, out, &artifacts)?;
     Ok(Emitted {
         zip_bytes: prepared.zip_bytes,
         zip_unzipped_bytes: prepared.unzipped_bytes,

@@ -99,10 +99,13 @@ fn write_atomically(dest: &Path, bytes: &[u8], sha: &str) -> Result<()> {
     std::fs::write(&temp, bytes).map_err(|e| Error::io(&temp, e))?;
     if sha256_of(&temp).as_deref() != Some(sha) {
         let _ = std::fs::remove_file(&temp);
-        return Err(Error::Failed(format!(
-            "{}: written bytes do not verify; the mount may be failing",
-            dest.display()
-        )));
+        // Reading back other bytes than were written is the mount's I/O
+        // failing, not the user's input: exit 3.
+        let source = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "written bytes do not verify; the mount may be failing",
+        );
+        return Err(Error::io(dest, source));
     }
     let mode =
         if dest.extension().is_some_and(|e| e == "so") || dest.to_string_lossy().contains(".so.") {

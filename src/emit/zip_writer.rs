@@ -231,8 +231,9 @@ fn zip_failure(label: &Path, what: &str, e: zip::result::ZipError) -> Error {
 /// The packer never writes a member that could escape its folder.
 fn assert_safe_member(name: &str) -> Result<()> {
     if !crate::contract::is_safe_member(name) {
-        return Err(Error::Failed(format!(
-            "refusing to write zip member `{name}`: it could escape its folder"
+        // The name comes from a file of the unit: the user's input (exit 2).
+        return Err(Error::input(format!(
+            "refusing to write zip member `{name}`: it could escape its folder when extracted; rename that file of the unit"
         )));
     }
     Ok(())

@@ -34,8 +34,16 @@ missing_command c++ g++
 missing_command python3 python3
 if $want_tests; then
   python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
-  missing_package chromium
-  missing_package chromium-driver
+  # Debian names them chromium and chromium-driver; Ubuntu,
+  # chromium-browser and chromium-chromedriver.
+  if dpkg -s chromium-browser >/dev/null 2>&1 ||
+    { ! apt-cache show chromium >/dev/null 2>&1 && apt-cache show chromium-browser >/dev/null 2>&1; }; then
+    missing_package chromium-browser
+    missing_package chromium-chromedriver
+  else
+    missing_package chromium
+    missing_package chromium-driver
+  fi
 fi
 
 if ((${#need[@]} == 0)); then

@@ -154,7 +154,7 @@ use crate::contract::is_s3_client_seed;
 fn s3_client_modules(inv: &Inventory) -> Vec<ModuleId> {
     (0..inv.modules.len())
         .filter(|&m| {
-            let top = inv.modules[m].name.split('.').next().unwrap_or("");
+            let top = crate::names::top_level(&inv.modules[m].name);
             is_s3_client_seed(top)
         })
         .collect()

@@ -121,7 +121,7 @@ pub fn packages_called_at_init(
         let Some(base) = binding_base(module, binding) else {
             continue;
         };
-        out.push(base.split('.').next().unwrap_or(&base).to_string());
+        out.push(crate::names::top_level(&base).to_string());
     }
     out.sort();
     out.dedup();

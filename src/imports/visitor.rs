@@ -180,7 +180,7 @@ impl<'a> ImportVisitor<'a> {
     /// the same block (and blocks nested in it) follow it.
     fn ran_import(&mut self, module: &str) {
         if !self.context.type_checking {
-            let top = module.split('.').next().unwrap_or(module).to_string();
+            let top = crate::names::top_level(module).to_string();
             self.preceding.push((top, self.after));
             self.after = Some(self.preceding.len() as u32 - 1);
         }
@@ -381,7 +381,7 @@ impl<'a> Visitor<'a> for ImportVisitor<'a> {
                         let (local, target) = match &alias.asname {
                             Some(asname) => (asname.to_string(), full),
                             None => {
-                                let first = full.split('.').next().unwrap_or(&full).to_string();
+                                let first = crate::names::top_level(&full).to_string();
                                 (first.clone(), first)
                             }
                         };

@@ -133,7 +133,7 @@ fn import_statement(stmt: &Stmt, line: u32) -> Option<Statement> {
                 .iter()
                 .map(|a| match &a.asname {
                     Some(asname) => asname.to_string(),
-                    None => a.name.split('.').next().unwrap_or_default().to_string(),
+                    None => crate::names::top_level(&a.name).to_string(),
                 })
                 .collect(),
             verdict: if s.names.len() == 1 {
@@ -390,7 +390,7 @@ impl<'a> Visitor<'a> for Reads<'a, '_> {
                         let bound = match &a.asname {
                             Some(asname) => asname.as_str(),
                             None => {
-                                let package = a.name.split('.').next().unwrap_or_default();
+                                let package = crate::names::top_level(&a.name);
                                 *self.package_bindings.entry(package).or_default() += 1;
                                 package
                             }

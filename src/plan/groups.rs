@@ -64,7 +64,7 @@ pub fn s3_client_closure(a: &Analysis) -> Vec<bool> {
         .modules
         .iter()
         .enumerate()
-        .filter(|(_, m)| crate::contract::is_s3_client_seed(m.name.split('.').next().unwrap_or("")))
+        .filter(|(_, m)| crate::contract::is_s3_client_seed(crate::names::top_level(&m.name)))
         .map(|(m, _)| petgraph::graph::NodeIndex::new(m))
         .collect();
     while let Some(node) = stack.pop() {
@@ -92,7 +92,7 @@ pub fn s3_client_packages(a: &Analysis) -> Vec<String> {
         .iter()
         .zip(&closure)
         .filter(|(_, &inside)| inside)
-        .map(|(m, _)| m.name.split('.').next().unwrap_or(""))
+        .map(|(m, _)| crate::names::top_level(&m.name))
         .collect();
     for seed in crate::contract::s3_client_seeds() {
         names.insert(seed);

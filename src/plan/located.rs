@@ -198,7 +198,7 @@ pub fn merges(inv: &Inventory, file_key: &[Option<usize>]) -> Vec<(usize, usize)
         let (Some(owner), Some(key)) = (file.owner, file_key[id]) else {
             continue;
         };
-        let top = inv.modules[owner].name.split('.').next().unwrap_or("");
+        let top = crate::names::top_level(&inv.modules[owner].name);
         keys.entry((file.root, top)).or_default().insert(key);
         files_of
             .entry((file.root, top))

@@ -613,7 +613,7 @@ pub fn why(
                     ),
                     (false, true) => {
                         let from = a.node_name(step.from);
-                        let top = from.split('.').next().unwrap_or(&from);
+                        let top = crate::names::top_level(&from);
                         format!("in a function; runs at init because init calls into `{top}`")
                     }
                     (false, false) => "later".to_string(),

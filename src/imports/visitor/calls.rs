@@ -137,7 +137,7 @@ impl<'a> ImportVisitor<'a> {
     /// A callee that may be a function of the unit: a name imported or
     /// defined here, or an attribute of an imported module.
     pub(super) fn bound_callee(&self, callee: &str) -> bool {
-        let root = callee.split('.').next().unwrap_or(callee);
+        let root = crate::names::top_level(callee);
         callee.matches('.').count() <= 1 && (self.bound.contains_key(root) || !callee.contains('.'))
     }
 

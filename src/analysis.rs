@@ -143,10 +143,6 @@ pub struct DistRow {
     pub unreachable: u64,
 }
 
-/// Parses what the handler can reach: each parsed module's targets are
-/// queued as soon as it is parsed (work stealing, no barrier between BFS
-/// levels), then a check pass with the complete table catches targets that
-/// depended on a `__all__` not parsed yet. `Coverage::Full` parses everything.
 use crate::contract::is_s3_client_seed;
 
 /// Modules of the S3 client's seed packages present in the unit: parsed
@@ -160,6 +156,10 @@ fn s3_client_modules(inv: &Inventory) -> Vec<ModuleId> {
         .collect()
 }
 
+/// Parses what the handler can reach: each parsed module's targets are
+/// queued as soon as it is parsed (work stealing, no barrier between BFS
+/// levels), then a check pass with the complete table catches targets that
+/// depended on a `__all__` not parsed yet. `Coverage::Full` parses everything.
 fn parse_imports(
     inv: &Inventory,
     handler: ModuleId,

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 
 pub use analyze::AnalyzeArgs;
 pub use efs_sync::EfsSyncArgs;
-pub use optimize::{OptimizeArgs, RESERVED_PACKAGE_BYTES};
+pub use optimize::OptimizeArgs;
 pub use package::PackageArgs;
 pub use report::ReportArgs;
 pub use trace::TraceArgs;
@@ -114,7 +114,7 @@ impl Inputs {
             &unit,
             args.max_latency.as_deref(),
             args.time_limit(),
-            RESERVED_PACKAGE_BYTES,
+            crate::config::RESERVED_PACKAGE_BYTES,
         )?;
         let stats = load_stats(&args.stats)?;
         Ok(Inputs {

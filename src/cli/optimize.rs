@@ -10,10 +10,6 @@ use crate::error::{Error, Result};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Bytes the package needs besides the unit's own files: the runtime
-/// importer, the entry module and the catalogue.
-pub const RESERVED_PACKAGE_BYTES: u64 = 2_000_000;
-
 #[derive(clap::Args)]
 pub struct OptimizeArgs {
     #[command(flatten)]

@@ -14,6 +14,9 @@ pub const LAMBDA_UNZIPPED_LIMIT: u64 = 262_144_000;
 pub const LAMBDA_DIRECT_UPLOAD_LIMIT: u64 = 50_000_000;
 /// `/tmp` without extra ephemeral storage, and SnapStart's maximum.
 pub const DEFAULT_TMP_BYTES: u64 = 512 * 1024 * 1024;
+/// Bytes the package needs besides the unit's own files: the runtime
+/// importer, the entry module and the catalogue.
+pub const RESERVED_PACKAGE_BYTES: u64 = 2_000_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

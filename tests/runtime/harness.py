@@ -506,7 +506,7 @@ class Unit:
 
 
 # ---------------------------------------------------------------------------
-# docs/stats.md section 3, as src/stats.rs reads it
+# docs/stats.md section 3, as src/stats/formats.rs reads it
 
 
 def parse_emf_line(line):

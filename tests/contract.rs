@@ -4,10 +4,13 @@
 //! the documents `package` writes read back as the contract's types and
 //! serialize to the same bytes; I/O failures exit 3.
 
+mod support;
+
 use caios_pack::contract::{self, Catalogue, EfsManifest};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
+use support::cli::{caios, command};
 
 fn importer() -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/runtime/caios_importer.py");
@@ -123,13 +126,6 @@ fn the_importer_accepts_every_member_the_packer_writes() {
     }
 }
 
-fn caios(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_caios-pack"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
 /// `package` of the asset unit (one asset pinned to S3, so the catalogue
 /// has a bundle): its catalogue and EFS manifest read back as the
 /// contract's types, and write back to the same bytes.
@@ -138,7 +134,7 @@ fn package_writes_documents_that_read_back_as_the_contract() {
     let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/asset-unit");
     let out = tempfile::tempdir().unwrap();
     let dist = out.path().join("dist");
-    let run = caios(&[
+    let run = caios([
         "package",
         unit.to_str().unwrap(),
         "--out",
@@ -171,7 +167,7 @@ fn an_unwritable_out_exits_3_naming_the_path() {
     let blocker = dir.path().join("not-a-folder");
     std::fs::write(&blocker, "").unwrap();
     let out = blocker.join("dist");
-    let run = caios(&[
+    let run = caios([
         "package",
         unit.to_str().unwrap(),
         "--out",
@@ -211,7 +207,7 @@ fn an_unreachable_s3_exits_3_naming_the_object() {
     std::fs::write(dist.path().join("catalogue.json"), catalogue.to_text()).unwrap();
     std::fs::create_dir(dist.path().join("s3")).unwrap();
     std::fs::write(dist.path().join("s3/abc.zip"), "not really a zip").unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_caios-pack"))
+    let run = command()
         .args(["upload", dist.path().to_str().unwrap()])
         .args([
             "--endpoint-url",
@@ -238,7 +234,7 @@ fn a_failed_package_leaves_out_as_it_was() {
     let out = dir.path().join("dist");
     std::fs::create_dir_all(out.join("s3")).unwrap();
     std::fs::write(out.join("s3/old.zip"), "old").unwrap();
-    let run = caios(&[
+    let run = caios([
         "package",
         unit.to_str().unwrap(),
         "--out",

@@ -182,6 +182,20 @@ impl Catalogue {
     pub fn to_text(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
+
+    /// The EFS tree's folder name: the last part of `efs_root`, which is
+    /// also its folder under a package output's `efs/`.
+    pub fn efs_tree_name(&self) -> &str {
+        let root = self.efs_root.trim_end_matches('/');
+        root.rsplit('/').next().unwrap_or(root)
+    }
+
+    /// Whether any module or file is placed on EFS.
+    pub fn uses_efs(&self) -> bool {
+        let on_efs = |tier: &TierName| *tier == TierName::Efs;
+        self.modules.values().any(|m| on_efs(&m.tier))
+            || self.files.values().any(|f| on_efs(&f.tier))
+    }
 }
 
 /// `efs-manifest.yaml`: every file of the EFS tree with its SHA-256 and size.

@@ -152,10 +152,7 @@ pub fn run(unit: &Unit, events: &[EventCase], options: &VerifyOptions) -> Result
     let flags = check_python(&options.python)?;
     let catalogue = check_dist(unit, &options.dist)?;
     let task = unzip_read_only(&options.dist.join("deployment.zip"))?;
-    let efs_dir = catalogue["efs_root"]
-        .as_str()
-        .and_then(|r| r.trim_end_matches('/').rsplit('/').next())
-        .unwrap_or("");
+    let efs_dir = catalogue.efs_tree_name();
     let packaged = Packaged {
         task,
         efs_root: absolute(&options.dist.join("efs").join(efs_dir)),

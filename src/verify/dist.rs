@@ -4,9 +4,10 @@
 //! Input: the unit and the output folder of `caios-pack package`. Output:
 //! the catalogue inside the zip and a [`ReadOnlyTree`] that reports writes.
 
+use crate::config::TierName;
 use crate::config::Unit;
+use crate::contract::Catalogue;
 use crate::error::{Error, Result};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 /// this unit: the catalogue's handler is the unit's, and the handler's
 /// module in `deployment.zip` is byte for byte the unit's file. Returns the
 /// catalogue (the one inside the zip: the one that runs).
-pub(super) fn check_dist(unit: &Unit, dist: &Path) -> Result<Value> {
+pub(super) fn check_dist(unit: &Unit, dist: &Path) -> Result<Catalogue> {
     let zip_path = dist.join("deployment.zip");
     let rebuild =
         "pass the output folder of `caios-pack package` for this unit, or package it again";
@@ -44,15 +45,15 @@ pub(super) fn check_dist(unit: &Unit, dist: &Path) -> Result<Value> {
     for runtime in ["caios_entry.py", "caios_importer.py"] {
         member(&mut archive, runtime)?;
     }
-    let catalogue: Value = serde_json::from_slice(&member(&mut archive, "caios_catalogue.json")?)
-        .map_err(|e| {
-        Error::input(format!(
-            "{}: caios_catalogue.json:{}:{}: not JSON: {e}",
-            zip_path.display(),
-            e.line(),
-            e.column()
-        ))
-    })?;
+    let catalogue: Catalogue =
+        serde_json::from_slice(&member(&mut archive, "caios_catalogue.json")?).map_err(|e| {
+            Error::input(format!(
+                "{}: caios_catalogue.json:{}:{}: not a caios-pack catalogue: {e}",
+                zip_path.display(),
+                e.line(),
+                e.column()
+            ))
+        })?;
     let handler = format!("{}.{}", unit.handler_module, unit.handler_function);
     let not_this_unit = |why: String| {
         Error::input(format!(
@@ -61,15 +62,15 @@ pub(super) fn check_dist(unit: &Unit, dist: &Path) -> Result<Value> {
             unit.root.display()
         ))
     };
-    let built_for = catalogue["handler"].as_str().unwrap_or("");
-    if built_for != handler {
+    let built_for = &catalogue.handler;
+    if *built_for != handler {
         return Err(not_this_unit(format!(
             "its catalogue's handler is `{built_for}`, the unit's is `{handler}`"
         )));
     }
-    let entry = &catalogue["modules"][&unit.handler_module];
-    let rel = entry["path"].as_str().unwrap_or("");
-    if entry["tier"] != "local" || rel.is_empty() {
+    let entry = catalogue.modules.get(&unit.handler_module);
+    let rel = entry.map_or("", |e| e.path.as_str());
+    if entry.is_none_or(|e| e.tier != TierName::Local) || rel.is_empty() {
         return Err(not_this_unit(format!(
             "its catalogue does not place the handler module `{}` in deployment.zip",
             unit.handler_module
@@ -94,33 +95,23 @@ pub(super) fn check_dist(unit: &Unit, dist: &Path) -> Result<Value> {
     }
     // Every bundle the catalogue names must be there; a bundle that is
     // there but wrong is the packaged run's failure, not bad input.
-    if let Some(bundles) = catalogue["bundles"].as_object() {
-        for sha in bundles.keys() {
-            let path = dist.join("s3").join(format!("{sha}.zip"));
-            if !path.is_file() {
-                return Err(Error::input(format!(
-                    "{}: missing: the catalogue lists bundle {sha}; {rebuild}",
-                    path.display()
-                )));
-            }
+    for sha in catalogue.bundles.keys() {
+        let path = dist.join("s3").join(format!("{sha}.zip"));
+        if !path.is_file() {
+            return Err(Error::input(format!(
+                "{}: missing: the catalogue lists bundle {sha}; {rebuild}",
+                path.display()
+            )));
         }
     }
-    let on_efs = |section: &str| {
-        catalogue[section]
-            .as_object()
-            .is_some_and(|m| m.values().any(|e| e["tier"] == "efs"))
-    };
-    if on_efs("modules") || on_efs("files") {
-        let name = catalogue["efs_root"]
-            .as_str()
-            .and_then(|r| r.trim_end_matches('/').rsplit('/').next())
-            .unwrap_or("");
+    if catalogue.uses_efs() {
+        let name = catalogue.efs_tree_name();
         let tree = dist.join("efs").join(name);
         if name.is_empty() || !tree.is_dir() {
             return Err(Error::input(format!(
-                "{}: missing: the catalogue places files on EFS (efs_root {}); {rebuild}",
+                "{}: missing: the catalogue places files on EFS (efs_root {:?}); {rebuild}",
                 tree.display(),
-                catalogue["efs_root"]
+                catalogue.efs_root
             )));
         }
     }

@@ -220,11 +220,12 @@ impl EfsManifest {
     /// by serde_yaml, so the text stays the one packages have always had.
     pub fn to_text(&self) -> String {
         let (root, digest) = (&self.root, &self.digest);
-        let mut text = format!("# caios-pack EFS manifest: every file with its SHA-256 and size.\nroot: {root:?}\ndigest: \"{digest}\"\nfiles:\n");
+        let root = yaml_quoted(root);
+        let mut text = format!("# caios-pack EFS manifest: every file with its SHA-256 and size.\nroot: {root}\ndigest: \"{digest}\"\nfiles:\n");
         for file in &self.files {
-            let (rel, size, sha) = (&file.path, file.size, &file.sha256);
+            let (rel, size, sha) = (yaml_quoted(&file.path), file.size, &file.sha256);
             text.push_str(&format!(
-                "  - {{path: {rel:?}, size: {size}, sha256: {sha}}}\n"
+                "  - {{path: {rel}, size: {size}, sha256: {sha}}}\n"
             ));
         }
         text
@@ -235,9 +236,59 @@ impl EfsManifest {
     }
 }
 
+/// A YAML double-quoted scalar. Printable characters stand as they are (so
+/// ordinary paths read as Rust's `{:?}` wrote them before), and control
+/// characters get YAML's escapes — Rust's `\u{1b}` is not one.
+fn yaml_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn manifest_paths_read_back_whatever_their_characters() {
+        let paths = [
+            "plain/a.py",
+            "é/\"q\"/b\\c",
+            "tab\there",
+            "esc\u{1b}[0m",
+            "bell\u{7}",
+            "nul\0x",
+        ];
+        let manifest = EfsManifest {
+            root: "/mnt/caios/0123456789abcdef".into(),
+            digest: "ab".repeat(32),
+            files: paths
+                .iter()
+                .map(|p| EfsManifestFile {
+                    path: p.to_string(),
+                    size: 1,
+                    sha256: "cd".repeat(32),
+                })
+                .collect(),
+        };
+        let back = EfsManifest::from_text(&manifest.to_text()).unwrap();
+        assert_eq!(back, manifest);
+        // What packages always wrote for ordinary paths.
+        assert_eq!(yaml_quoted("é/\"q\"/b\\c"), format!("{:?}", "é/\"q\"/b\\c"));
+    }
 
     #[test]
     fn the_seeds_start_with_the_machinery() {

@@ -14,7 +14,8 @@ mod tiers;
 
 pub use limits::{
     parse_duration_ms, Architecture, Budget, Limits, Workload, DEFAULT_TMP_BYTES,
-    LAMBDA_DIRECT_UPLOAD_LIMIT, LAMBDA_UNZIPPED_LIMIT, RESERVED_PACKAGE_BYTES,
+    LAMBDA_DIRECT_UPLOAD_LIMIT, LAMBDA_RUNTIME_PACKAGES, LAMBDA_UNZIPPED_LIMIT,
+    RESERVED_PACKAGE_BYTES,
 };
 pub use tiers::{Pin, Tier, TierName, Tiers, EFS_OPS_PER_FILE};
 

@@ -295,6 +295,14 @@ mod tests {
         let seeds: Vec<&str> = s3_client_seeds().collect();
         assert_eq!(seeds[..7], S3_CLIENT_MACHINERY);
         assert!(is_s3_client_seed("certifi") && !is_s3_client_seed("numpy"));
+        // The runtime provides the client: every one of its packages is a
+        // runtime package (the graph treats them as provided).
+        for package in S3_CLIENT_MACHINERY {
+            assert!(
+                crate::config::LAMBDA_RUNTIME_PACKAGES.contains(&package),
+                "{package}"
+            );
+        }
     }
 
     #[test]

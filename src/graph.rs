@@ -381,22 +381,12 @@ fn plain_edge(kind: EdgeKind) -> Edge {
     }
 }
 
-/// Top-level packages the Lambda Python runtime provides outside the unit.
-const RUNTIME_PACKAGES: [&str; 8] = [
-    "boto3",
-    "botocore",
-    "s3transfer",
-    "jmespath",
-    "dateutil",
-    "urllib3",
-    "six",
-    "awslambdaric",
-];
-
 /// Whether a top-level module can be imported at run time: the unit has
 /// it, or the stdlib or the Lambda runtime does.
 pub fn provided(inv: &Inventory, top: &str) -> bool {
-    inv.module(top).is_some() || crate::stdlib::is_stdlib(top) || RUNTIME_PACKAGES.contains(&top)
+    inv.module(top).is_some()
+        || crate::stdlib::is_stdlib(top)
+        || crate::config::LAMBDA_RUNTIME_PACKAGES.contains(&top)
 }
 
 /// Per entry of a module's [`crate::imports::ModuleImports::preceding`]:

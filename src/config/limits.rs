@@ -14,6 +14,19 @@ pub const LAMBDA_UNZIPPED_LIMIT: u64 = 262_144_000;
 pub const LAMBDA_DIRECT_UPLOAD_LIMIT: u64 = 50_000_000;
 /// `/tmp` without extra ephemeral storage, and SnapStart's maximum.
 pub const DEFAULT_TMP_BYTES: u64 = 512 * 1024 * 1024;
+/// Top-level packages the Lambda Python runtime provides outside the unit:
+/// the S3 client's own packages (`contract::S3_CLIENT_MACHINERY`) and the
+/// runtime interface client.
+pub const LAMBDA_RUNTIME_PACKAGES: [&str; 8] = [
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "dateutil",
+    "urllib3",
+    "six",
+    "awslambdaric",
+];
 /// Bytes the package needs besides the unit's own files: the runtime
 /// importer, the entry module and the catalogue.
 pub const RESERVED_PACKAGE_BYTES: u64 = 2_000_000;

@@ -322,7 +322,7 @@ fn run_once(
         String::from_utf8_lossy(&result.stderr)
     );
     let document = std::fs::read_to_string(&out).ok();
-    let handler = format!("{}.{}", unit.handler_module, unit.handler_function);
+    let handler = unit.handler();
     match (result.status.code(), document) {
         (Some(4), _) => Err(Error::input(format!(
             "handler `{handler}`: module `{}` has no function `{}`; fix `handler:` in caios-pack.yaml or --handler",

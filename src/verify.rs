@@ -148,7 +148,7 @@ struct Packaged {
 
 /// Runs the unit and its artifacts on `events`, cold and warm.
 pub fn run(unit: &Unit, events: &[EventCase], options: &VerifyOptions) -> Result<Verification> {
-    let handler = format!("{}.{}", unit.handler_module, unit.handler_function);
+    let handler = unit.handler();
     let flags = check_python(&options.python)?;
     let catalogue = check_dist(unit, &options.dist)?;
     let task = unzip_read_only(&options.dist.join("deployment.zip"))?;

@@ -48,7 +48,7 @@ pub(super) fn catalogue(input: &CatalogueInput) -> Catalogue {
     Catalogue {
         format: CATALOGUE_FORMAT.to_string(),
         version: CATALOGUE_VERSION,
-        handler: format!("{}.{}", a.unit.handler_module, a.unit.handler_function),
+        handler: a.unit.handler(),
         efs_root: input.efs_root.to_string(),
         s3: S3Location {
             bucket: input.options.bucket.clone(),

@@ -370,7 +370,7 @@ pub fn json(a: &Analysis, usage: &UsageTable) -> String {
         schema_version: JSON_SCHEMA_VERSION,
         unit: JsonUnit {
             root: &a.unit.root,
-            handler: format!("{}.{}", a.unit.handler_module, a.unit.handler_function),
+            handler: a.unit.handler(),
             source: &a.unit.source,
             site_packages: &a.unit.site_packages,
         },

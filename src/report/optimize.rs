@@ -210,7 +210,7 @@ pub fn package_json(
         })
         .collect();
     let doc = serde_json::json!({
-        "handler": format!("{}.{}", a.unit.handler_module, a.unit.handler_function),
+        "handler": a.unit.handler(),
         "feasible": true,
         "plan": plan,
         "groups": json_plan(plan, groups).groups,

@@ -54,7 +54,7 @@ pub(super) fn check_dist(unit: &Unit, dist: &Path) -> Result<Catalogue> {
                 e.column()
             ))
         })?;
-    let handler = format!("{}.{}", unit.handler_module, unit.handler_function);
+    let handler = unit.handler();
     let not_this_unit = |why: String| {
         Error::input(format!(
             "{} was not built from the unit {}: {why}; package this unit again (or pass its own dist folder)",

@@ -187,10 +187,51 @@ fn zip_sequential<W: Write + Seek>(members: &[Member], sink: W, label: &Path) ->
 /// is always enough (zip_writer's tests check it on zeros).
 const READ_AHEAD: usize = 64 << 20;
 
+/// Files longer than [`READ_AHEAD`] hold a buffer of up to twice that
+/// while they stream; at most this many stream at once, whatever the
+/// number of cores, so peak memory does not grow with the machine.
+const BIG_FILES_AT_ONCE: usize = 3;
+
+/// A counting semaphore for [`BIG_FILES_AT_ONCE`].
+struct BigFileSlots {
+    in_use: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+static BIG_FILE_SLOTS: BigFileSlots = BigFileSlots {
+    in_use: std::sync::Mutex::new(0),
+    freed: std::sync::Condvar::new(),
+};
+
+/// A slot held while a big file streams; released on drop.
+struct BigFileSlot;
+
+impl BigFileSlot {
+    fn take() -> BigFileSlot {
+        let slots = &BIG_FILE_SLOTS;
+        let mut in_use = slots.in_use.lock().unwrap_or_else(|e| e.into_inner());
+        while *in_use >= BIG_FILES_AT_ONCE {
+            in_use = slots.freed.wait(in_use).unwrap_or_else(|e| e.into_inner());
+        }
+        *in_use += 1;
+        BigFileSlot
+    }
+}
+
+impl Drop for BigFileSlot {
+    fn drop(&mut self) {
+        let slots = &BIG_FILE_SLOTS;
+        *slots.in_use.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        slots.freed.notify_one();
+    }
+}
+
 /// Streams `path` into the zip entry being written, keeping at least
 /// [`READ_AHEAD`] bytes (or the rest of the file) in front of the deflater.
 fn copy_file(path: &Path, writer: &mut impl Write, label: &Path) -> Result<()> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let _slot = (size > READ_AHEAD as u64).then(BigFileSlot::take);
     let mut buffer: Vec<u8> = Vec::new();
     let (mut start, mut at_end) = (0, false);
     loop {
@@ -242,6 +283,25 @@ fn assert_safe_member(name: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_more_big_files_stream_at_once_than_the_slots() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (now, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        std::thread::scope(|scope| {
+            for _ in 0..4 * BIG_FILES_AT_ONCE {
+                scope.spawn(|| {
+                    let _slot = BigFileSlot::take();
+                    let current = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(current, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    now.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        let most = most.into_inner();
+        assert!((1..=BIG_FILES_AT_ONCE).contains(&most), "{most}");
+    }
 
     fn in_memory(members: Vec<Member>, chunk_bytes: u64) -> Result<Vec<u8>> {
         let scratch = tempfile::tempdir().unwrap();

@@ -53,7 +53,7 @@ fn suspects(lazy: &crate::lazy_bindings::LazyBindings, difference: &str) -> Stri
         .patches
         .iter()
         .map(|p| p.module.as_str())
-        .filter(|m| difference.contains(m))
+        .filter(|m| names_module(difference, m))
         .collect();
     if named.is_empty() {
         named = lazy.patches.iter().map(|p| p.module.as_str()).collect();
@@ -66,6 +66,20 @@ fn suspects(lazy: &crate::lazy_bindings::LazyBindings, difference: &str) -> Stri
         text.push_str(&format!(" and {more} more"));
     }
     format!("patched modules: {text}")
+}
+
+/// Whether `text` names `module` as a whole: as a dotted name (`a.b`, not
+/// a prefix of `a.bc` or `a.b.c`) or as its file (`a/b.py`, `a/b/__init__.py`).
+fn names_module(text: &str, module: &str) -> bool {
+    let word = |c: char| c.is_alphanumeric() || c == '_' || c == '.' || c == '/';
+    text.split(|c: char| !word(c)).any(|token| {
+        let token = token.trim_end_matches('.');
+        let dotted = token
+            .trim_end_matches(".py")
+            .trim_end_matches("/__init__")
+            .replace('/', ".");
+        token == module || dotted == module || dotted.ends_with(&format!(".{module}"))
+    })
 }
 
 pub fn run(args: &PackageArgs) -> Result<()> {
@@ -368,4 +382,46 @@ fn check(
         ),
     };
     write_stdout(&output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_module;
+
+    #[test]
+    fn a_module_is_named_whole_not_as_a_prefix() {
+        let cases = [
+            (
+                "ImportError: pandas.core.frame failed",
+                "pandas.core.frame",
+                true,
+            ),
+            (
+                "ImportError: pandas.core.frame failed",
+                "pandas.core",
+                false,
+            ),
+            ("ImportError: pandas.core.frame failed", "pandas", false),
+            ("in pandas.core. Then", "pandas.core", true),
+            (
+                "File \"/var/task/sklearn/base.py\", line 19",
+                "sklearn.base",
+                true,
+            ),
+            (
+                "File \"env/sklearn/utils/__init__.py\"",
+                "sklearn.utils",
+                true,
+            ),
+            ("File \"env/sklearn/utils/__init__.py\"", "sklearn", false),
+            ("scipy.statsmodels", "scipy.stats", false),
+        ];
+        for (text, module, expected) in cases {
+            assert_eq!(
+                names_module(text, module),
+                expected,
+                "{text:?} names {module}?"
+            );
+        }
+    }
 }

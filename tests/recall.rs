@@ -135,7 +135,10 @@ fn reference_unit() {
     let handler =
         std::fs::read_to_string(support::repo().join("fixtures/reference-unit/src/handler.py"))
             .unwrap();
-    let (loaded, _, native) = check_recall("reference unit", &handler, &env);
+    let (loaded, extras, native) = check_recall("reference unit", &handler, &env);
+    // Issue #13: pydeps counts 348 extras on this unit; the static cold set
+    // must not be less precise (303 when this bound was set).
+    assert!(extras.len() <= 348, "{} extras", extras.len());
     assert!(native.missed_without > 0, "{native:?}");
     assert!(loaded > 1000, "{loaded}");
 }

@@ -39,6 +39,20 @@ fn names() -> Names {
     }
 }
 
+/// An import edge at line 1 under no guard, test or class.
+fn import_edge(kind: SiteKind, init: bool) -> Edge {
+    Edge {
+        kind: EdgeKind::Import(kind),
+        init,
+        type_checking: false,
+        guarded: false,
+        conditional: false,
+        line: 1,
+        blocked: false,
+        method_of: None,
+    }
+}
+
 fn site(kind: SiteKind, target: &str, level: u32, names: &[&str]) -> Site {
     let names = names.iter().map(|n| n.to_string()).collect();
     Site::plain(target.to_string(), level, names, 1, kind, Scope::Module)
@@ -184,14 +198,8 @@ fn cold_deferred_unreachable_split() {
     let mut g: DiGraph<Node, Edge> = DiGraph::new();
     let n: Vec<NodeIndex> = (0..6).map(|i| g.add_node(Node::Module(i))).collect();
     let edge = |init: bool, type_checking: bool| Edge {
-        kind: EdgeKind::Import(SiteKind::Import),
-        init,
         type_checking,
-        guarded: false,
-        conditional: false,
-        line: 1,
-        blocked: false,
-        method_of: None,
+        ..import_edge(SiteKind::Import, init)
     };
     g.add_edge(n[0], n[1], edge(true, false));
     g.add_edge(n[1], n[2], edge(false, false));
@@ -277,16 +285,7 @@ fn attribute_reads_table() {
 fn getattr_imports_need_a_read_even_in_running_packages() {
     let mut g: DiGraph<Node, Edge> = DiGraph::new();
     let n: Vec<NodeIndex> = (0..5).map(|i| g.add_node(Node::Module(i))).collect();
-    let edge = |kind: SiteKind, init: bool| Edge {
-        kind: EdgeKind::Import(kind),
-        init,
-        type_checking: false,
-        guarded: false,
-        conditional: false,
-        line: 1,
-        blocked: false,
-        method_of: None,
-    };
+    let edge = import_edge;
     // handler → pkg (init); pkg → pkg.lazy, pkg.read (its __getattr__);
     // pkg → pkg.f (in a function); pkg.f reads `pkg.read` in a function.
     g.add_edge(n[0], n[1], edge(SiteKind::Import, true));
@@ -348,14 +347,8 @@ fn method_imports_need_their_class_mentioned() {
     let mut g: DiGraph<Node, Edge> = DiGraph::new();
     let n: Vec<NodeIndex> = (0..4).map(|i| g.add_node(Node::Module(i))).collect();
     let edge = |init: bool, method_of: Option<&str>| Edge {
-        kind: EdgeKind::Import(SiteKind::From),
-        init,
-        type_checking: false,
-        guarded: false,
-        conditional: false,
-        line: 1,
-        blocked: false,
         method_of: method_of.map(String::from),
+        ..import_edge(SiteKind::From, init)
     };
     // handler → pkg.a (init); pkg.a → pkg.b in a method of `Binner`;
     // handler → pkg.c in a plain function of the handler's package.

@@ -6,11 +6,18 @@ interpreter (never shipped):
 Each line of LIST is ``source<TAB>pyc<TAB>path in the package<TAB>lines``.
 Every source is compiled into an unchecked-hash pyc (PEP 552), so that no
 cold start validates or recompiles it. ``lines`` (comma-separated, may be
-empty) names the module-level import statements to compile as lazy bindings
-(caios_lazy.py): the statement starting on that line is replaced, on the
-same line, by a call of ``caios_lazy.bind``; the source file itself is not
-changed. On Python 3.15+ (PEP 810) the statement is marked ``lazy`` instead,
-when the interpreter's ast has that field.
+empty) names the module-level import statements to compile lazily
+(caios_lazy.py); the statement starting on that line is replaced on the same
+line, and the source file itself is not changed:
+
+- ``N``: the whole statement becomes a call of ``caios_lazy.bind`` (on
+  Python 3.15+, PEP 810, it is marked ``lazy`` instead, when the
+  interpreter's ast has that field);
+- ``N=x+y``: a ``from m import …`` statement whose imported names ``x`` and
+  ``y`` become lazy bindings, the others staying an eager ``from`` import;
+- ``N:sub``: an ``import a.b.c`` statement that binds ``a`` at once and
+  leaves ``a.b.c`` to load when read as an attribute
+  (``caios_lazy.submodules``), on every Python version.
 
 Prints, per statement compiled lazily, ``lazy<TAB>path<TAB>line``; a source
 that does not compile, or a line that holds no such statement, is reported
@@ -36,19 +43,18 @@ def _specs(node):
                  for a in node.names)
 
 
-def _lazy_statement(node):
-    """``(a, b) = __import__("caios_lazy").bind(globals(), LINE, SPECS)``."""
-    specs = _specs(node)
-    bind = ast.Attribute(
+def _runtime_call(function, node, argument, target):
+    """``TARGET = __import__("caios_lazy").FUNCTION(globals(), LINE, ARGUMENT)``
+    on the statement's own line."""
+    callee = ast.Attribute(
         value=ast.Call(func=ast.Name(id="__import__", ctx=ast.Load()),
                        args=[ast.Constant(value="caios_lazy")], keywords=[]),
-        attr="bind", ctx=ast.Load())
+        attr=function, ctx=ast.Load())
     call = ast.Call(
-        func=bind,
+        func=callee,
         args=[ast.Call(func=ast.Name(id="globals", ctx=ast.Load()), args=[], keywords=[]),
-              ast.Constant(value=node.lineno), ast.Constant(value=specs)],
+              ast.Constant(value=node.lineno), ast.Constant(value=argument)],
         keywords=[])
-    target = ast.Tuple(elts=[ast.Name(id=s[4], ctx=ast.Store()) for s in specs], ctx=ast.Store())
     statement = ast.Assign(targets=[target], value=call)
     for n in ast.walk(statement):
         ast.copy_location(n, node)
@@ -56,39 +62,104 @@ def _lazy_statement(node):
     return statement
 
 
+def _lazy_statement(node):
+    """``(a, b) = __import__("caios_lazy").bind(globals(), LINE, SPECS)``."""
+    specs = _specs(node)
+    target = ast.Tuple(elts=[ast.Name(id=s[4], ctx=ast.Store()) for s in specs], ctx=ast.Store())
+    return _runtime_call("bind", node, specs, target)
+
+
+def _submodules_statement(node):
+    """``a = __import__("caios_lazy").submodules(globals(), LINE, "a.b.c")``."""
+    name = node.names[0].name
+    return _runtime_call("submodules", node, name, ast.Name(id=name.split(".")[0], ctx=ast.Store()))
+
+
+def _split_from(node, lazy_names):
+    """``from m import x, y``: the eager part (if any) and the lazy part."""
+    eager = [a for a in node.names if a.name not in lazy_names]
+    lazy = [a for a in node.names if a.name in lazy_names]
+    out = []
+    if eager:
+        out.append(ast.copy_location(ast.ImportFrom(module=node.module, names=eager, level=node.level), node))
+    part = ast.copy_location(ast.ImportFrom(module=node.module, names=lazy, level=node.level), node)
+    if _NATIVE_LAZY:
+        part.is_lazy = 1
+        out.append(part)
+    else:
+        out.append(_lazy_statement(part))
+    return out
+
+
 def _binds_package(node):
     return isinstance(node, ast.Import) and len(node.names) == 1 and node.names[0].asname is None
 
 
-def _patch(tree, lines, rel):
-    """Replaces the statements on `lines`; returns the lines patched.
+def _parse_wanted(field):
+    """``N``, ``N=x+y`` and ``N:sub`` entries: line -> "all", "sub" or names."""
+    wanted = {}
+    for entry in field.split(","):
+        if not entry:
+            continue
+        if entry.endswith(":sub"):
+            wanted[int(entry[:-4])] = "sub"
+        elif "=" in entry:
+            line, _, names = entry.partition("=")
+            wanted[int(line)] = frozenset(n for n in names.split("+") if n)
+        else:
+            wanted[int(entry)] = "all"
+    return wanted
 
-    Several ``import a.x`` / ``import a.y`` statements all bind ``a``: the
-    last one becomes the lazy binding and imports every one of them when
-    reified, the others become ``pass`` (caios-pack patches all of them or
-    none)."""
-    chosen = [(i, node) for i, node in enumerate(tree.body)
-              if node.lineno in lines and isinstance(node, (ast.Import, ast.ImportFrom))]
+
+def _fits(node, how):
+    if how == "sub":
+        return (isinstance(node, ast.Import) and len(node.names) == 1
+                and node.names[0].asname is None and "." in node.names[0].name)
+    if isinstance(how, frozenset):
+        return (isinstance(node, ast.ImportFrom) and bool(how)
+                and how <= {a.name for a in node.names})
+    return isinstance(node, (ast.Import, ast.ImportFrom))
+
+
+def _patch(tree, wanted, rel):
+    """Replaces the statements named in `wanted`; returns the lines patched.
+
+    Several ``import a.x`` / ``import a.y`` statements made lazy whole all
+    bind ``a``: the last one becomes the lazy binding and imports every one
+    of them when reified, the others become ``pass`` (caios-pack patches all
+    of them or none)."""
+    chosen = {i: node for i, node in enumerate(tree.body)
+              if node.lineno in wanted and _fits(node, wanted[node.lineno])}
     packages = {}
-    for i, node in chosen:
-        if _binds_package(node) and not _NATIVE_LAZY:
+    for i, node in chosen.items():
+        if wanted[node.lineno] == "all" and _binds_package(node) and not _NATIVE_LAZY:
             packages.setdefault(node.names[0].name.split(".")[0], []).append((i, node))
-    for i, node in chosen:
-        if _NATIVE_LAZY:
+    body = []
+    for i, node in enumerate(tree.body):
+        how = wanted.get(node.lineno) if i in chosen else None
+        if how is None:
+            body.append(node)
+        elif how == "sub":
+            body.append(_submodules_statement(node))
+        elif isinstance(how, frozenset):
+            body.extend(_split_from(node, how))
+        elif _NATIVE_LAZY:
             node.is_lazy = 1
+            body.append(node)
         elif _binds_package(node):
             group = packages[node.names[0].name.split(".")[0]]
             if (i, node) != group[-1]:
-                tree.body[i] = ast.copy_location(ast.Pass(), node)
+                body.append(ast.copy_location(ast.Pass(), node))
                 continue
             merged = ast.Import(names=[ast.alias(name=",".join(n.names[0].name for _, n in group))])
-            tree.body[i] = _lazy_statement(ast.copy_location(merged, node))
+            body.append(_lazy_statement(ast.copy_location(merged, node)))
         else:
-            tree.body[i] = _lazy_statement(node)
-    done = [node.lineno for _, node in chosen]
-    for line in sorted(set(lines) - set(done)):
-        print("caios-pack: warning: %s:%d: no module-level import statement there; compiled as written"
-              % (rel, line), file=sys.stderr)
+            body.append(_lazy_statement(node))
+    tree.body = body
+    done = sorted(node.lineno for node in chosen.values())
+    for line in sorted(set(wanted) - set(done)):
+        print("caios-pack: warning: %s:%d: no module-level import statement of that form there; "
+              "compiled as written" % (rel, line), file=sys.stderr)
     return done
 
 
@@ -112,8 +183,8 @@ def main(list_path):
     with open(list_path, encoding="utf-8") as f:
         entries = [line.rstrip("\n").split("\t") for line in f if line.strip()]
     for src, dst, rel, lines in entries:
-        wanted = [int(n) for n in lines.split(",") if n]
         try:
+            wanted = _parse_wanted(lines)
             for line in _compile(src, dst, rel, wanted):
                 print("lazy\t%s\t%d" % (rel, line))
         except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError) as e:

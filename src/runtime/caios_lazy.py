@@ -37,7 +37,21 @@ _pending = {}  # id(module globals) -> placeholders not yet reified
 _local = threading.local()  # .resolving: ids of placeholders this thread is importing
 
 
-class LazyBindingsModule(_ModuleType):
+class DeferredSubmodulesModule(_ModuleType):
+    """A loaded package with submodules a deferred import would have loaded:
+    reading one as an attribute (``pkg.sub``, ``hasattr``, ``from pkg import
+    sub``) imports it first, as the eager import would already have done."""
+
+    def __reduce__(self):
+        return (__import__("importlib").import_module, (self.__name__,))
+
+    def __getattr__(self, name):
+        # Only reached when the namespace (and the module's own
+        # ``__getattr__``) has no such attribute.
+        return _import_deferred(self, name)
+
+
+class LazyBindingsModule(DeferredSubmodulesModule):
     """A module that still holds placeholders: attribute reads reify them."""
 
     def __reduce__(self):
@@ -71,14 +85,125 @@ def bind(module_globals, line, specs):
     with _lock:
         _adopt(module_globals)
         _pending[id(module_globals)] = _pending.get(id(module_globals), 0) + len(specs)
+    for spec in specs:
+        # Eagerly, the statement would also have made its modules attributes
+        # of their loaded packages: whoever reads them there imports them.
+        for target in _spec_modules(module_globals, spec):
+            _defer_submodule(target, module_globals, line)
     return tuple(_Placeholder(module_globals, line, spec) for spec in specs)
+
+
+def submodules(module_globals, line, name):
+    """``import a.b.c`` whose package ``a`` is bound at once while ``a.b``
+    and ``a.b.c`` load when first read as attributes of their loaded
+    package. Falls back to the eager import when a package cannot take that
+    (a module class of its own, or a namespace already holding the name)."""
+    top = __import__(name.partition(".")[0], module_globals, None, None, 0)
+    if not _defer_submodule(name, module_globals, line):
+        __import__(name, module_globals, None, None, 0)
+    return top
+
+
+# -- deferred submodules -------------------------------------------------------
+
+_deferred = {}  # id(package) -> (package, {attribute: [(module, file, line)]})
+
+
+def _spec_modules(module_globals, spec):
+    """The absolute module names a spec's import would load."""
+    mode, name, level, attr, _ = spec
+    if mode == "top":
+        return name.split(",")
+    if mode == "as":
+        return [name]
+    if level:
+        package = module_globals.get("__package__") or ""
+        parts = package.split(".")
+        if not package or level - 1 >= len(parts):
+            return []
+        base = ".".join(parts[:len(parts) - (level - 1)])
+        name = base + "." + name if name else base
+    # `from m import x` loads m.x too when x is a submodule; only hook that
+    # on a loaded m (when m itself is deferred, reading m imports x anyway).
+    out = [name]
+    if name in sys.modules:
+        out.append(name + "." + attr)
+    return out
+
+
+def _defer_submodule(full, module_globals, line):
+    """Hooks the first unloaded module along ``full`` onto its loaded
+    package; True when nothing along it needs importing now."""
+    parts = full.split(".")
+    where = (module_globals.get("__file__") or module_globals.get("__name__"), line)
+    for i in range(1, len(parts)):
+        name = ".".join(parts[: i + 1])
+        if name in sys.modules:
+            continue
+        package = sys.modules.get(".".join(parts[:i]))
+        if package is None:
+            return False
+        with _lock:
+            kind = type(package)
+            if parts[i] in object.__getattribute__(package, "__dict__"):
+                return False
+            if kind is _ModuleType:
+                package.__class__ = DeferredSubmodulesModule
+            elif kind not in (DeferredSubmodulesModule, LazyBindingsModule):
+                return False
+            _, table = _deferred.setdefault(id(package), (package, {}))
+            table.setdefault(parts[i], []).append((full,) + where)
+        return True
+    return True
+
+
+def _import_deferred(package, attr):
+    get = _ModuleType.__getattribute__
+    package_name = get(package, "__name__")
+    with _lock:
+        entry = _deferred.get(id(package))
+        targets = entry[1].pop(attr, None) if entry else None
+    if targets is None:
+        raise AttributeError("module %r has no attribute %r" % (package_name, attr))
+    wanted = package_name + "." + attr
+    try:
+        for full, where, line in targets:
+            try:
+                __import__(full, None, None, None, 0)
+            except ImportError as e:
+                # A hooked name that is not a module (or a deeper part that
+                # is not): eagerly there was nothing to load either.
+                if isinstance(e, ModuleNotFoundError) and e.name is not None and (
+                        e.name == wanted or e.name.startswith(wanted + ".")):
+                    continue
+                raise ImportError(
+                    "%s (import of %r on first read of %s.%s: the import at %s, line %d, was "
+                    "deferred by caios-pack)" % (e, full, package_name, attr, where, line),
+                    name=e.name, path=e.path) from e
+    except BaseException:
+        with _lock:
+            _deferred.setdefault(id(package), (package, {}))[1].setdefault(attr, [])[:0] = targets
+        raise
+    with _lock:
+        entry = _deferred.get(id(package))
+        if entry is not None and not entry[1]:
+            del _deferred[id(package)]
+            if type(package) is DeferredSubmodulesModule:
+                package.__class__ = _ModuleType
+    try:
+        return get(package, attr)
+    except AttributeError:
+        value = sys.modules.get(wanted)
+        if value is None:
+            raise AttributeError("module %r has no attribute %r" % (package_name, attr)) from None
+        return value
 
 
 def _adopt(module_globals):
     module = sys.modules.get(module_globals.get("__name__"))
     if module is None or object.__getattribute__(module, "__dict__") is not module_globals:
         return
-    if type(module) is _ModuleType:
+    if type(module) in (_ModuleType, DeferredSubmodulesModule):
         module.__class__ = LazyBindingsModule
         return
     # A module caios_importer loads lazily runs its body while its class is
@@ -88,7 +213,7 @@ def _adopt(module_globals):
     # (importlib.util.LazyLoader keeps it under "__class__" on 3.13.)
     if isinstance(state, dict):
         for key in ("class", "__class__"):
-            if state.get(key) is _ModuleType:
+            if state.get(key) in (_ModuleType, DeferredSubmodulesModule):
                 state[key] = LazyBindingsModule
 
 
@@ -102,7 +227,7 @@ def _release(module_globals):
     _pending.pop(key, None)
     module = sys.modules.get(module_globals.get("__name__"))
     if module is not None and type(module) is LazyBindingsModule and module.__dict__ is module_globals:
-        module.__class__ = _ModuleType
+        module.__class__ = DeferredSubmodulesModule if id(module) in _deferred else _ModuleType
 
 
 _MISSING = object()

@@ -208,8 +208,100 @@ class LazyBindings(unittest.TestCase):
 
     def test_a_line_without_an_import_is_compiled_as_written(self):
         _, stderr = build(self.root, {"plain.py": "X = 1\n"}, {"plain.py": [1]})
-        self.assertIn("plain.py:1: no module-level import statement there", stderr)
+        self.assertIn("plain.py:1: no module-level import statement of that form there", stderr)
         self.assertEqual(run(self.root, "import plain\nprint(plain.X)\n"), 1)
+
+
+    SUBMODULES = {
+        "lib/__init__.py": "VERSION = '1.0'\n",
+        "lib/stats/__init__.py": "from lib.stats.core import mean\nLOADED = True\n",
+        "lib/stats/core.py": "def mean(xs):\n    return sum(xs) / len(xs)\n",
+        "lib/sparse.py": "KIND = 'sparse'\n",
+        "fixes.py": """\
+            import lib
+            import lib.stats
+            from lib import sparse, stats as st
+
+            VERSION = lib.VERSION
+            KIND = sparse.KIND
+
+            def average(xs):
+                return lib.stats.mean(xs)
+
+            def average2(xs):
+                return st.mean(xs)
+            """,
+        "reader.py": """\
+            import lib
+
+            def average(xs):
+                return lib.stats.core.mean(xs)
+            """,
+    }
+
+    def test_a_submodule_import_binds_the_package_and_defers_the_rest(self):
+        stdout, _ = build(self.root, self.SUBMODULES, {"fixes.py": ["2:sub", "3=stats"]})
+        self.assertEqual(stdout.split(), ["lazy", "fixes.py", "2", "lazy", "fixes.py", "3"])
+        seen = run(self.root, """\
+            import fixes, lib
+            before = "lib.stats" in sys.modules, "lib.sparse" in sys.modules
+            package_class = type(lib).__name__
+            import reader
+            via_other = reader.average([1, 2, 3])
+            print(json.dumps({
+                "before": before, "package_class": package_class,
+                "bound": fixes.lib is lib, "kind": fixes.KIND,
+                "via_other": via_other, "average": fixes.average([2, 4]),
+                "average2": fixes.average2([1, 3]),
+                "after": "lib.stats" in sys.modules,
+                "package_class_after": type(lib).__name__,
+            }))
+            """)
+        self.assertEqual(seen, {
+            "before": [False, True], "package_class": "DeferredSubmodulesModule",
+            "bound": True, "kind": "sparse", "via_other": 2.0, "average": 3.0, "average2": 2.0,
+            "after": True, "package_class_after": "module",
+        })
+
+    def test_hasattr_and_from_import_of_a_deferred_submodule(self):
+        build(self.root, self.SUBMODULES, {"fixes.py": ["2:sub", "3=stats"]})
+        seen = run(self.root, """\
+            import fixes, lib
+            has = hasattr(lib, "stats")
+            from lib import stats
+            missing = hasattr(lib, "nothing")
+            print(json.dumps({"has": has, "same": stats is sys.modules["lib.stats"],
+                              "missing": missing}))
+            """)
+        self.assertEqual(seen, {"has": True, "same": True, "missing": False})
+
+    def test_a_failing_deferred_submodule_names_the_statement(self):
+        files = dict(self.SUBMODULES)
+        files["lib/stats/core.py"] = "import not_installed_anywhere\n"
+        build(self.root, files, {"fixes.py": ["2:sub", "3=stats"]})
+        seen = run(self.root, """\
+            import fixes
+            errors = []
+            for _ in range(2):
+                try:
+                    fixes.average([1])
+                except ImportError as e:
+                    errors.append(str(e))
+            print(json.dumps(errors))
+            """)
+        self.assertEqual(len(seen), 2)
+        self.assertIn("fixes.py, line 2, was deferred by caios-pack", seen[0])
+        self.assertIn("not_installed_anywhere", seen[1])
+
+    def test_a_form_that_does_not_fit_is_compiled_as_written(self):
+        _, stderr = build(self.root, self.SUBMODULES, {"fixes.py": ["1:sub", "3=nothing"]})
+        self.assertIn("fixes.py:1: no module-level import statement of that form", stderr)
+        self.assertIn("fixes.py:3: no module-level import statement of that form", stderr)
+        seen = run(self.root, """\
+            import fixes
+            print(json.dumps("lib.stats" in sys.modules))
+            """)
+        self.assertTrue(seen)
 
 
 if __name__ == "__main__":

@@ -226,9 +226,11 @@ fn merge_passes(timed: TraceRun, tracked: TraceRun, calls: bool) -> Result<Trace
         for m in modules {
             let seen = tracked_modules.get(&key(m));
             if calls {
-                m["functions_ran"] = seen
-                    .map(|t| t["functions_ran"].clone())
-                    .unwrap_or(serde_json::Value::Null);
+                for field in ["functions_ran", "ran_in", "init_lines", "init_run_under"] {
+                    m[field] = seen
+                        .map(|t| t[field].clone())
+                        .unwrap_or(serde_json::Value::Null);
+                }
             }
             // Absent `effects`: not probed (e.g. a module the second pass did not load).
             for field in ["effects", "in_cycle"] {

@@ -15,7 +15,11 @@ STATS.json: docs/stats.md, section 1, plus, for people reading it: "fork",
 imports that raised, e.g. optional dependencies), "tracer_errors" (if any);
 per module "via" ("import", "sys.modules" for names that appeared without an
 import, e.g. os.path, or "preloaded"), "parent" (the import it was nested in)
-and "ran_in" (phases in which its functions were first seen running); per
+and "ran_in" (phases in which its functions were first seen running), and
+for init rows "init_lines" (the first lines of its functions that ran at
+init, while it imported or after; class and module bodies not counted) and
+"init_run_under" (the innermost module being imported on the thread each time
+one of them ran at init; "" outside any import); per
 event "new_modules", "result_error", "exit_status", "signal", "timed_out" and
 "init_ms" (events run in a fresh process). functions_ran is null when
 tracking is off and for modules without Python code (extensions, built-ins,
@@ -514,10 +518,13 @@ _UNPROBED = frozenset(("sys", "builtins", "__main__", "_frozen_importlib", "_fro
 _qualname = type.__dict__["__qualname__"].__get__
 _type_module = type.__dict__["__module__"].__get__
 _SKIP_KEYS = frozenset(("__warningregistry__", "__slotnames__", "__annotations__", "__builtins__", "__all__"))
-# Compared as global state, or bookkeeping without behaviour (typing.overload).
+# Compared as global state, or bookkeeping without behaviour (typing.overload;
+# numpy.iinfo's memo of each integer type's bounds, filled by the first
+# np.iinfo(t).min / .max: a cache without "cache" in its name).
 _SKIP_LABELS = frozenset(("warnings.filters", "_warnings.filters", "copyreg.dispatch_table",
                           "pickle.dispatch_table", "_pickle.dispatch_table", "copy.dispatch_table",
-                          "typing._overload_registry", "typing._cleanups"))
+                          "typing._overload_registry", "typing._cleanups",
+                          "numpy.iinfo._min_vals", "numpy.iinfo._max_vals"))
 _NONE_ID = id(None)
 _SIG_NAMES = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGCHLD",
               "SIGPIPE", "SIGALRM")
@@ -960,21 +967,44 @@ def _is_importing(fn):
     return False
 
 
+_init_code = set()  # (co_filename, co_firstlineno) of functions that ran at init
+_init_runs = set()  # (co_filename, innermost module importing on that thread when they ran)
+_CO_NEWLOCALS = 0x2
+
+
+def _note_init_code(code):
+    """A function ran at init (its module importing or not), inside the
+    import of some module: if that import moves later, so does the run.
+    Module and class bodies (no CO_NEWLOCALS) run where the module's code
+    runs: the packager reads those from the source."""
+    if code.co_flags & _CO_NEWLOCALS:
+        fn = code.co_filename
+        _init_code.add((fn, code.co_firstlineno))
+        importing = getattr(_tls, "importing", None)
+        _init_runs.add((fn, importing[-1][0] if importing else ""))
+
+
 def _monitor_cb(code, instruction_offset):
+    phase = _phase[0]
+    if phase is None:
+        return None
+    if phase == "init":
+        _note_init_code(code)
     fn = code.co_filename
     if fn not in _hits:
-        phase = _phase[0]
-        if phase is None:
-            return None
         if fn not in _finished and _is_importing(fn):
             return None  # runs while its own module is still importing: not a use
         _hits[fn] = phase
-    return _DISABLE
+    # At init every run counts (under which import it ran), not only the first.
+    return None if phase == "init" else _DISABLE
 
 
 def _profile_cb(frame, event, arg):
     if event == "call":
-        fn = frame.f_code.co_filename
+        code = frame.f_code
+        if _phase[0] == "init":
+            _note_init_code(code)
+        fn = code.co_filename
         if fn not in _hits:
             phase = _phase[0]
             if phase is not None and (fn in _finished or not _is_importing(fn)):
@@ -1710,6 +1740,12 @@ def _module_rows(preloaded, records, hits_by_phase):
             phases = [p for p in phases if p == phase]  # one event's process
         return bool(phases), phases
 
+    init_lines = {}
+    for f, line in _init_code:
+        init_lines.setdefault(f, set()).add(line)
+    init_runs = {}
+    for f, importer in _init_runs:
+        init_runs.setdefault(f, set()).add(importer)
     rows = []
     for name in preloaded:
         if name == "__main__" or not isinstance(name, str):
@@ -1727,6 +1763,9 @@ def _module_rows(preloaded, records, hits_by_phase):
                "self_us": _us(self_ns), "cumulative_us": _us(cum_ns),
                "via": via, "parent": parent,
                "functions_ran": functions_ran, "ran_in": ran_in}
+        if phase == "init" and functions_ran is not None:
+            row["init_lines"] = sorted(set().union(*(init_lines.get(k, ()) for k in keys)))
+            row["init_run_under"] = sorted(set().union(*(init_runs.get(k, ()) for k in keys)))
         if _probing[0]:
             if via == "import":
                 row["effects"] = effects if effects is not None else []

@@ -239,12 +239,22 @@ fn read_trace(reader: &mut Peekable<impl BufRead>, path: &Path) -> Result<Tally>
             }
         }
     }
+    let mut finished_at_init = 0u32;
     for m in &trace.modules {
         let phase_is_event = events.contains(&m.phase.as_str());
         if m.phase != "init" && !phase_is_event {
             continue; // preloaded by the interpreter or the tracer
         }
         let module = tally.module(&m.name);
+        if !phase_is_event {
+            // The tracer writes a module's row when its import finishes.
+            module.init_order = Some(
+                module
+                    .init_order
+                    .map_or(finished_at_init, |o| o.min(finished_at_init)),
+            );
+            finished_at_init += 1;
+        }
         if phase_is_event {
             module.invocation_loads += 1;
         } else {
@@ -254,6 +264,16 @@ fn read_trace(reader: &mut Peekable<impl BufRead>, path: &Path) -> Result<Tally>
         module.cumulative_hist.add(m.cumulative_us);
         if let Some(ran) = m.functions_ran {
             module.functions_ran = Some(module.functions_ran.unwrap_or(false) || ran);
+            if !phase_is_event {
+                match (&m.init_lines, &m.init_run_under) {
+                    (Some(lines), Some(importers)) => {
+                        super::tally::add_sorted(&mut module.init_code_lines, lines);
+                        super::tally::add_sorted(&mut module.init_run_under, importers);
+                    }
+                    // A trace from before these fields cannot tell which ran.
+                    _ => module.init_code_lines_unknown = true,
+                }
+            }
         }
         module.in_cycle |= m.in_cycle;
         if let Some(effects) = &m.effects {
@@ -324,6 +344,12 @@ struct TraceModule {
     #[serde(default)]
     cumulative_us: u64,
     functions_ran: Option<bool>,
+    /// Init rows: the first lines of its functions that ran at init.
+    #[serde(default)]
+    init_lines: Option<Vec<u32>>,
+    /// Init rows: the innermost imports its functions ran in at init.
+    #[serde(default)]
+    init_run_under: Option<Vec<String>>,
     /// Absent: not probed; empty: probed, no side effect seen.
     effects: Option<Vec<String>>,
     #[serde(default)]

@@ -55,6 +55,20 @@ pub struct ModuleStats {
     pub cumulative_us: Option<u64>,
     /// `Some(true)` when a trace saw one of its functions run.
     pub functions_ran: Option<bool>,
+    /// The first lines of its functions that call-tracking traces saw run at
+    /// init (while it imported or after), sorted, the union over traces;
+    /// `None` when no trace tracked its calls at init.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_code_lines: Option<Vec<u32>>,
+    /// Its position among the modules a trace saw finish importing at init
+    /// (the earliest over traces): which were loaded before which.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_order: Option<u32>,
+    /// The modules whose import was innermost on the thread when one of its
+    /// functions ran at init ("" outside any import), sorted, the union over
+    /// traces; `None` as for `init_code_lines`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_run_under: Option<Vec<String>>,
     /// Side effects a probing trace saw while the module executed, sorted,
     /// the union over all traces: `None` when no trace probed the module,
     /// empty when it was probed and nothing was seen.
@@ -67,6 +81,9 @@ pub struct ModuleStats {
     /// at init (the trace's `parent`), sorted: what caused it to load.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub init_parents: Vec<String>,
+    /// A trace tracked its calls at init without recording which ran.
+    #[serde(skip)]
+    init_code_lines_unknown: bool,
     #[serde(skip)]
     self_hist: Histogram,
     #[serde(skip)]
@@ -201,6 +218,10 @@ impl Stats {
             .map(|(name, mut module)| {
                 module.self_us = module.self_hist.median();
                 module.cumulative_us = module.cumulative_hist.median();
+                if module.init_code_lines_unknown {
+                    module.init_code_lines = None;
+                    module.init_run_under = None;
+                }
                 (name, module)
             })
             .collect();

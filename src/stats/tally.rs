@@ -76,9 +76,17 @@ impl Tally {
                 .saturating_add(theirs.invocation_loads);
             mine.self_hist.merge(&theirs.self_hist);
             mine.cumulative_hist.merge(&theirs.cumulative_hist);
-            mine.functions_ran = match (mine.functions_ran, theirs.functions_ran) {
-                (None, x) | (x, None) => x,
-                (Some(a), Some(b)) => Some(a || b),
+            mine.functions_ran = either(mine.functions_ran, theirs.functions_ran);
+            if let Some(lines) = &theirs.init_code_lines {
+                add_sorted(&mut mine.init_code_lines, lines);
+            }
+            if let Some(importers) = &theirs.init_run_under {
+                add_sorted(&mut mine.init_run_under, importers);
+            }
+            mine.init_code_lines_unknown |= theirs.init_code_lines_unknown;
+            mine.init_order = match (mine.init_order, theirs.init_order) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
             };
             mine.in_cycle |= theirs.in_cycle;
             if let Some(effects) = &theirs.effects {
@@ -124,4 +132,20 @@ pub(super) fn union(mine: Option<Vec<String>>, theirs: &[String]) -> Option<Vec<
     all.sort();
     all.dedup();
     Some(all)
+}
+
+/// "Seen by either": unknown only when neither knows.
+fn either(a: Option<bool>, b: Option<bool>) -> Option<bool> {
+    match (a, b) {
+        (None, x) | (x, None) => x,
+        (Some(a), Some(b)) => Some(a || b),
+    }
+}
+
+/// Adds `items` to a sorted, deduplicated set (creating it).
+pub(super) fn add_sorted<T: Ord + Clone>(into: &mut Option<Vec<T>>, items: &[T]) {
+    let all = into.get_or_insert_with(Vec::new);
+    all.extend_from_slice(items);
+    all.sort_unstable();
+    all.dedup();
 }

@@ -65,9 +65,9 @@ pub struct EmitOptions {
     pub efs_mount: String,
     /// Interpreter that compiles the `.pyc` files (the Lambda runtime's version).
     pub python: String,
-    /// Module-level import statements to compile as lazy bindings: source
-    /// file → lines (lazy_bindings.rs).
-    pub lazy_lines: BTreeMap<PathBuf, Vec<u32>>,
+    /// Module-level import statements to compile lazily: source file →
+    /// caios_compile.py's entries (`N`, `N=x+y`, `N:sub`; lazy_bindings.rs).
+    pub lazy_lines: BTreeMap<PathBuf, Vec<String>>,
 }
 
 /// What was written, for the summary.

@@ -31,7 +31,7 @@ pub(super) fn add_compiled_pycs(
     placed: &mut Vec<Placed>,
     work: &Path,
     python: &str,
-    lazy_lines: &BTreeMap<PathBuf, Vec<u32>>,
+    lazy_lines: &BTreeMap<PathBuf, Vec<String>>,
 ) -> Result<(Vec<CompiledPyc>, Vec<String>)> {
     let mut sources: Vec<(PathBuf, String)> = Vec::new();
     for (rel, text) in RUNTIME_FILES {
@@ -77,16 +77,16 @@ fn compile_pycs(
     sources: &[(PathBuf, String)],
     work: &Path,
     python: &str,
-    lazy_lines: &BTreeMap<PathBuf, Vec<u32>>,
+    lazy_lines: &BTreeMap<PathBuf, Vec<String>>,
 ) -> Result<(Vec<Option<CompiledPyc>>, Vec<String>)> {
     let list = work.join("sources.txt");
     let mut text = String::new();
     for (i, (source, rel)) in sources.iter().enumerate() {
-        let lines: Vec<String> = lazy_lines
+        let lines: Vec<&str> = lazy_lines
             .get(source)
             .into_iter()
             .flatten()
-            .map(u32::to_string)
+            .map(String::as_str)
             .collect();
         text.push_str(&format!(
             "{}\t{}\t{}\t{}\n",

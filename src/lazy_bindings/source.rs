@@ -8,7 +8,7 @@
 use crate::imports::visitor::LineIndex;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use rustpython_ruff_python_ast::visitor::{self, Visitor};
-use rustpython_ruff_python_ast::{Expr, ExprContext, Stmt};
+use rustpython_ruff_python_ast::{Decorator, Expr, ExprContext, Stmt};
 
 /// How a name is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,13 +55,34 @@ pub struct Statement {
     /// `import a.b` (no `as`): binds the package `a`, as every other such
     /// statement for `a` does; the runtime merges them into one binding.
     pub binds_package: bool,
-    /// `Err(why)` when the module's own source rules it out.
+    /// `Err(why)` when the module's own source rules out making the whole
+    /// statement lazy.
     pub verdict: Result<(), String>,
+    /// The same, for each bound name alone (`from m import x, y` can keep
+    /// `x` eager and make `y` lazy).
+    pub name_verdicts: Vec<Result<(), String>>,
+    /// `Err(why)` when the statement cannot even keep its binding eager and
+    /// defer only its submodules (`import a.b.c` binding `a` at once): the
+    /// shape of the statement alone decides, since no placeholder is made.
+    pub submodule_verdict: Result<(), String>,
+}
+
+/// Which of the module's own functions may run at init.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitCalls<'t> {
+    /// Only the source can tell: any function module-level code references
+    /// or decorates may run, and what those reference.
+    FromSource,
+    /// The first lines of the functions a call-tracking trace saw run at
+    /// init (while the module imported or after): a top-level definition
+    /// runs at init when one of them falls inside it. Module-level code and
+    /// class bodies read names at init in any case.
+    Traced(&'t [u32]),
 }
 
 /// The module-level import statements of one source file, each with the
 /// verdict of the source-only rules. `Err((line, reason))` on a syntax error.
-pub fn statements(text: &str) -> Result<Vec<Statement>, (u32, String)> {
+pub fn statements(text: &str, calls: InitCalls) -> Result<Vec<Statement>, (u32, String)> {
     let parsed = rustpython_ruff_python_parser::parse_module(text).map_err(|err| {
         let lines = LineIndex::new(text);
         (
@@ -82,7 +103,10 @@ pub fn statements(text: &str) -> Result<Vec<Statement>, (u32, String)> {
         // so the compiler would look for the statement on another line.
         reads.refuse_module(lines.line(at), "has a lone carriage return as a line break");
     }
-    let runs_at_init = reads.owners_run_at_init();
+    let runs_at_init = match calls {
+        InitCalls::FromSource => reads.owners_run_at_init(),
+        InitCalls::Traced(ran) => reads.owners_containing(ran),
+    };
     let mut per_line: HashMap<u32, usize> = HashMap::default();
     for stmt in &module.body {
         *per_line.entry(lines.line(ruff_range(stmt).0)).or_default() += 1;
@@ -93,21 +117,45 @@ pub fn statements(text: &str) -> Result<Vec<Statement>, (u32, String)> {
         let Some(mut statement) = import_statement(stmt, line) else {
             continue;
         };
-        statement.verdict = if statement.verdict.is_err() {
-            statement.verdict
-        } else if per_line[&line] > 1 {
-            Err("it shares its line with another statement".into())
-        } else if let Some(why) = &reads.module_wide_refusal {
-            Err(why.clone())
-        } else {
-            statement
-                .bound
-                .iter()
-                .try_for_each(|name| reads.name_verdict(name, &runs_at_init))
-        };
         if statement.module == "__future__" {
             continue;
         }
+        let shape = if statement.verdict.is_err() {
+            statement.verdict.clone()
+        } else if per_line[&line] > 1 {
+            Err("it shares its line with another statement".into())
+        } else {
+            Ok(())
+        };
+        let placeholders = shape
+            .clone()
+            .and_then(|()| match &reads.module_wide_refusal {
+                Some(why) => Err(why.clone()),
+                None => Ok(()),
+            });
+        statement.name_verdicts = statement
+            .bound
+            .iter()
+            .map(|name| {
+                placeholders
+                    .clone()
+                    .and_then(|()| reads.name_verdict(name, &runs_at_init))
+            })
+            .collect();
+        statement.verdict = placeholders.and_then(|()| {
+            statement
+                .name_verdicts
+                .iter()
+                .find_map(|v| v.clone().err())
+                .map_or(Ok(()), Err)
+        });
+        statement.submodule_verdict = shape.and_then(|()| {
+            if statement.binds_package && statement.module.contains('.') {
+                Ok(())
+            } else {
+                Err("not an `import a.b` statement".into())
+            }
+        });
         out.push(statement);
     }
     Ok(out)
@@ -141,6 +189,8 @@ fn import_statement(stmt: &Stmt, line: u32) -> Option<Statement> {
             } else {
                 Err("it imports several modules".into())
             },
+            name_verdicts: Vec::new(),
+            submodule_verdict: Ok(()),
         }),
         Stmt::ImportFrom(s) if !s.is_lazy => {
             let from_names: Vec<String> = s.names.iter().map(|a| a.name.to_string()).collect();
@@ -161,6 +211,8 @@ fn import_statement(stmt: &Stmt, line: u32) -> Option<Statement> {
                 } else {
                     not_yet
                 },
+                name_verdicts: Vec::new(),
+                submodule_verdict: Ok(()),
             })
         }
         _ => None,
@@ -185,6 +237,8 @@ struct Reads<'a, 'l> {
     owners: HashMap<&'a str, HashSet<&'a str>>,
     /// Decorated top-level functions and classes: the decorator may call them.
     decorated: HashSet<&'a str>,
+    /// The lines each top-level definition spans, decorators included.
+    owner_lines: HashMap<&'a str, Vec<(u32, u32)>>,
     module_wide_refusal: Option<String>,
 }
 
@@ -202,6 +256,7 @@ impl<'a, 'l> Reads<'a, 'l> {
             declared_global: HashSet::default(),
             owners: HashMap::default(),
             decorated: HashSet::default(),
+            owner_lines: HashMap::default(),
             module_wide_refusal: None,
         }
     }
@@ -238,6 +293,33 @@ impl<'a, 'l> Reads<'a, 'l> {
             }
         }
         run
+    }
+
+    /// Top-level definitions one of whose functions starts on a line in `ran`.
+    fn owners_containing(&self, ran: &[u32]) -> HashSet<&'a str> {
+        self.owner_lines
+            .iter()
+            .filter(|(_, spans)| {
+                spans.iter().any(|&(start, end)| {
+                    let from = ran.partition_point(|&l| l < start);
+                    ran.get(from).is_some_and(|&l| l <= end)
+                })
+            })
+            .map(|(&name, _)| name)
+            .collect()
+    }
+
+    /// Records the lines a top-level `def`/`class` spans.
+    fn record_owner_lines(&mut self, name: &'a str, stmt: &'a Stmt, decorators: &'a [Decorator]) {
+        let (start, end) = ruff_range(stmt);
+        let first = decorators
+            .iter()
+            .map(|d| d.range.start().to_usize())
+            .chain(std::iter::once(start))
+            .min()
+            .unwrap_or(start);
+        let span = (self.line_of(first), self.line_of(end.saturating_sub(1)));
+        self.owner_lines.entry(name).or_default().push(span);
     }
 
     fn name_verdict(&self, name: &str, runs_at_init: &HashSet<&'a str>) -> Result<(), String> {
@@ -352,6 +434,7 @@ impl<'a> Visitor<'a> for Reads<'a, '_> {
             Stmt::FunctionDef(f) => {
                 if module_scope {
                     self.bind(f.name.as_str());
+                    self.record_owner_lines(f.name.as_str(), stmt, &f.decorator_list);
                     self.owners.entry(f.name.as_str()).or_default();
                     if !f.decorator_list.is_empty() {
                         self.decorated.insert(f.name.as_str());
@@ -371,6 +454,7 @@ impl<'a> Visitor<'a> for Reads<'a, '_> {
             Stmt::ClassDef(c) => {
                 if module_scope {
                     self.bind(c.name.as_str());
+                    self.record_owner_lines(c.name.as_str(), stmt, &c.decorator_list);
                     self.owners.entry(c.name.as_str()).or_default();
                     if !c.decorator_list.is_empty() {
                         self.decorated.insert(c.name.as_str());

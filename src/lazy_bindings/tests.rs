@@ -1,6 +1,6 @@
 //! Table-driven tests of the source-only rules.
 
-use super::statements;
+use super::{statements, InitCalls};
 
 /// (source, line of the statement, expected verdict: None = patchable,
 /// Some(fragment of the reason)).
@@ -166,7 +166,8 @@ const CASES: &[(&str, &str, u32, Option<&str>)] = &[
 #[test]
 fn source_rules() {
     for (what, source, line, expected) in CASES {
-        let found = statements(source).unwrap_or_else(|e| panic!("{what}: {e:?}"));
+        let found =
+            statements(source, InitCalls::FromSource).unwrap_or_else(|e| panic!("{what}: {e:?}"));
         let s = found
             .iter()
             .find(|s| s.line == *line)
@@ -183,6 +184,7 @@ fn source_rules() {
 fn statements_keep_their_spelling() {
     let found = statements(
         "\"\"\"doc\"\"\"\nfrom __future__ import annotations\nimport a.b.c\nimport a.b as ab\nfrom ..pkg import x as y, z\n",
+        InitCalls::FromSource,
     )
     .unwrap();
     type Spelling<'a> = (u32, &'a str, u32, Vec<&'a str>, Vec<&'a str>);
@@ -210,6 +212,65 @@ fn statements_keep_their_spelling() {
 
 #[test]
 fn a_syntax_error_names_its_line() {
-    let err = statements("import a\ndef f(:\n").unwrap_err();
+    let err = statements("import a\ndef f(:\n", InitCalls::FromSource).unwrap_err();
     assert_eq!(err.0, 2);
+}
+
+/// The verdicts of one statement: whole, per name, submodules only.
+fn verdicts(source: &str, line: u32, calls: InitCalls) -> super::Statement {
+    statements(source, calls)
+        .unwrap()
+        .into_iter()
+        .find(|s| s.line == line)
+        .unwrap_or_else(|| panic!("no statement at line {line} of {source:?}"))
+}
+
+#[test]
+fn each_name_has_its_own_verdict() {
+    let s = verdicts(
+        "from scipy import sparse, stats\nKIND = sparse.csr_matrix\ndef f(x):\n    return stats.norm(x)\n",
+        1,
+        InitCalls::FromSource,
+    );
+    assert!(s.verdict.is_err(), "{:?}", s.verdict);
+    assert!(s.name_verdicts[0]
+        .as_ref()
+        .is_err_and(|why| why.contains("read at init (line 2)")));
+    assert_eq!(s.name_verdicts[1], Ok(()));
+    assert!(
+        s.submodule_verdict.is_err(),
+        "a `from` statement binds no package"
+    );
+}
+
+#[test]
+fn a_submodule_import_can_stay_bound_when_its_package_is_read_at_init() {
+    let s = verdicts(
+        "import scipy\nimport scipy.stats\nV = scipy.__version__\ndef mode(a):\n    return scipy.stats.mode(a)\n",
+        2,
+        InitCalls::FromSource,
+    );
+    assert!(s.verdict.is_err(), "{:?}", s.verdict);
+    assert_eq!(s.submodule_verdict, Ok(()));
+    // The shape still rules: not alone on its line.
+    let s = verdicts("import a.b; import c\n", 1, InitCalls::FromSource);
+    assert!(s.submodule_verdict.is_err());
+}
+
+#[test]
+fn the_trace_says_which_functions_run_at_init() {
+    let source =
+        "import numpy as np\n@register\ndef f():\n    return np.pi\n\ndef g():\n    return 1\n";
+    // From the source alone, a decorator may call what it decorates.
+    let s = verdicts(source, 1, InitCalls::FromSource);
+    assert!(s
+        .verdict
+        .as_ref()
+        .is_err_and(|why| why.contains("may run at init")));
+    // The trace saw only g run at init (line 6): f's reads wait.
+    let s = verdicts(source, 1, InitCalls::Traced(&[6]));
+    assert_eq!(s.verdict, Ok(()));
+    // It saw f run (a decorated function starts at its decorator's line).
+    let s = verdicts(source, 1, InitCalls::Traced(&[2]));
+    assert!(s.verdict.as_ref().is_err_and(|why| why.contains("`f`")));
 }

@@ -443,13 +443,18 @@ class Bench:
 
     def tightest_budget(self, stats):
         """The smallest cold start the placement model can promise for this
-        unit (what `package --check` reports when a budget is too tight), plus
-        2 %: the fastest placement, which is what this benchmark compares."""
+        unit (what `package --check` reports when a budget is too tight; with
+        the lazy bindings that qualify, when `package --verify` will apply
+        them), plus 2 %: the fastest placement, which is what this benchmark
+        compares."""
         cmd = [self.a.caios_pack, "package", self.unit, "--site-packages", self.env_dir,
                "--max-latency", "1ms", "--check", "--format", "json"] + stats
         p = subprocess.run(cmd, capture_output=True, text=True)
         try:
-            floor = json.loads(p.stdout)["min_latency_ms"]
+            doc = json.loads(p.stdout)
+            floor = doc["min_latency_ms"]
+            if stats and doc.get("min_latency_with_lazy_bindings_ms"):
+                floor = doc["min_latency_with_lazy_bindings_ms"]
         except (ValueError, KeyError, TypeError):
             die("`%s` did not report min_latency_ms:\n%s%s" % (" ".join(cmd), p.stdout, p.stderr))
         budget = "%dms" % (int(floor * 1.02) + 1)

@@ -242,6 +242,11 @@ pub fn evaluate(groups: &[Group], s: &Settings, tiers: Vec<TierName>, status: St
     }
 }
 
+/// The smallest cold start any placement of these groups achieves.
+pub fn smallest_cold_start(groups: &[Group], s: &Settings) -> Option<f64> {
+    diagnose(groups, s).min_latency_ms
+}
+
 /// Which limit binds, and the smallest achievable cold start.
 fn diagnose(groups: &[Group], s: &Settings) -> Infeasible {
     let min_latency = solve(groups, s, Objective::Latency, None, None, false)

@@ -1,0 +1,397 @@
+//! The candidates, statement by statement: which modules hold an import
+//! worth deferring, and for each statement its form ([`PatchForm`]) and the
+//! verdict of the source rules and the probe on what it would move.
+//!
+//! Input: an [`Analysis`], the usage table and the trace, through
+//! `Targets`. Output: patches and refusals pushed into [`LazyBindings`].
+
+use super::{statements, InitCalls, LazyBindings, Patch, PatchForm, Refusal, Statement, Targets};
+use crate::analysis::Analysis;
+use crate::imports::SiteKind;
+use crate::scan::{FileKind, ModuleId};
+use crate::usage::Usage;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+
+/// Modules that ran at init and have a module-level import of a module
+/// unused at init: the only ones worth reading again.
+pub(super) fn candidate_modules(t: &Targets) -> Vec<ModuleId> {
+    let a = t.a;
+    (0..a.inventory.modules.len())
+        .filter(|&m| matches!(t.usage.of(m).usage, Usage::Hot | Usage::Lazy))
+        .filter(|&m| {
+            a.inventory
+                .module_file(m)
+                .is_some_and(|f| f.kind == FileKind::Python)
+        })
+        .filter(|&m| {
+            let module = &a.inventory.modules[m];
+            a.imports.modules[m].sites.iter().any(|site| {
+                matches!(site.kind, SiteKind::Import | SiteKind::From)
+                    && site.runs_at_init()
+                    && site.scope == crate::imports::Scope::Module
+                    && !site.guarded
+                    && !site.conditional
+                    && statement_targets(
+                        a,
+                        &module.name,
+                        module.is_package,
+                        site.level,
+                        &site.target,
+                        &site.names,
+                    )
+                    .into_iter()
+                    .any(|d| t.unused_at_init(d))
+            })
+        })
+        .collect()
+}
+
+/// Modules some other module reaches through an attribute chain at init
+/// (`import a` then `a.b.x`): they rely on having been imported by someone.
+pub(super) fn reached_by_attribute_chains(a: &Analysis) -> HashMap<ModuleId, ModuleId> {
+    use petgraph::visit::EdgeRef;
+    let g = &a.graph.graph;
+    let mut out = HashMap::default();
+    for e in g.edge_references() {
+        if e.weight().kind != crate::graph::EdgeKind::Import(SiteKind::Attribute) {
+            continue;
+        }
+        if let (crate::graph::Node::Module(from), crate::graph::Node::Module(to)) =
+            (g[e.source()], g[e.target()])
+        {
+            // Only code that runs at init can rely on the import at init
+            // (`analyze --why` also parses modules nothing reaches).
+            if a.module_reach(from) == crate::graph::Reach::Cold {
+                out.entry(to).or_insert(from);
+            }
+        }
+    }
+    out
+}
+
+/// The modules a statement imports: every package along `a.b.c`, and for
+/// `from m import x` the module `m` and `m.x` when that is a module.
+fn statement_targets(
+    a: &Analysis,
+    importer: &str,
+    is_package: bool,
+    level: u32,
+    module: &str,
+    from_names: &[String],
+) -> Vec<ModuleId> {
+    let Some(base) = crate::graph::absolute_name(importer, is_package, level, module) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = Vec::new();
+    let mut prefix = String::new();
+    for part in base.split('.') {
+        if !prefix.is_empty() {
+            prefix.push('.');
+        }
+        prefix.push_str(part);
+        names.push(prefix.clone());
+    }
+    for n in from_names {
+        names.push(format!("{base}.{n}"));
+    }
+    names.iter().filter_map(|n| a.inventory.module(n)).collect()
+}
+
+pub(super) fn patch_module(t: &mut Targets, m: ModuleId, out: &mut LazyBindings) {
+    let a = t.a;
+    let module = &a.inventory.modules[m];
+    let Some(file) = a.inventory.module_file(m) else {
+        return;
+    };
+    let refuse = |out: &mut LazyBindings, line: u32, why: String| {
+        out.refused.push(Refusal {
+            module: module.name.clone(),
+            line,
+            why,
+        })
+    };
+    // An import cycle through the module itself is no reason: placeholders
+    // never leave it (its class reifies them on attribute reads), so a
+    // cycle-mate reading it half-initialised sees what it would have seen.
+    let effects = t
+        .stats
+        .modules
+        .get(&module.name)
+        .and_then(|o| o.effects.as_ref());
+    match effects {
+        None => {
+            refuse(
+                out,
+                0,
+                format!("the module itself: {} was not probed", module.name),
+            );
+            return;
+        }
+        Some(e) if !e.is_empty() => {
+            refuse(
+                out,
+                0,
+                format!(
+                    "the module itself has effects outside its namespace ({})",
+                    e.join("; ")
+                ),
+            );
+            return;
+        }
+        Some(_) => {}
+    }
+    if a.imports.modules[m].replaces_itself {
+        refuse(
+            out,
+            0,
+            "the module replaces its own sys.modules entry".into(),
+        );
+        return;
+    }
+    let text = match std::fs::read(&file.path) {
+        Ok(bytes) => crate::imports::encoding::decode_source(&bytes)
+            .0
+            .into_owned(),
+        Err(e) => {
+            out.unreadable
+                .push(format!("{}: cannot read: {e}", file.path.display()));
+            return;
+        }
+    };
+    let calls = match t
+        .stats
+        .modules
+        .get(&module.name)
+        .and_then(|o| o.init_code_lines.as_deref())
+    {
+        Some(ran) => InitCalls::Traced(ran),
+        None => InitCalls::FromSource,
+    };
+    let statements = match statements(&text, calls) {
+        Ok(s) => s,
+        Err((line, reason)) => {
+            out.unreadable
+                .push(format!("{}:{line}: {reason}", file.path.display()));
+            return;
+        }
+    };
+    // `import a.x` statements bind one name `a`: placeholders for all of
+    // them, or, when any of them cannot take one, `a` bound at once by each
+    // and only the submodules deferred.
+    let whole_refused: HashSet<String> = statements
+        .iter()
+        .filter(|s| s.binds_package && s.verdict.is_err())
+        .map(|s| s.bound[0].clone())
+        .collect();
+    let mut judged: Vec<Judged> = statements
+        .into_iter()
+        .map(|s| {
+            let submodules = s.binds_package && whole_refused.contains(&s.bound[0]);
+            judge(t, m, s, submodules)
+        })
+        .collect();
+    let grouped = merge_package_bindings(&mut judged);
+    for (i, j) in judged.into_iter().enumerate() {
+        if j.deferred.is_empty() && !grouped.contains(&i) {
+            continue; // nothing to gain: not a candidate
+        }
+        let Judged {
+            s,
+            form,
+            lazy,
+            targets,
+            checked,
+            deferred,
+            verdict,
+        } = j;
+        match verdict {
+            Ok(()) => out.patches.push(Patch {
+                module: module.name.clone(),
+                file: file.rel.clone(),
+                path: file.path.clone(),
+                line: s.line,
+                form,
+                names: match form {
+                    PatchForm::Whole => s.bound.clone(),
+                    PatchForm::Names => lazy.iter().map(|&i| s.bound[i].clone()).collect(),
+                    PatchForm::Submodules => vec![s.module.clone()],
+                },
+                imported: lazy.iter().map(|&i| s.from_names[i].clone()).collect(),
+                checked,
+                package_group: (form == PatchForm::Whole && s.binds_package)
+                    .then(|| s.bound[0].clone()),
+                targets,
+                deferred: deferred
+                    .into_iter()
+                    .map(|d| a.inventory.modules[d].name.clone())
+                    .collect(),
+            }),
+            Err(why) => refuse(out, s.line, why),
+        }
+    }
+}
+
+/// A statement, the form it would be patched in, and the verdict.
+struct Judged {
+    s: Statement,
+    form: PatchForm,
+    /// PatchForm::Names: the indices of the names made lazy.
+    lazy: Vec<usize>,
+    targets: Option<Vec<ModuleId>>,
+    checked: Vec<ModuleId>,
+    /// The modules it imports that init does not use (whoever loads them
+    /// first: keep_patches_that_defer sorts out which really move).
+    deferred: Vec<ModuleId>,
+    verdict: Result<(), String>,
+}
+
+/// Chooses the form for one statement of module `m`: with `submodules`,
+/// `import a.b.c` keeps `a` bound and defers the rest; else the whole
+/// statement, or, for `from m import x, y`, only the names whose submodules
+/// init does not use.
+fn judge(t: &mut Targets, m: ModuleId, s: Statement, submodules: bool) -> Judged {
+    let a = t.a;
+    let module = &a.inventory.modules[m];
+    let targets = statement_targets(
+        a,
+        &module.name,
+        module.is_package,
+        s.level,
+        &s.module,
+        &s.from_names,
+    );
+    let unused = |t: &Targets, ds: &[ModuleId]| -> Vec<ModuleId> {
+        ds.iter()
+            .copied()
+            .filter(|&d| t.unused_at_init(d))
+            .collect()
+    };
+    // Only targets this module's import loaded move with the patch; one
+    // some other import loaded first moves only if that one is patched too.
+    let why_not_moving = |t: &mut Targets, ds: &[ModuleId], hooked: bool| -> Result<(), String> {
+        let caused: Vec<ModuleId> = ds
+            .iter()
+            .copied()
+            .filter(|&d| {
+                t.stats
+                    .loaded_under(&a.inventory.modules[d].name, &module.name)
+            })
+            .collect();
+        match caused.iter().find_map(|&d| t.why_not(d, m, hooked)) {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
+    };
+    if submodules {
+        let subs: Vec<ModuleId> = targets
+            .iter()
+            .copied()
+            .filter(|&d| a.inventory.modules[d].name.contains('.'))
+            .collect();
+        let verdict = s
+            .submodule_verdict
+            .clone()
+            .and_then(|()| why_not_moving(t, &subs, true));
+        return Judged {
+            deferred: unused(t, &subs),
+            form: PatchForm::Submodules,
+            lazy: Vec::new(),
+            checked: subs.clone(),
+            targets: Some(subs),
+            s,
+            verdict,
+        };
+    }
+    let whole = s
+        .verdict
+        .clone()
+        .and_then(|()| why_not_moving(t, &targets, false));
+    if whole.is_err() && !s.from_names.is_empty() {
+        if let Some(partial) = judge_names(t, m, &s) {
+            let (lazy, subs) = partial;
+            if why_not_moving(t, &subs, true).is_ok() {
+                return Judged {
+                    deferred: unused(t, &subs),
+                    form: PatchForm::Names,
+                    lazy,
+                    checked: subs.clone(),
+                    targets: Some(subs),
+                    s,
+                    verdict: Ok(()),
+                };
+            }
+        }
+    }
+    Judged {
+        deferred: unused(t, &targets),
+        form: PatchForm::Whole,
+        lazy: Vec::new(),
+        checked: targets.clone(),
+        targets: None,
+        s,
+        verdict: whole,
+    }
+}
+
+/// `from m import x, y`: the names whose own verdict passes and which are
+/// submodules of `m` init does not use, with those submodules, when some
+/// other name stays eager (else it is the whole statement).
+fn judge_names(t: &Targets, m: ModuleId, s: &Statement) -> Option<(Vec<usize>, Vec<ModuleId>)> {
+    let a = t.a;
+    let module = &a.inventory.modules[m];
+    let base = crate::graph::absolute_name(&module.name, module.is_package, s.level, &s.module)?;
+    let mut lazy = Vec::new();
+    let mut subs = Vec::new();
+    for (i, name) in s.from_names.iter().enumerate() {
+        let Some(sub) = a.inventory.module(&format!("{base}.{name}")) else {
+            continue;
+        };
+        if s.name_verdicts.get(i).is_some_and(Result::is_ok) && t.unused_at_init(sub) {
+            lazy.push(i);
+            subs.push(sub);
+        }
+    }
+    (!lazy.is_empty() && lazy.len() < s.from_names.len()).then_some((lazy, subs))
+}
+
+/// `import a.x` and `import a.y` both bind `a`: they become lazy together
+/// (when one of them defers something and none is refused) or not at all,
+/// since the last one decides what `a` is bound to. Returns the statements
+/// of groups that defer something.
+fn merge_package_bindings(judged: &mut [Judged]) -> HashSet<usize> {
+    let mut grouped = HashSet::default();
+    let mut groups: HashMap<String, Vec<usize>> = HashMap::default();
+    for (i, j) in judged.iter().enumerate() {
+        if j.s.binds_package && j.form == PatchForm::Whole {
+            groups.entry(j.s.bound[0].clone()).or_default().push(i);
+        }
+    }
+    for (name, members) in groups {
+        if members.len() < 2 {
+            continue;
+        }
+        let gains = members.iter().any(|&i| !judged[i].deferred.is_empty());
+        if gains {
+            grouped.extend(members.iter().copied());
+        }
+        let refused = members.iter().find_map(|&i| {
+            judged[i]
+                .verdict
+                .as_ref()
+                .err()
+                .map(|why| (judged[i].s.line, why.clone()))
+        });
+        for &i in &members {
+            if !gains {
+                judged[i].verdict = Err(format!("no `import {name}.…` statement defers anything"));
+            } else if let Some((line, why)) = &refused {
+                if judged[i].verdict.is_ok() {
+                    judged[i].verdict = Err(format!(
+                        "`import {name}` at line {line} binds the same name and stays eager: {why}"
+                    ));
+                }
+            }
+        }
+    }
+    grouped
+}

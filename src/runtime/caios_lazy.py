@@ -162,34 +162,34 @@ def _import_deferred(package, attr):
     package_name = get(package, "__name__")
     with _lock:
         entry = _deferred.get(id(package))
-        targets = entry[1].pop(attr, None) if entry else None
-    if targets is None:
+        targets = list(entry[1].get(attr, ())) if entry else None
+    if not targets:
         raise AttributeError("module %r has no attribute %r" % (package_name, attr))
     wanted = package_name + "." + attr
-    try:
-        for full, where, line in targets:
-            try:
-                __import__(full, None, None, None, 0)
-            except ImportError as e:
-                # A hooked name that is not a module (or a deeper part that
-                # is not): eagerly there was nothing to load either.
-                if isinstance(e, ModuleNotFoundError) and e.name is not None and (
-                        e.name == wanted or e.name.startswith(wanted + ".")):
-                    continue
-                raise ImportError(
-                    "%s (import of %r on first read of %s.%s: the import at %s, line %d, was "
-                    "deferred by caios-pack)" % (e, full, package_name, attr, where, line),
-                    name=e.name, path=e.path) from e
-    except BaseException:
-        with _lock:
-            _deferred.setdefault(id(package), (package, {}))[1].setdefault(attr, [])[:0] = targets
-        raise
+    # The hook stays until the imports are done: another thread reading the
+    # name meanwhile imports too (the import system makes it wait for the
+    # first), and a failure leaves it for the next read to try again.
+    for full, where, line in targets:
+        try:
+            __import__(full, None, None, None, 0)
+        except ImportError as e:
+            # A hooked name that is not a module (or a deeper part that
+            # is not): eagerly there was nothing to load either.
+            if isinstance(e, ModuleNotFoundError) and e.name is not None and (
+                    e.name == wanted or e.name.startswith(wanted + ".")):
+                continue
+            raise ImportError(
+                "%s (import of %r on first read of %s.%s: the import at %s, line %d, was "
+                "deferred by caios-pack)" % (e, full, package_name, attr, where, line),
+                name=e.name, path=e.path) from e
     with _lock:
         entry = _deferred.get(id(package))
-        if entry is not None and not entry[1]:
-            del _deferred[id(package)]
-            if type(package) is DeferredSubmodulesModule:
-                package.__class__ = _ModuleType
+        if entry is not None:
+            entry[1].pop(attr, None)
+            if not entry[1]:
+                del _deferred[id(package)]
+                if type(package) is DeferredSubmodulesModule:
+                    package.__class__ = _ModuleType
     try:
         return get(package, attr)
     except AttributeError:

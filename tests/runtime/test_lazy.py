@@ -293,6 +293,28 @@ class LazyBindings(unittest.TestCase):
         self.assertIn("fixes.py, line 2, was deferred by caios-pack", seen[0])
         self.assertIn("not_installed_anywhere", seen[1])
 
+    def test_two_threads_reading_a_deferred_submodule_both_get_it(self):
+        files = dict(self.SUBMODULES)
+        files["lib/stats/core.py"] = ("import time\ntime.sleep(0.3)\n\n"
+                                      "def mean(xs):\n    return sum(xs) / len(xs)\n")
+        build(self.root, files, {"fixes.py": ["2:sub", "3=stats"]})
+        seen = run(self.root, """\
+            import threading, fixes, reader
+            results, errors = [], []
+            def use(f):
+                try:
+                    results.append(f([2, 4]))
+                except Exception as e:
+                    errors.append(repr(e))
+            threads = [threading.Thread(target=use, args=(f,)) for f in (fixes.average, reader.average)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            print(json.dumps({"results": sorted(results), "errors": errors}))
+            """)
+        self.assertEqual(seen, {"results": [3.0, 3.0], "errors": []})
+
     def test_a_form_that_does_not_fit_is_compiled_as_written(self):
         _, stderr = build(self.root, self.SUBMODULES, {"fixes.py": ["1:sub", "3=nothing"]})
         self.assertIn("fixes.py:1: no module-level import statement of that form", stderr)

@@ -42,9 +42,6 @@ class DeferredSubmodulesModule(_ModuleType):
     reading one as an attribute (``pkg.sub``, ``hasattr``, ``from pkg import
     sub``) imports it first, as the eager import would already have done."""
 
-    def __reduce__(self):
-        return (__import__("importlib").import_module, (self.__name__,))
-
     def __getattr__(self, name):
         # Only reached when the namespace (and the module's own
         # ``__getattr__``) has no such attribute.
@@ -132,29 +129,49 @@ def _spec_modules(module_globals, spec):
 
 
 def _defer_submodule(full, module_globals, line):
-    """Hooks the first unloaded module along ``full`` onto its loaded
-    package; True when nothing along it needs importing now."""
-    parts = full.split(".")
-    where = (module_globals.get("__file__") or module_globals.get("__name__"), line)
-    for i in range(1, len(parts)):
-        name = ".".join(parts[: i + 1])
-        if name in sys.modules:
-            continue
-        package = sys.modules.get(".".join(parts[:i]))
-        if package is None:
-            return False
-        with _lock:
-            kind = type(package)
-            if parts[i] in object.__getattribute__(package, "__dict__"):
-                return False
-            if kind is _ModuleType:
-                package.__class__ = DeferredSubmodulesModule
-            elif kind not in (DeferredSubmodulesModule, LazyBindingsModule):
-                return False
-            _, table = _deferred.setdefault(id(package), (package, {}))
-            table.setdefault(parts[i], []).append((full,) + where)
+    """Hooks ``full`` onto its loaded package when it is the only unloaded
+    module along its name; True when nothing along it needs importing now.
+    (With ``a.b`` unloaded too, a hook on ``a`` would be missed by whoever
+    imports ``a.b`` directly, and ``a.b.c`` would never load.)"""
+    if full in sys.modules:
         return True
+    parent, _, child = full.rpartition(".")
+    package = sys.modules.get(parent) if parent else None
+    if package is None:
+        return False
+    where = (module_globals.get("__file__") or module_globals.get("__name__"), line)
+    with _lock:
+        kind = type(package)
+        try:
+            namespace = object.__getattribute__(package, "__dict__")
+        except (AttributeError, TypeError):
+            return False
+        if child in namespace:
+            return False
+        if kind is _ModuleType:
+            package.__class__ = DeferredSubmodulesModule
+        elif kind not in (DeferredSubmodulesModule, LazyBindingsModule):
+            return False
+        _, table = _deferred.setdefault(id(package), (package, {}))
+        table.setdefault(child, []).append((full,) + where)
     return True
+
+
+def _settle(package_name):
+    """Drops the hooks of names a package now holds (an eager import or a
+    reified placeholder loaded them), and its hook class with the last."""
+    package = sys.modules.get(package_name)
+    with _lock:
+        entry = _deferred.get(id(package)) if package is not None else None
+        if entry is None:
+            return
+        namespace = object.__getattribute__(package, "__dict__")
+        for attr in [a for a in entry[1] if a in namespace]:
+            del entry[1][attr]
+        if not entry[1]:
+            del _deferred[id(package)]
+            if type(package) is DeferredSubmodulesModule:
+                package.__class__ = _ModuleType
 
 
 def _import_deferred(package, attr):
@@ -289,6 +306,8 @@ def _reify(placeholder):
         value = _load(module_globals, line, spec)
     finally:
         resolving.discard(id(placeholder))
+    for target in _spec_modules(module_globals, spec):
+        _settle(target.rpartition(".")[0])
     with _lock:
         if get(placeholder, "_caios_value") is _MISSING:
             object.__setattr__(placeholder, "_caios_value", value)

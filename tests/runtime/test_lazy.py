@@ -315,6 +315,29 @@ class LazyBindings(unittest.TestCase):
             """)
         self.assertEqual(seen, {"results": [3.0, 3.0], "errors": []})
 
+    def test_a_chain_of_two_unloaded_modules_is_imported_as_written(self):
+        files = dict(self.SUBMODULES)
+        files["lib/deep/__init__.py"] = ""
+        files["lib/deep/leaf.py"] = "X = 7\n"
+        files["deep_user.py"] = "import lib\nimport lib.deep.leaf\nV = lib.VERSION\n"
+        files["whole_user.py"] = "import lib.sparse as sp\n\ndef kind():\n    return sp.KIND\n"
+        build(self.root, files, {"deep_user.py": ["2:sub"], "whole_user.py": [1]})
+        seen = run(self.root, """\
+            import lib, deep_user, whole_user
+            leaf = "lib.deep.leaf" in sys.modules
+            import lib.deep
+            value = lib.deep.leaf.X
+            hooked = type(lib).__name__
+            kind = whole_user.kind()
+            print(json.dumps({"leaf": leaf, "value": value, "hooked": hooked,
+                              "kind": kind, "after": type(lib).__name__}))
+            """)
+        # lib.deep was not loaded either: a hook on lib would be missed by
+        # `import lib.deep`, so the statement imports at once; the placeholder
+        # of `import lib.sparse as sp` hooks lib until it is reified.
+        self.assertEqual(seen, {"leaf": True, "value": 7, "hooked": "DeferredSubmodulesModule",
+                                "kind": "sparse", "after": "module"})
+
     def test_a_form_that_does_not_fit_is_compiled_as_written(self):
         _, stderr = build(self.root, self.SUBMODULES, {"fixes.py": ["1:sub", "3=nothing"]})
         self.assertIn("fixes.py:1: no module-level import statement of that form", stderr)

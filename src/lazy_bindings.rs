@@ -31,10 +31,10 @@
 //!   was probed free of effects and has no static side effect; an import
 //!   cycle among them is accepted only when entered through a public module
 //!   (no `_` part), which its library must support importing first at any
-//!   time; for a whole patch, no other module reaches one of them through an
-//!   attribute chain at init (`import a` then `a.b.x`: the other forms leave
-//!   the module as an attribute hook on its package, which such a read
-//!   triggers);
+//!   time; unless the patch is a submodules one, no other module reaches one
+//!   of them through an attribute chain at init (`import a` then `a.b.x`:
+//!   `submodules` hooks the module on its package, which such a read
+//!   triggers, or imports it at once where it cannot);
 //! - (placeholders) each lazy name is bound once at module level, never
 //!   declared `global`, never read by module-level code (class bodies,
 //!   decorators, defaults and annotations included) nor by a function or
@@ -97,12 +97,9 @@ pub struct Patch {
     /// `x`), for the compiler's `N=x+y` entry.
     #[serde(skip)]
     imported: Vec<String>,
-    /// The modules whose import edges from this line stop at init; `None`:
-    /// every module the statement imports.
-    #[serde(skip)]
-    targets: Option<Vec<ModuleId>>,
-    /// The modules whose deferral was checked (the statement's targets that
-    /// move with it).
+    /// The modules the patched part of the statement imports: their
+    /// deferral was checked, and their import edges from this line stop at
+    /// init (a whole statement's, every edge of the line).
     #[serde(skip)]
     checked: Vec<ModuleId>,
     /// Whole `import a.b` statements all binding `a`: patched together.
@@ -121,7 +118,7 @@ impl Patch {
     }
 
     fn stops(&self, target: ModuleId) -> bool {
-        self.targets.as_ref().is_none_or(|t| t.contains(&target))
+        self.form == PatchForm::Whole || self.checked.contains(&target)
     }
 
     fn group(&self) -> Option<(String, String)> {
@@ -201,8 +198,9 @@ struct Targets<'a> {
     safety: crate::usage::DeferSafety,
     why_not: HashMap<(ModuleId, ModuleId), Option<String>>,
     /// The modules that stop loading at init once the chosen patches apply,
-    /// each with the patched module that stops it (`None` while choosing).
-    vanishing: Option<HashMap<ModuleId, ModuleId>>,
+    /// each with the patched modules that answer for it (`None` while
+    /// choosing).
+    vanishing: Option<HashMap<ModuleId, Vec<ModuleId>>>,
     relied_on: HashMap<ModuleId, ModuleId>,
 }
 
@@ -254,7 +252,8 @@ impl Targets<'_> {
         // still, only later, keep their effects at init (verify runs that
         // order).
         let vanishing = self.vanishing.as_ref();
-        let moves = |d: ModuleId| vanishing.is_some_and(|v| v.get(&d) == Some(&by));
+        let moves =
+            |d: ModuleId| vanishing.is_some_and(|v| v.get(&d).is_some_and(|bys| bys.contains(&by)));
         self.why_not
             .entry((t, by))
             .or_insert_with(|| safety.why_not(a, stats, t, cycles, &moves))

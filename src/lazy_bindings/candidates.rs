@@ -199,7 +199,6 @@ pub(super) fn patch_module(t: &mut Targets, m: ModuleId, out: &mut LazyBindings)
             s,
             form,
             lazy,
-            targets,
             checked,
             deferred,
             verdict,
@@ -220,7 +219,6 @@ pub(super) fn patch_module(t: &mut Targets, m: ModuleId, out: &mut LazyBindings)
                 checked,
                 package_group: (form == PatchForm::Whole && s.binds_package)
                     .then(|| s.bound[0].clone()),
-                targets,
                 deferred: deferred
                     .into_iter()
                     .map(|d| a.inventory.modules[d].name.clone())
@@ -237,7 +235,6 @@ struct Judged {
     form: PatchForm,
     /// PatchForm::Names: the indices of the names made lazy.
     lazy: Vec<usize>,
-    targets: Option<Vec<ModuleId>>,
     checked: Vec<ModuleId>,
     /// The modules it imports that init does not use (whoever loads them
     /// first: keep_patches_that_defer sorts out which really move).
@@ -296,8 +293,7 @@ fn judge(t: &mut Targets, m: ModuleId, s: Statement, submodules: bool) -> Judged
             deferred: unused(t, &subs),
             form: PatchForm::Submodules,
             lazy: Vec::new(),
-            checked: subs.clone(),
-            targets: Some(subs),
+            checked: subs,
             s,
             verdict,
         };
@@ -309,13 +305,14 @@ fn judge(t: &mut Targets, m: ModuleId, s: Statement, submodules: bool) -> Judged
     if whole.is_err() && !s.from_names.is_empty() {
         if let Some(partial) = judge_names(t, m, &s) {
             let (lazy, subs) = partial;
-            if why_not_moving(t, &subs, true).is_ok() {
+            // Its hook on the package is a best effort (see the runtime):
+            // attribute chains count as for a whole statement.
+            if why_not_moving(t, &subs, false).is_ok() {
                 return Judged {
                     deferred: unused(t, &subs),
                     form: PatchForm::Names,
                     lazy,
-                    checked: subs.clone(),
-                    targets: Some(subs),
+                    checked: subs,
                     s,
                     verdict: Ok(()),
                 };
@@ -326,8 +323,7 @@ fn judge(t: &mut Targets, m: ModuleId, s: Statement, submodules: bool) -> Judged
         deferred: unused(t, &targets),
         form: PatchForm::Whole,
         lazy: Vec::new(),
-        checked: targets.clone(),
-        targets: None,
+        checked: targets,
         s,
         verdict: whole,
     }

@@ -36,7 +36,9 @@ pub(super) fn refuse_unsafe_vanishing(t: &mut Targets, out: &mut LazyBindings) {
             let Some(m) = a.inventory.module(&p.module) else {
                 continue;
             };
-            let hooked = p.form != PatchForm::Whole;
+            // `submodules` imports at once where it cannot hook; a
+            // placeholder's hook is a best effort.
+            let hooked = p.form == PatchForm::Submodules;
             let why = p
                 .checked
                 .iter()
@@ -85,49 +87,59 @@ pub(super) fn refuse_unsafe_vanishing(t: &mut Targets, out: &mut LazyBindings) {
     }
 }
 
-/// For each module that no longer loads at init, the patched module that
-/// stops it: the nearest one up its chain of first importers (the trace's
-/// parents) whose patch defers the module just below it on that chain.
+/// For each module that no longer loads at init, the patched modules that
+/// answer for it: going up its first importers (the trace's parents, every
+/// one of them, nearest first), those whose patch defers the module just
+/// below them; failing any such cut (it vanished through the package
+/// graph), every patched module it was loaded under.
 fn stopped_by(
     a: &Analysis,
     stats: &Stats,
     out: &LazyBindings,
     gone: &[ModuleId],
-) -> HashMap<ModuleId, ModuleId> {
+) -> HashMap<ModuleId, Vec<ModuleId>> {
     let mut cuts: HashSet<(ModuleId, ModuleId)> = HashSet::default();
     for p in &out.patches {
         if let Some(m) = a.inventory.module(&p.module) {
             cuts.extend(p.checked.iter().map(|&d| (m, d)));
         }
     }
-    let patched: HashSet<ModuleId> = cuts.iter().map(|&(m, _)| m).collect();
+    let parents = |m: ModuleId| -> Vec<ModuleId> {
+        stats
+            .modules
+            .get(&a.inventory.modules[m].name)
+            .into_iter()
+            .flat_map(|o| &o.init_parents)
+            .filter_map(|p| a.inventory.module(p))
+            .collect()
+    };
     let mut result = HashMap::default();
     for &v in gone {
-        let mut below = v;
-        let mut seen: HashSet<ModuleId> = HashSet::default();
-        // Failing a cut on the chain (the module vanished through the
-        // package graph), the nearest patched module above it answers.
-        let mut nearest_patched = None;
-        while seen.insert(below) {
-            let Some(parent) = stats
-                .modules
-                .get(&a.inventory.modules[below].name)
-                .and_then(|o| o.init_parents.first())
-                .and_then(|p| a.inventory.module(p))
-            else {
-                break;
-            };
-            if cuts.contains(&(parent, below)) {
-                nearest_patched = Some(parent);
-                break;
+        let mut level = vec![v];
+        let mut seen: HashSet<ModuleId> = level.iter().copied().collect();
+        let mut above: Vec<ModuleId> = Vec::new();
+        let mut answering: Vec<ModuleId> = Vec::new();
+        while !level.is_empty() && answering.is_empty() {
+            let mut next = Vec::new();
+            for &below in &level {
+                for parent in parents(below) {
+                    if cuts.contains(&(parent, below)) && !answering.contains(&parent) {
+                        answering.push(parent);
+                    }
+                    if seen.insert(parent) {
+                        above.push(parent);
+                        next.push(parent);
+                    }
+                }
             }
-            if nearest_patched.is_none() && patched.contains(&parent) {
-                nearest_patched = Some(parent);
-            }
-            below = parent;
+            level = next;
         }
-        if let Some(by) = nearest_patched {
-            result.insert(v, by);
+        if answering.is_empty() {
+            let patched: HashSet<ModuleId> = cuts.iter().map(|&(m, _)| m).collect();
+            answering = above.into_iter().filter(|m| patched.contains(m)).collect();
+        }
+        if !answering.is_empty() {
+            result.insert(v, answering);
         }
     }
     result

@@ -267,8 +267,8 @@ fn read_trace(reader: &mut Peekable<impl BufRead>, path: &Path) -> Result<Tally>
             if !phase_is_event {
                 match (&m.init_lines, &m.init_run_under) {
                     (Some(lines), Some(importers)) => {
-                        super::tally::add_sorted(&mut module.init_code_lines, lines);
-                        super::tally::add_sorted(&mut module.init_run_under, importers);
+                        module.init_code_lines = union(module.init_code_lines.take(), lines);
+                        module.init_run_under = union(module.init_run_under.take(), importers);
                     }
                     // A trace from before these fields cannot tell which ran.
                     _ => module.init_code_lines_unknown = true,

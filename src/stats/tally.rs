@@ -78,10 +78,10 @@ impl Tally {
             mine.cumulative_hist.merge(&theirs.cumulative_hist);
             mine.functions_ran = either(mine.functions_ran, theirs.functions_ran);
             if let Some(lines) = &theirs.init_code_lines {
-                add_sorted(&mut mine.init_code_lines, lines);
+                mine.init_code_lines = union(mine.init_code_lines.take(), lines);
             }
             if let Some(importers) = &theirs.init_run_under {
-                add_sorted(&mut mine.init_run_under, importers);
+                mine.init_run_under = union(mine.init_run_under.take(), importers);
             }
             mine.init_code_lines_unknown |= theirs.init_code_lines_unknown;
             mine.init_order = match (mine.init_order, theirs.init_order) {
@@ -126,9 +126,9 @@ pub(super) fn insert_sorted(list: &mut Vec<String>, item: &str) {
 }
 
 /// `mine` ∪ `theirs`, sorted and without repeats; `Some` even when empty.
-pub(super) fn union(mine: Option<Vec<String>>, theirs: &[String]) -> Option<Vec<String>> {
+pub(super) fn union<T: Ord + Clone>(mine: Option<Vec<T>>, theirs: &[T]) -> Option<Vec<T>> {
     let mut all = mine.unwrap_or_default();
-    all.extend(theirs.iter().cloned());
+    all.extend_from_slice(theirs);
     all.sort();
     all.dedup();
     Some(all)
@@ -140,12 +140,4 @@ fn either(a: Option<bool>, b: Option<bool>) -> Option<bool> {
         (None, x) | (x, None) => x,
         (Some(a), Some(b)) => Some(a || b),
     }
-}
-
-/// Adds `items` to a sorted, deduplicated set (creating it).
-pub(super) fn add_sorted<T: Ord + Clone>(into: &mut Option<Vec<T>>, items: &[T]) {
-    let all = into.get_or_insert_with(Vec::new);
-    all.extend_from_slice(items);
-    all.sort_unstable();
-    all.dedup();
 }

@@ -55,6 +55,15 @@ pub struct ModuleUsage {
     pub invocation_probability: f64,
     /// Median self import time in µs, when observed.
     pub self_us: Option<u64>,
+    /// Observed init time (µs) outside the unit's modules that this module's
+    /// import pays: the standard library modules first imported under it and,
+    /// for the handler, the import system's work no module accounts for.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub outside_us: u64,
+}
+
+fn is_zero(us: &u64) -> bool {
+    *us == 0
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -81,6 +90,7 @@ pub fn classify(a: &Analysis, stats: Option<&Stats>) -> UsageTable {
         for (m, usage) in modules.iter_mut().enumerate() {
             apply_observations(a, stats, m, usage);
         }
+        charge_outside_time(a, stats, &mut modules);
     }
     match stats {
         Some(stats) => {
@@ -132,6 +142,7 @@ fn static_usage(a: &Analysis, m: ModuleId) -> ModuleUsage {
         init_probability: if reach == Reach::Cold { 1.0 } else { 0.0 },
         invocation_probability: 0.0,
         self_us: None,
+        outside_us: 0,
     }
 }
 
@@ -459,6 +470,45 @@ fn init_imports_of(a: &Analysis, m: ModuleId) -> Vec<ModuleId> {
 }
 
 /// Observed statistics override the static guess.
+/// Charges init time the trace saw outside the unit to the unit module that
+/// pays it, so the model's cold start is the whole init's: each standard
+/// library module's self time goes to the nearest unit module on its chain
+/// of first importers (it goes when that module stops loading at init), and
+/// what neither accounts for goes to the handler. A standard library module
+/// that a deferred module imported first but a module staying at init also
+/// imports is then undercounted; docs/model.md says so.
+fn charge_outside_time(a: &Analysis, stats: &Stats, modules: &mut [ModuleUsage]) {
+    let handler = a.graph.handler.index();
+    for (name, observed) in &stats.modules {
+        if observed.init_loads == 0 || a.inventory.module(name).is_some() {
+            continue;
+        }
+        let Some(us) = observed.self_us else { continue };
+        let owner = nearest_unit_importer(a, stats, name).unwrap_or(handler);
+        modules[owner].outside_us = modules[owner].outside_us.saturating_add(us);
+    }
+    if let Some(us) = stats.unattributed_init_us {
+        modules[handler].outside_us = modules[handler].outside_us.saturating_add(us);
+    }
+}
+
+/// The first unit module found walking up `name`'s first importers.
+fn nearest_unit_importer(a: &Analysis, stats: &Stats, name: &str) -> Option<ModuleId> {
+    let mut seen = std::collections::HashSet::new();
+    let mut queue = std::collections::VecDeque::from([name]);
+    while let Some(m) = queue.pop_front() {
+        for parent in stats.modules.get(m).into_iter().flat_map(|s| &s.init_parents) {
+            if let Some(id) = a.inventory.module(parent) {
+                return Some(id);
+            }
+            if seen.insert(parent.as_str()) {
+                queue.push_back(parent);
+            }
+        }
+    }
+    None
+}
+
 fn apply_observations(a: &Analysis, stats: &Stats, m: ModuleId, usage: &mut ModuleUsage) {
     let name = &a.inventory.modules[m].name;
     let Some(p_init) = stats.init_probability(name) else {

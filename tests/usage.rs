@@ -153,3 +153,57 @@ fn probed_usage_rules() {
     let usage = classify(&a, Some(&stats));
     check(&a, &usage, &[("clean", Usage::Hot, "no side-effect probe")]);
 }
+
+/// Init time outside the unit goes to the unit module that paid it: a
+/// standard library module's self time to the nearest unit module among its
+/// first importers, what no module accounts for (the trace's `init_ms` less
+/// every self time) and a standard library module with no unit importer to
+/// the handler.
+#[test]
+fn time_outside_the_unit_is_charged_to_who_pays_it() {
+    let (dir, write) = unit_dir();
+    write(
+        "handler.py",
+        "import json\nimport mathy\n\ndef handler(e, c):\n    return mathy.f()\n",
+    );
+    write(
+        "env/mathy/__init__.py",
+        "from mathy import core\n\ndef f():\n    return core.g()\n",
+    );
+    write("env/mathy/core.py", "import decimal\n\ndef g():\n    return 1\n");
+    let row = |name: &str, parent: &str, self_us: u64| {
+        format!(
+            r#"{{"name":"{name}","phase":"init","self_us":{self_us},"cumulative_us":{self_us},"parent":{parent}}}"#
+        )
+    };
+    let rows = [
+        row("json.decoder", r#""json""#, 300),
+        row("json", r#""handler""#, 200),
+        row("numbers", r#""decimal""#, 50),
+        row("_decimal", r#""decimal""#, 1000),
+        row("decimal", r#""mathy.core""#, 20),
+        row("mathy.core", r#""mathy""#, 400),
+        row("mathy", r#""handler""#, 100),
+        row("_orphan", "null", 7),
+        row("handler", "null", 30),
+    ];
+    // Self times add up to 2,107 µs; init took 2,500.
+    let trace = format!(
+        r#"{{"format":"caios-pack-stats","version":1,"source":"trace","events":[{{"name":"e"}}],"init_ms":2.5,"modules":[{}]}}"#,
+        rows.join(",")
+    );
+    let stats_path = dir.path().join("trace.json");
+    std::fs::write(&stats_path, trace).unwrap();
+    let stats = Stats::load(std::slice::from_ref(&stats_path)).unwrap();
+    let a = support::analyze(dir.path(), vec![]);
+    let usage = classify(&a, Some(&stats));
+    let outside = |name: &str| usage.of(a.inventory.module(name).unwrap()).outside_us;
+    // The histogram's medians are within 4.4 % of the value.
+    let near = |got: u64, want: u64| got.abs_diff(want) * 100 <= want * 5;
+    let unattributed = stats.unattributed_init_us.unwrap();
+    assert!(near(unattributed, 393), "{unattributed}");
+    let (handler, core, mathy) = (outside("handler"), outside("mathy.core"), outside("mathy"));
+    assert!(near(core, 1070), "mathy.core: {core}");
+    assert_eq!(mathy, 0);
+    assert!(near(handler, 500 + 7 + 393), "handler: {handler}");
+}

@@ -310,19 +310,22 @@ fn key_for_module(
 }
 
 /// Modelled import time per module (ms): observed self time when statistics
-/// have it, else a static estimate from the bytes Python must read and
+/// have it, plus the observed time outside the unit its import pays
+/// (`ModuleUsage::outside_us`), else a static estimate from the bytes Python must read and
 /// execute: 1 ms per 50 kB of source (≈0.5 ms per 50 kB of bytecode with
 /// valid `.pyc`) and 1 ms per MB of extension module (dlopen, relocation).
 fn import_estimates(a: &Analysis, usage: &UsageTable) -> Vec<f64> {
     let inv = &a.inventory;
     let mut ms = vec![0.0; inv.modules.len()];
     for (m, module) in inv.modules.iter().enumerate() {
+        let outside_ms = usage.of(m).outside_us as f64 / 1000.0;
         if let Some(us) = usage.of(m).self_us {
-            ms[m] = us as f64 / 1000.0;
+            ms[m] = us as f64 / 1000.0 + outside_ms;
             continue;
         }
+        ms[m] = outside_ms;
         if let Some(file) = module.file.map(|f| &inv.files[f]) {
-            ms[m] = match file.kind {
+            ms[m] += match file.kind {
                 FileKind::Python => file.size as f64 / 50_000.0,
                 FileKind::Bytecode => file.size as f64 / 100_000.0,
                 FileKind::Extension => file.size as f64 / 1_000_000.0,

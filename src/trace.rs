@@ -233,7 +233,7 @@ fn merge_passes(timed: TraceRun, tracked: TraceRun, calls: bool) -> Result<Trace
                 }
             }
             // Absent `effects`: not probed (e.g. a module the second pass did not load).
-            for field in ["effects", "in_cycle"] {
+            for field in ["effects", "package_effects", "in_cycle"] {
                 match seen.and_then(|t| t.get(field)) {
                     Some(v) => m[field] = v.clone(),
                     None => {

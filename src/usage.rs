@@ -376,6 +376,7 @@ impl DeferSafety {
         }
         let effect = |name: &str| match observed_effect(stats, name) {
             Some(_) if !refuse_cycles && observed_effects_only_cycle(stats, name) => None,
+            None => changed_module_that_stays(a, stats, name, moves),
             other => other,
         };
         if let Some(why) = effect(name) {
@@ -396,6 +397,30 @@ impl DeferSafety {
             effect(dname).map(|why| format!("it imports {dname}: {why}"))
         })
     }
+}
+
+/// A module of its own package that importing `name` changed and that
+/// stays loaded at init without it (matplotlib.dates registering its
+/// converters in matplotlib.units.registry, which other modules import):
+/// deferring `name` would leave that module without the change. A module
+/// that moves with the deferral, or is `name`'s own submodule, does not
+/// count.
+fn changed_module_that_stays(
+    a: &Analysis,
+    stats: &Stats,
+    name: &str,
+    moves: &dyn Fn(ModuleId) -> bool,
+) -> Option<String> {
+    let changed = &stats.modules.get(name)?.package_effects;
+    let own = format!("{name}.");
+    let stays = |target: &str| {
+        !target.starts_with(&own) && a.inventory.module(target).is_none_or(|t| !moves(t))
+    };
+    let (target, effects) = changed.iter().find(|(target, _)| stays(target))?;
+    Some(format!(
+        "importing {name} changes {target}, which stays loaded at init without it ({})",
+        effects.join("; ")
+    ))
 }
 
 /// The probe saw `name` in an import cycle and nothing else.
@@ -497,7 +522,12 @@ fn nearest_unit_importer(a: &Analysis, stats: &Stats, name: &str) -> Option<Modu
     let mut seen = std::collections::HashSet::new();
     let mut queue = std::collections::VecDeque::from([name]);
     while let Some(m) = queue.pop_front() {
-        for parent in stats.modules.get(m).into_iter().flat_map(|s| &s.init_parents) {
+        for parent in stats
+            .modules
+            .get(m)
+            .into_iter()
+            .flat_map(|s| &s.init_parents)
+        {
             if let Some(id) = a.inventory.module(parent) {
                 return Some(id);
             }

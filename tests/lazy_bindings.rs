@@ -288,3 +288,76 @@ fn a_module_several_imports_load_is_deferred_when_all_are_patched() {
         "mathlib.stats stays unloaded through init, then every path reaches it"
     );
 }
+
+/// `charts.dates` registers a converter in `charts.units.REGISTRY` (its own
+/// package, as matplotlib.dates does in matplotlib.units) and `plots`
+/// imports it without using it at init. The handler reads the registry:
+/// deferring `charts.dates` would leave it without the converter while
+/// `charts.units` stays loaded, so the import is refused before verify
+/// (which would reject it and withdraw every patch of the unit with it).
+#[test]
+fn a_registration_into_its_own_package_keeps_the_import_eager() {
+    let unit = tempfile::tempdir().unwrap();
+    for (rel, text) in [
+        (
+            "caios-pack.yaml",
+            "handler: handler.handler\nsource: src\nsite_packages: env\n",
+        ),
+        (
+            "src/handler.py",
+            "import plots\nfrom charts import units\n\n\ndef handler(event, context):\n    return [sorted(units.REGISTRY), plots.draw(event['x'])]\n",
+        ),
+        (
+            "env/plots.py",
+            "import charts.dates\n\n\ndef draw(x):\n    return charts.dates.fmt(x)\n",
+        ),
+        ("env/charts/__init__.py", ""),
+        ("env/charts/units.py", "REGISTRY = {}\n"),
+        (
+            "env/charts/dates.py",
+            "from charts import units\n\nunits.REGISTRY['date'] = 'converter'\n\n\ndef fmt(x):\n    return str(x)\n",
+        ),
+        (
+            "events.json",
+            r#"{"tests": [{"name": "one", "event": {"x": 1}, "context": {}}]}"#,
+        ),
+    ] {
+        support::write_file(unit.path(), rel, text);
+    }
+    let dist = tempfile::tempdir().unwrap();
+    let (out, lazy) = trace_and_package(unit.path(), dist.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let status = lazy["status"].as_str().unwrap_or_default();
+    assert!(!status.starts_with("withdrawn"), "{lazy:#}");
+    assert!(
+        !patched_modules(&lazy).contains(&("plots".to_string(), 1)),
+        "{lazy:#}"
+    );
+    let refusal = lazy["refused"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["module"] == "plots" && r["line"] == 1)
+        .unwrap_or_else(|| panic!("`import charts.dates` is refused: {lazy:#}"));
+    assert!(
+        refusal["why"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("changes charts.units"),
+        "{refusal}"
+    );
+    // The registration is charts.dates' doing, not the handler's, which
+    // imported it (it used to be charged there and block every patch of it).
+    assert!(
+        !lazy["refused"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["module"] == "handler"
+                && r["why"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("itself has effects")),
+        "{lazy:#}"
+    );
+}

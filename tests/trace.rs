@@ -455,7 +455,15 @@ fn the_probe_reports_side_effects_and_import_cycles() {
         &[
             (
                 "app.py",
-                "import clean, old, ext, plugin, plugin2, cyc_a, at_exit\ndef handler(event, context):\n    return 1\n",
+                "import clean, old, ext, plugin, plugin2, selfreg, cyc_a, at_exit\nimport pkg.dates\nfrom pkg import units\ndef handler(event, context):\n    return 1\n",
+            ),
+            // A registration into another module of its own package: kept
+            // apart, on the module that made it, not on whoever imported it.
+            ("pkg/__init__.py", ""),
+            ("pkg/units.py", "REGISTRY = {}\n"),
+            (
+                "pkg/dates.py",
+                "from pkg import units\nunits.REGISTRY['date'] = 1\n",
             ),
             // Replaces its own sys.modules entry through a helper elsewhere.
             (
@@ -479,6 +487,13 @@ fn the_probe_reports_side_effects_and_import_cycles() {
             ("registry2.py", "TABLE = []\n"),
             ("plugin2.py", "from registry2 import TABLE\nTABLE.append(1)\n"),
             ("at_exit.py", "import atexit\natexit.register(print)\n"),
+            // Entries keyed by its own functions: only code holding them,
+            // which imports selfreg first, can look them up. Not an effect.
+            ("registry3.py", "TABLE = {}\n"),
+            (
+                "selfreg.py",
+                "import registry3\ndef f():\n    pass\nregistry3.TABLE[f] = 'capabilities'\n",
+            ),
             ("clean.py", "import os\nSEP = os.sep\nclass C:\n    pass\ndef f():\n    return 1\n"),
             ("cyc_a.py", "import cyc_b\nA = 1\n"),
             ("cyc_b.py", "import cyc_a\nB = 2\n"),
@@ -518,6 +533,12 @@ fn the_probe_reports_side_effects_and_import_cycles() {
         has("plugin", "registry.HANDLERS");
         has("plugin2", "registry2.TABLE");
         has("at_exit", "atexit");
+        assert_eq!(
+            module(&doc, "pkg.dates")["package_effects"],
+            serde_json::json!({"pkg.units": ["mutated pkg.units.REGISTRY"]}),
+            "{extra:?}"
+        );
+        assert!(module(&doc, "app").get("package_effects").is_none());
         for clean in [
             "clean",
             "compat",
@@ -527,6 +548,10 @@ fn the_probe_reports_side_effects_and_import_cycles() {
             "app",
             "cyc_a",
             "cyc_b",
+            "pkg.dates",
+            "pkg.units",
+            "selfreg",
+            "registry3",
         ] {
             assert_eq!(effects(clean), Vec::<String>::new(), "{clean} ({extra:?})");
         }

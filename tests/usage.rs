@@ -170,7 +170,10 @@ fn time_outside_the_unit_is_charged_to_who_pays_it() {
         "env/mathy/__init__.py",
         "from mathy import core\n\ndef f():\n    return core.g()\n",
     );
-    write("env/mathy/core.py", "import decimal\n\ndef g():\n    return 1\n");
+    write(
+        "env/mathy/core.py",
+        "import decimal\n\ndef g():\n    return 1\n",
+    );
     let row = |name: &str, parent: &str, self_us: u64| {
         format!(
             r#"{{"name":"{name}","phase":"init","self_us":{self_us},"cumulative_us":{self_us},"parent":{parent}}}"#

@@ -47,8 +47,8 @@ skipped, and so are paths that no longer exist when the document is written
 (failed opens). A dlopen name without a "/" is recorded as given (the
 loader's search path decides where it comes from).
 
-"effects" and "in_cycle" (with "probe": 1): the side-effect probe, described
-above its code below (what is compared, when, and what it cannot see).
+"effects", "package_effects" and "in_cycle" (with "probe": 1): the
+side-effect probe, described above its code below (what is compared, when, and what it cannot see).
 
 Exit status: 0 init and every event succeeded; 1 an event raised, timed out
 or its child crashed; 2 bad arguments or configuration; 3 importing the
@@ -457,11 +457,15 @@ def _file_rows():
 # size and its containers' lengths, then in full if either changed); classes
 # referenced directly are compared in full, the classes that the referenced
 # modules define by the size of their namespace. Differences are X's effects
-# and become the new baselines. Not effects: changes to modules and classes
-# of X's own top-level package, its C part included (_top: "_csv" and "csv"
-# are one; numpy filling its dispatch tables, scipy its capability table --
-# a trade-off: a package registering into its own registry from a module
-# that is then deferred is not flagged), attributes the import system binds
+# and become the new baselines. Changes to other modules and classes of X's
+# own top-level package, its C part included (_top: "_csv" and "csv" are
+# one; numpy filling its dispatch tables, matplotlib.dates registering its
+# converters in matplotlib.units.registry) are kept apart, by the module
+# changed ("package_effects"): deferring X is safe only when that module
+# does not stay loaded without it, which the packager decides. Not effects:
+# entries a dict gained that are all keyed by objects the module (or its
+# submodules) defines (_keyed_by_own: scipy's capability table), attributes
+# the import system binds
 # on a package for its submodules, attributes added to a module whose values
 # come from that module's own package (lazy __getattr__ caches), names
 # containing "cache", a private global replacing None (set on first use),
@@ -494,9 +498,10 @@ def _file_rows():
 
 _probe_ns = [0]        # ns spent in the probe so far (all threads)
 _effects = {}          # module name -> [effect strings]
+_pkg_effects = {}      # module name -> {module of its own package -> [effect strings]}
 _in_cycle = set()      # names of modules that took part in a circular import
 _mod_base = {}         # id(module) -> [module, name, keys, ids, containers, lens, [class ids]]
-_cls_base = {}         # id(class) -> [class, label, keys, ids, containers, lens]
+_cls_base = {}         # id(class) -> [class, label, keys, ids, containers, lens, module name]
 _cont_owner = {}       # id(dict / list / set value of a module) -> that module's _mod_base entry
 _gstate = [None]       # global state at the last boundary
 _sysmods = [None]      # copy of sys.modules at the last boundary
@@ -686,9 +691,31 @@ def _top(name):
     return name.partition(".")[0].lstrip("_")
 
 
-def _diff(label, base, d, modname, out):
+def _keyed_by_own(v, n, own):
+    """Whether the entries a dict gained beyond its first n (a dict keeps
+    insertion order) are all keyed by objects that module `own` (or one of
+    its submodules) defines: such a registration (scipy's capability table,
+    keyed by its functions) can only be looked up by code that holds those
+    objects, which loads `own` first; only iterating the dict can tell it
+    came later."""
+    if type(v) is not dict or len(v) <= n:
+        return False
+    prefix = own + "."
+    try:
+        added = list(v)[n:]
+    except RuntimeError:  # changed size while copied (another thread)
+        return False
+    for k in added:
+        origin = _defined_in(k)
+        if origin is None or not (origin == own or origin.startswith(prefix)):
+            return False
+    return True
+
+
+def _diff(label, base, d, modname, out, own):
     """Effects between a baseline and a namespace. modname: the module's name
-    when d is a module namespace (for the import system's own bindings)."""
+    when d is a module namespace (for the import system's own bindings);
+    own: the module charged."""
     ids = dict(zip(base[2], base[3]))
     old = dict(ids)
     pkg = modname + "." if modname else None
@@ -711,13 +738,14 @@ def _diff(label, base, d, modname, out):
             out.append("removed %s.%s" % (label, k))
     for k, n in zip(base[4], base[5]):
         v = d.get(k)
-        if v is not None and id(v) == ids.get(k) and len(v) != n and not _skip_key(label, k):
+        changed = v is not None and id(v) == ids.get(k) and len(v) != n
+        if changed and not _skip_key(label, k) and not _keyed_by_own(v, n, own):
             out.append("mutated %s.%s" % (label, k))
 
 
-def _baseline_class(cls, label):
+def _baseline_class(cls, label, module):
     fp = _fingerprint(_type_dict(cls))
-    _cls_base[id(cls)] = [cls, label, fp[0], fp[1], fp[2], fp[3]]
+    _cls_base[id(cls)] = [cls, label, fp[0], fp[1], fp[2], fp[3], module]
 
 
 def _baseline_module(mod, name):
@@ -730,25 +758,33 @@ def _baseline_module(mod, name):
             cd = _type_dict(v)
             if cd is not None and cd.get("__module__") == name:
                 classes.append(id(v))
-                _baseline_class(v, "%s.%s" % (name, _qualname(v)))
+                _baseline_class(v, "%s.%s" % (name, _qualname(v)), name)
     rec = _mod_base[id(mod)] = [mod, name, fp[0], fp[1], fp[2], fp[3], classes]
     for k in fp[2]:
         _cont_owner[id(d[k])] = rec
 
 
-def _check_class(rec, own_top, out):
+def _check_class(rec, sink, own):
     cls = rec[0]
     d = _type_dict(cls)
-    if _top(rec[1]) == own_top or _unchanged(rec, d):
+    if _unchanged(rec, d):
         return
-    _diff(rec[1], rec, d, None, out)
+    _diff(rec[1], rec, d, None, sink(rec[6]), own)
     rec[2], rec[3], rec[4], rec[5] = _fingerprint(d)
 
 
-def _check_references(name, d, out):
+def _check_references(name, d, out, pkg):
     """Compares what the namespace d of module `name` references with the
-    baselines (see the section comment)."""
+    baselines (see the section comment). Changes to modules of other
+    top-level packages go to `out`; to other modules of its own package, to
+    `pkg` by the module changed."""
     own_top = _top(name)
+
+    def sink(target):
+        if _top(target) != own_top:
+            return out
+        return pkg.setdefault(target, [])
+
     full = {}       # modules referenced as modules or through their functions
     light = {}      # modules referenced through classes, instances, containers
     classes = {}    # classes referenced by d: compared in full
@@ -777,7 +813,7 @@ def _check_references(name, d, out):
     for m in light.values():
         if id(m) not in full:
             rec = _mod_base.get(id(m))
-            if rec is not None and _top(rec[1]) != own_top and not _containers_unchanged(rec, m.__dict__):
+            if rec is not None and rec[1] != name and not _containers_unchanged(rec, m.__dict__):
                 full[id(m)] = m  # something changed: find what
     for m in full.values():
         rec = _mod_base.get(id(m))
@@ -788,15 +824,15 @@ def _check_references(name, d, out):
                     _baseline_module(m, mname)  # seen for the first time: from now on
             continue
         mname = rec[1]
-        if _top(mname) == own_top:
+        if mname == name:
             continue
         md = m.__dict__
         if not _unchanged(rec, md):
-            _diff(mname, rec, md, mname, out)
+            _diff(mname, rec, md, mname, sink(mname), name)
             _rebaseline(rec, md)
     for m in list(full.values()) + list(light.values()):
         rec = _mod_base.get(id(m))
-        if rec is None or _top(rec[1]) == own_top:
+        if rec is None or rec[1] == name:
             continue
         for cid in rec[6]:
             if cid not in classes:
@@ -804,10 +840,13 @@ def _check_references(name, d, out):
                 if crec is not None:
                     defined[cid] = crec
     for crec in classes.values():
-        _check_class(crec, own_top, out)
+        if crec[6] != name:
+            _check_class(crec, sink, name)
     for crec in defined.values():
         if len(_type_dict(crec[0])) != len(crec[2]):
-            _check_class(crec, own_top, out)
+            _check_class(crec, sink, name)
+    for target in [t for t, changes in pkg.items() if not changes]:
+        del pkg[target]
 
 
 def _check_cycle(stack, name):
@@ -841,7 +880,7 @@ def _probed_find_and_load(name, *args, **kwargs):
             _check_cycle(stack, name)
         _probe_ns[0] += _real_perf() - a
         return _inner_find_and_load(name, *args, **kwargs)
-    frame = [name, [], None]   # name, effects, the module object the loader created
+    frame = [name, [], None, {}]   # name, effects, the module object the loader created, package effects
     try:
         _boundary(stack[-1][1] if stack else [], stack[-1][0] if stack else None, False)
     except Exception as exc:
@@ -867,7 +906,7 @@ def _probed_find_and_load(name, *args, **kwargs):
 
 
 def _probe_end(frame, ok):
-    name, out, created = frame
+    name, out, created, pkg = frame
     _boundary(out, name, True)
     if not ok:
         return  # a failed import: its effects are dropped, and nobody else is charged
@@ -879,7 +918,7 @@ def _probe_end(frame, ok):
             out.append("set its module __class__ (%s)" % type(created).__name__)
     target = created if created is not None else now
     if issubclass(type(target), _ModuleType) and name not in _UNPROBED:
-        _check_references(name, target.__dict__, out)
+        _check_references(name, target.__dict__, out, pkg)
         _baseline_module(target, name)
     seen = _effects.get(name)
     effects = [] if seen is None else seen
@@ -890,6 +929,13 @@ def _probe_end(frame, ok):
                 break
             effects.append(e)
     _effects[name] = effects
+    if pkg:
+        mine = _pkg_effects.setdefault(name, {})
+        for target, changes in pkg.items():
+            kept = mine.setdefault(target, [])
+            for e in changes:
+                if e not in kept and len(kept) < _MAX_EFFECTS:
+                    kept.append(e)
 
 
 _orig_lock_unlock_module = _bootstrap._lock_unlock_module
@@ -1769,6 +1815,9 @@ def _module_rows(preloaded, records, hits_by_phase):
         if _probing[0]:
             if via == "import":
                 row["effects"] = effects if effects is not None else []
+                package_effects = _pkg_effects.get(name)
+                if package_effects:
+                    row["package_effects"] = package_effects
             row["in_cycle"] = bool(in_cycle)
         rows.append(row)
     return rows

@@ -5,14 +5,14 @@
 //! the tally, unusable files are input errors.
 
 use super::peekable::Peekable;
-use super::tally::{insert_sorted, union, Tally};
+use super::tally::{insert_sorted, union, union_package_effects, Tally};
 use super::{FileHow, StatsFormat};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -281,6 +281,7 @@ fn read_trace(reader: &mut Peekable<impl BufRead>, path: &Path) -> Result<Tally>
         if let Some(effects) = &m.effects {
             module.effects = union(module.effects.take(), effects);
         }
+        union_package_effects(&mut module.package_effects, &m.package_effects);
         if let (Some(parent), false) = (&m.parent, phase_is_event) {
             insert_sorted(&mut module.init_parents, parent);
         }
@@ -363,6 +364,9 @@ struct TraceModule {
     init_run_under: Option<Vec<String>>,
     /// Absent: not probed; empty: probed, no side effect seen.
     effects: Option<Vec<String>>,
+    /// Changes to other modules of its own package, by module changed.
+    #[serde(default)]
+    package_effects: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     in_cycle: bool,
     /// The import this one's first import was nested in.

@@ -74,6 +74,11 @@ pub struct ModuleStats {
     /// empty when it was probed and nothing was seen.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub effects: Option<Vec<String>>,
+    /// What its import changed in other modules of its own top-level
+    /// package, by the module changed (sorted, the union over traces):
+    /// harmless when that module stops loading at init with it.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub package_effects: BTreeMap<String, Vec<String>>,
     /// A trace saw it take part in an import cycle while executing.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub in_cycle: bool,

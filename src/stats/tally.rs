@@ -96,6 +96,7 @@ impl Tally {
             if let Some(effects) = &theirs.effects {
                 mine.effects = union(mine.effects.take(), effects);
             }
+            union_package_effects(&mut mine.package_effects, &theirs.package_effects);
             for parent in &theirs.init_parents {
                 insert_sorted(&mut mine.init_parents, parent);
             }
@@ -136,6 +137,17 @@ pub(super) fn union<T: Ord + Clone>(mine: Option<Vec<T>>, theirs: &[T]) -> Optio
     all.sort();
     all.dedup();
     Some(all)
+}
+
+/// Merges package effects (module changed -> effects) into `mine`.
+pub(super) fn union_package_effects(
+    mine: &mut BTreeMap<String, Vec<String>>,
+    theirs: &BTreeMap<String, Vec<String>>,
+) {
+    for (module, effects) in theirs {
+        let kept = mine.entry(module.clone()).or_default();
+        *kept = union(Some(std::mem::take(kept)), effects).unwrap_or_default();
+    }
 }
 
 /// "Seen by either": unknown only when neither knows.

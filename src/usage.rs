@@ -518,7 +518,7 @@ fn charge_outside_time(a: &Analysis, stats: &Stats, modules: &mut [ModuleUsage])
 }
 
 /// The first unit module found walking up `name`'s first importers.
-fn nearest_unit_importer(a: &Analysis, stats: &Stats, name: &str) -> Option<ModuleId> {
+pub(crate) fn nearest_unit_importer(a: &Analysis, stats: &Stats, name: &str) -> Option<ModuleId> {
     let mut seen = std::collections::HashSet::new();
     let mut queue = std::collections::VecDeque::from([name]);
     while let Some(m) = queue.pop_front() {

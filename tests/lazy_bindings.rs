@@ -361,3 +361,62 @@ fn a_registration_into_its_own_package_keeps_the_import_eager() {
         "{lazy:#}"
     );
 }
+
+/// `engine` loads `runtime_core` at init from a function it calls at module
+/// level (as polars' `_plr` loads its 178 MB runtime): no module-level
+/// import explains it, but the trace saw it load there. Patching `engine`'s
+/// unrelated `import heavyfmt` must not count `runtime_core` as deferred, or
+/// the plan would put it off the package as if init never needed it.
+#[test]
+fn a_module_loaded_at_init_from_a_function_stays_hot() {
+    let unit = tempfile::tempdir().unwrap();
+    for (rel, text) in [
+        (
+            "caios-pack.yaml",
+            "handler: handler.handler\nsource: src\nsite_packages: env\n",
+        ),
+        (
+            "src/handler.py",
+            "import engine\n\n\ndef handler(event, context):\n    return engine.run(event['x'])\n",
+        ),
+        (
+            "env/engine.py",
+            "import heavyfmt\n\n\ndef _load():\n    import runtime_core\n    return runtime_core\n\n\nCORE = _load()\n\n\ndef run(x):\n    y = CORE.twice(x)\n    return heavyfmt.fmt(y) if x < 0 else y\n",
+        ),
+        ("env/runtime_core.py", "def twice(x):\n    return 2 * x\n"),
+        ("env/heavyfmt.py", "def fmt(x):\n    return str(x)\n"),
+        (
+            "events.json",
+            r#"{"tests": [{"name": "one", "event": {"x": 1}, "context": {}}]}"#,
+        ),
+    ] {
+        support::write_file(unit.path(), rel, text);
+    }
+    let dist = tempfile::tempdir().unwrap();
+    let (out, lazy) = trace_and_package(unit.path(), dist.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let patch = lazy["patches"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["module"] == "engine" && p["line"] == 1)
+        .unwrap_or_else(|| panic!("`import heavyfmt` is patched: {lazy:#}"));
+    assert_eq!(
+        patch["deferred"],
+        serde_json::json!(["heavyfmt"]),
+        "{lazy:#}"
+    );
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dist.path().join("plan.json")).unwrap()).unwrap();
+    let usage_of = |group: &str| {
+        plan["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|g| g["name"] == group)
+            .map(|g| (g["usage"].clone(), g["init_probability"].clone()))
+            .unwrap_or_else(|| panic!("no group {group}: {:#}", plan["groups"]))
+    };
+    assert_eq!(usage_of("runtime_core"), ("hot".into(), 1.0.into()));
+    assert_eq!(usage_of("heavyfmt"), ("deferred".into(), 0.0.into()));
+}

@@ -197,10 +197,12 @@ pub(super) fn keep_patches_that_defer(
 
 /// The usage table once the patches apply. The modules that may stop
 /// loading at init are those the trace saw first loaded under a patched
-/// module and that init does not use; of them, the ones still reached from
+/// module and that init does not use; of them, those no longer reached from
 /// what init loads regardless (the handler, every other module loaded at
-/// init, every module init uses) through module-level imports that are not
-/// patched become `deferred`, with what only they loaded. A package and its
+/// init, every module init uses) become `deferred`. Reached means through
+/// module-level imports that are not patched, or through a load the trace
+/// saw inside a module's import that no patched statement of it makes (an
+/// import in a function it ran at init). A package and its
 /// submodules import each other, so this is reachability, not a count of
 /// importers. An extension module's import edge is followed unless the
 /// trace shows its init did not run it ([`native_import_may_run`]). Verify
@@ -258,9 +260,20 @@ pub fn apply(a: &Analysis, usage: &UsageTable, stats: &Stats, lazy: &LazyBinding
         }
     }
     let g = &a.graph.graph;
+    let mut stopped: HashSet<(ModuleId, ModuleId)> = HashSet::default();
+    for e in g.edge_references() {
+        let (from, to) = (e.source().index(), e.target().index());
+        if patched
+            .get(&(from, e.weight().line))
+            .is_some_and(|p| p.stops(to))
+        {
+            stopped.insert((from, to));
+        }
+    }
+    let loaded_by = trace_loads(a, stats, &loaded);
     let mut reached = vec![false; n];
     let mut queue: Vec<ModuleId> = (0..n)
-        .filter(|&m| loaded(m) && !candidates.contains_key(&m))
+        .filter(|&m| loaded(m) && (!candidates.contains_key(&m) || loaded_by[m].outside))
         .collect();
     for &m in &queue {
         reached[m] = true;
@@ -287,6 +300,15 @@ pub fn apply(a: &Analysis, usage: &UsageTable, stats: &Stats, lazy: &LazyBinding
             reached[to] = true;
             queue.push(to);
         }
+        // What the trace saw `from` load that no module-level import of it
+        // explains: an import in a function it ran at init (polars' `_plr`
+        // loads its runtime so), `importlib.import_module`, a C import.
+        for &to in &loaded_by[from].children {
+            if !reached[to] && !stopped.contains(&(from, to)) {
+                reached[to] = true;
+                queue.push(to);
+            }
+        }
     }
     for (&t, patch) in &candidates {
         if reached[t] {
@@ -299,6 +321,37 @@ pub fn apply(a: &Analysis, usage: &UsageTable, stats: &Stats, lazy: &LazyBinding
             "{}; no longer loaded at init: lazy bindings in {} defer it",
             u.reason, patch.file
         );
+    }
+    out
+}
+
+/// Per module loaded at init: the unit modules the trace saw first loaded
+/// inside its import (through standard library modules in between: those
+/// load with their nearest unit importer), and whether the trace saw it
+/// loaded with no unit module above it.
+#[derive(Default, Clone)]
+struct TraceLoads {
+    children: Vec<ModuleId>,
+    outside: bool,
+}
+
+fn trace_loads(a: &Analysis, stats: &Stats, loaded: &dyn Fn(ModuleId) -> bool) -> Vec<TraceLoads> {
+    let n = a.inventory.modules.len();
+    let mut out = vec![TraceLoads::default(); n];
+    for m in (0..n).filter(|&m| loaded(m)) {
+        let Some(observed) = stats.modules.get(&a.inventory.modules[m].name) else {
+            continue;
+        };
+        for parent in &observed.init_parents {
+            let unit_parent = a
+                .inventory
+                .module(parent)
+                .or_else(|| crate::usage::nearest_unit_importer(a, stats, parent));
+            match unit_parent {
+                Some(p) => out[p].children.push(m),
+                None => out[m].outside = true,
+            }
+        }
     }
     out
 }

@@ -22,6 +22,15 @@
 #                            packaging a user gets, where most apps fit locally
 #   APPS_BIN=PATH            caios-pack binary (default target/release/caios-pack,
 #                            built with `cargo build --release` when missing)
+#   APPS_BUDGET=tightest     package the traced unit with --max-latency set to the smallest
+#                            cold start the model can promise (`package --check`, with the
+#                            lazy bindings that qualify) plus 2 %, as benches/cold_start.sh
+#                            does: the fastest placement, what a user asking for speed gets.
+#                            Default: no budget (the cheapest placement).
+#   APPS_EFS_SIM=PATH        examples/efs_sim binary serving a plan's EFS tier in the init
+#                            timing with the plan's EFS costs (default target/debug/examples/
+#                            efs_sim, built when missing; needs /dev/fuse and root).
+#                            APPS_EFS_SIM=plain reads the EFS tree as a plain folder.
 #
 # Envs are built once per requirements.txt under target/apps-envs/NAME with
 # `pip install --target` and reused while the requirements are unchanged.
@@ -58,6 +67,26 @@ done
 if [[ ! -x $bin && -z ${APPS_BIN:-} ]]; then
   cargo build --release --locked || exit 2
 fi
+efs_sim=${APPS_EFS_SIM:-$repo/target/debug/examples/efs_sim}
+if [[ $efs_sim != plain && ! -x $efs_sim && -z ${APPS_EFS_SIM:-} ]]; then
+  cargo build --locked --example efs_sim || exit 2
+fi
+case ${APPS_BUDGET:-none} in
+  none | tightest) ;;
+  *) echo "APPS_BUDGET must be none or tightest" >&2; exit 2 ;;
+esac
+
+# tightest_budget UNIT TRACE: "--max-latency Nms" from `package --check`, or
+# nothing when the check reports no floor.
+tightest_budget() {
+  "$bin" package "$1" --site-packages "$env" --python "$py" --stats "$2" \
+    --max-latency 1ms --check --format json 2>/dev/null | "$py" -c '
+import json, sys
+doc = json.load(sys.stdin)
+floor = doc.get("min_latency_with_lazy_bindings_ms") or doc.get("min_latency_ms")
+if floor:
+    print("--max-latency %dms" % (int(floor * 1.02) + 1))'
+}
 
 # env_for APP: builds or reuses target/apps-envs/APP; prints its path.
 env_for() {
@@ -112,11 +141,12 @@ init_times() {
     echo "- - -"
     return
   fi
-  local handler
+  local handler efs_args=()
+  [[ $efs_sim != plain ]] && efs_args=(--efs-sim "$efs_sim")
   handler=$(sed -n 's/^handler:[[:space:]]*\([^[:space:]#]*\).*/\1/p' "$1/caios-pack.yaml" | head -1)
   "$py" "$repo/benches/apps_init.py" --src "$1/src" --env "$env" --dist "$2" \
     --work "$out/init-work" --handler "${handler:-handler.handler}" --rounds "$rounds" \
-    --python "$py" >"$3" 2>"$4"
+    --python "$py" "${efs_args[@]}" >"$3" 2>"$4"
   local rc=$?
   if [[ $rc -ne 0 ]]; then
     echo "ERR($rc)"
@@ -168,8 +198,12 @@ for app in "${apps[@]}"; do
     # plan.json is written.
     verify_args=(--verify "$events")
     [[ -n ${APPS_SKIP_VERIFY:-} ]] && verify_args=()
+    budget_args=()
+    if [[ ${APPS_BUDGET:-none} == tightest ]]; then
+      read -r -a budget_args <<<"$(tightest_budget "$unit" "$out/trace.json")"
+    fi
     "$bin" package "$unit" --site-packages "$env" --python "$py" --stats "$out/trace.json" \
-      "${verify_args[@]}" --out "$out/traced" >"$out/package-trace.log" 2>&1
+      "${verify_args[@]}" "${budget_args[@]}" --out "$out/traced" >"$out/package-trace.log" 2>&1
     rc=$?
     if [[ $rc -eq 0 ]]; then
       sum_t=$(summary "$out/traced")

@@ -4,6 +4,7 @@ Run by benches/apps.sh for each app; directly:
 
   python3 benches/apps_init.py --src UNIT/src --env ENV --dist DIST --work DIR
                                [--handler handler.handler] [--rounds 5] [--python PY]
+                               [--efs-sim BIN]
 
 Two kinds of process, each a fresh `PY -I -S` (all timed inside it):
 
@@ -15,7 +16,10 @@ Two kinds of process, each a fresh `PY -I -S` (all timed inside it):
   packaged  the function as Lambda runs it, set up as `caios-pack verify`
             does (src/verify.rs): DIST/deployment.zip unzipped once into a
             task root made read-only (first on sys.path, the cwd), the EFS
-            tier from DIST/efs/<digest> (CAIOS_EFS_ROOT), the S3 bundles read
+            tier from DIST/efs/<digest> (CAIOS_EFS_ROOT; with --efs-sim and a
+            plan that puts files on EFS, served through a fresh
+            examples/efs_sim mount per process with the plan's EFS costs,
+            as benches/cold_start.py serves it), the S3 bundles read
             from DIST/s3 (CAIOS_BUNDLE_DIR: same SHA-256 check and
             extraction as a download, without the network) into a fresh,
             empty CAIOS_TMP per process; `import caios_entry` installs the
@@ -67,7 +71,7 @@ os._exit(0)
 
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cold_start import unzip_with_modes  # noqa: E402
+from cold_start import EfsSim, efs_serving, unzip_with_modes  # noqa: E402
 
 
 def die(msg, code=2):
@@ -127,6 +131,11 @@ class Bench:
         self.task = os.path.join(self.work, "task")
         unzip_read_only(os.path.join(self.dist, "deployment.zip"), self.task)
         self.efs_root = efs_root_of(self.dist)
+        with open(os.path.join(self.dist, "plan.json"), encoding="utf-8") as f:
+            plan = json.load(f)
+        # (binary, ms per operation, MB/s) when the plan uses EFS and
+        # --efs-sim is given; None: the plain folder.
+        self.efs_sim = efs_serving(a, self.dist, plan)[1]
         self.bundle_dir = os.path.join(self.dist, "s3")
         self.counter = 0
 
@@ -141,16 +150,26 @@ class Bench:
         rundir = os.path.join(self.work, f"run-{self.counter:03d}-{mode}")
         os.makedirs(rundir)
         env = self.base_env()
+        sim = None
         if mode == "packaged":
             paths, cwd = [self.task], self.task
-            env.update(CAIOS_EFS_ROOT=self.efs_root, CAIOS_BUNDLE_DIR=self.bundle_dir,
+            efs_root = self.efs_root
+            if self.efs_sim:
+                binary, latency, rate = self.efs_sim
+                efs_root = os.path.join(rundir, "efs")
+                sim = EfsSim(binary, self.efs_root, efs_root, latency, rate)
+            env.update(CAIOS_EFS_ROOT=efs_root, CAIOS_BUNDLE_DIR=self.bundle_dir,
                        CAIOS_TMP=os.path.join(rundir, "caios"))   # fresh, empty
         else:
             paths, cwd = [self.src, self.env_dir], self.src
         cfg = {"paths": paths, "handler_module": self.handler_module}
         cmd = [self.python, "-I", "-S", "-c", CHILD, mode, json.dumps(cfg)]
-        p = subprocess.run(cmd, check=False, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                           capture_output=True, text=True, timeout=600)
+        try:
+            p = subprocess.run(cmd, check=False, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                               capture_output=True, text=True, timeout=600)
+        finally:
+            if sim is not None:
+                sim.stop()
         rec = None
         for line in p.stdout.splitlines():
             if line.startswith("APPS-INIT "):
@@ -174,7 +193,10 @@ def main():
     ap.add_argument("--handler", default="handler.handler")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--python", default="python3")
+    ap.add_argument("--efs-sim", help="examples/efs_sim binary: serve the EFS tier with the "
+                    "plan's EFS costs (without it, a plan that uses EFS reads the plain folder)")
     a = ap.parse_args()
+    a.efs_plain = not a.efs_sim
     if a.rounds < 1:
         die("--rounds must be at least 1")
     b = Bench(a)

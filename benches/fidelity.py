@@ -94,7 +94,15 @@ def mix_yaml(settings, calibration):
     settings = json.loads(json.dumps(settings))
     if calibration:
         settings.setdefault("tiers", {}).update(calibration)
+        # The function this machine is: Lambda gives one vCPU per 1,769 MB,
+        # and the model extracts bundles side by side on the vCPUs.
+        settings.setdefault("workload", {})["memory_mb"] = machine_memory_mb()
     return "".join("%s: %s\n" % (k, json.dumps(v)) for k, v in settings.items())
+
+
+def machine_memory_mb():
+    """The Lambda memory setting with as many vCPUs as this machine has cores."""
+    return 1769 * (os.cpu_count() or 1)
 
 
 def copy_unit(src, dest, extra_yaml):

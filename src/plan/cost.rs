@@ -19,6 +19,10 @@ pub(super) struct Coefficients {
     pub(super) download_ms: f64,
     /// Milliseconds of import that overlap a prefetch (local groups).
     pub(super) overlap_ms: f64,
+    /// Milliseconds of extraction at init (S3): CPU work that imports do not
+    /// hide, but bundles extract in parallel where the function has more
+    /// than one vCPU ([`extraction_ms`]).
+    pub(super) extract_ms: f64,
     /// The least an S3 group needed at init makes init wait: its bundle
     /// comes over one connection and is extracted before its first import,
     /// which may come early in init, so no import time is counted as overlap.
@@ -86,10 +90,11 @@ pub(super) fn coefficients(s: &Settings, g: &Group, tier: TierName) -> Coefficie
                 // share the function's link, so the transfer is not divided
                 // by k; that download overlaps the local imports.
                 c.download_ms = t.first_byte_ms / k + transfer_ms;
-                // Extraction is the prefetch thread's CPU work (inflating,
+                // Extraction is the prefetch threads' CPU work (inflating,
                 // creating files from Python): it competes with the imports
-                // for the interpreter and the CPU, so nothing hides it.
-                c.latency_ms += p * extract_ms;
+                // for the CPU, so imports hide none of it; bundles extract
+                // side by side on the vCPUs the function has.
+                c.extract_ms = p * extract_ms;
                 // One bundle comes over one connection before its first
                 // import, which may come early in init.
                 c.wait_floor_ms = t.first_byte_ms + transfer_ms;
@@ -139,19 +144,43 @@ pub(super) fn s3_client_ms(
     }
 }
 
+/// How many bundles extract side by side: one per prefetch connection, as
+/// far as the function's vCPUs go (Lambda gives one vCPU per 1,769 MB of
+/// memory), at least one.
+pub(super) fn extract_parallelism(s: &Settings) -> f64 {
+    let vcpus = s.workload.memory_mb / MB_PER_VCPU;
+    vcpus
+        .min(f64::from(s.tiers.s3_prefetch_connections.max(1)))
+        .max(1.0)
+}
+
+/// Lambda's memory per vCPU (docs/model.md has the source).
+const MB_PER_VCPU: f64 = 1769.0;
+
+/// Wall time of the extractions at init: the work shared over the parallel
+/// extractors, but never less than the largest bundle's own extraction.
+pub(super) fn extraction_ms(extracts: impl Iterator<Item = f64>, parallelism: f64) -> f64 {
+    let (total, largest) = extracts.fold((0.0, 0.0f64), |(t, l), e| (t + e, l.max(e)));
+    (total / parallelism).max(largest)
+}
+
 /// The modelled cold start of a placement: imports and EFS reads, the S3
-/// wait imports do not hide, and the S3 client when init fetches.
+/// extraction and the wait imports do not hide, and the S3 client when init
+/// fetches.
 pub(super) fn cold_start_ms(groups: &[Group], tiers: &[TierName], s: &Settings) -> f64 {
     let (mut latency, mut download, mut overlap, mut floor) = (0.0, 0.0, 0.0, 0.0f64);
+    let mut extracts = Vec::new();
     for (group, &tier) in groups.iter().zip(tiers) {
         let c = coefficients(s, group, tier);
         latency += c.latency_ms;
         download += c.download_ms;
         overlap += c.overlap_ms;
         floor = floor.max(c.wait_floor_ms);
+        extracts.push(c.extract_ms);
     }
     let fetched_at_init = download > 0.0;
     latency
+        + extraction_ms(extracts.into_iter(), extract_parallelism(s))
         + (download - overlap).max(floor).max(0.0)
         + s3_client_ms(groups, tiers, s, fetched_at_init).at_init
 }

@@ -12,8 +12,10 @@
 //! - cold start `L = Σ p_g·import_g` (every loaded group is imported)
 //!   `+ Σ_{efs} efb·(ops·files_g + dirs_g) + bytes_g/ethr` over the files
 //!   init reads from the group (EFS round trips and reads)
-//!   `+ Σ_{s3, p>0} p_g·(bytes_g/extract + all_files_g·per_file)`
-//!   (extraction: CPU work nothing hides)
+//!   `+ X`, `X ≥ Σ_{s3, p>0} E_g / par`, `X ≥ E_g` for each such group,
+//!   `E_g = p_g·(bytes_g/extract + all_files_g·per_file)` (extraction: CPU
+//!   work imports do not hide, bundles side by side on `par` = min(vCPUs,
+//!   k), at least 1, with vCPUs = memory / 1,769 MB)
 //!   `+ w + c·client`, with `w ≥ D − O`, `w ≥ sfb + zip·bytes_g/sthr` for
 //!   each S3 group needed at init, `w ≥ 0`: S3 groups needed at init are
 //!   prefetched by a background thread from the start of init over `k`
@@ -25,7 +27,7 @@
 //! - minimise storage + requests + EFS reads + `e`·EFS fixed cost + billed
 //!   INIT (cold starts × L × memory × price; zero with SnapStart).
 
-use super::cost::{coefficients, Coefficients};
+use super::cost::{coefficients, extract_parallelism, Coefficients};
 use super::per_tier::PerTier;
 use super::{Group, Settings};
 use crate::config::TierName;
@@ -84,6 +86,8 @@ pub(super) fn solve(
     // and creates its client during init, a fixed cost.
     let s3_at_init = vars.add(decision());
     let unhidden = vars.add(variable().min(0.0));
+    // Wall time of the extractions at init (cost::extraction_ms).
+    let extracting = vars.add(variable().min(0.0));
     let coeff: Vec<PerTier<Coefficients>> = groups
         .iter()
         .map(|g| PerTier::from_fn(|t| coefficients(s, g, t)))
@@ -102,7 +106,8 @@ pub(super) fn solve(
         }
         e
     };
-    let latency = sum(&|c| c.latency_ms) + unhidden + s.tiers.s3_client_ms * s3_at_init;
+    let latency =
+        sum(&|c| c.latency_ms) + extracting + unhidden + s.tiers.s3_client_ms * s3_at_init;
     let usd = sum(&|c| c.usd);
     let objective_expr = match objective {
         Objective::Cost { billed_per_ms } => {
@@ -126,7 +131,13 @@ pub(super) fn solve(
             model = model.with(constraint!(efs_used >= v));
         }
     }
+    model = model.with(constraint!(
+        extracting >= sum(&|c| c.extract_ms) * (1.0 / extract_parallelism(s))
+    ));
     for (g, vs) in x.iter().enumerate() {
+        if let (Some(v), true) = (vs.s3, coeff[g].s3.extract_ms > 0.0) {
+            model = model.with(constraint!(extracting >= coeff[g].s3.extract_ms * v));
+        }
         if let (Some(v), true) = (vs.s3, coeff[g].s3.download_ms > 0.0) {
             model = model.with(constraint!(s3_at_init >= v));
             model = model.with(constraint!(unhidden >= coeff[g].s3.wait_floor_ms * v));

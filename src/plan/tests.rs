@@ -93,6 +93,7 @@ fn assert_coefficients(actual: Coefficients, expected: Coefficients, case: &str)
     let fields = [
         ("latency_ms", actual.latency_ms, expected.latency_ms),
         ("download_ms", actual.download_ms, expected.download_ms),
+        ("extract_ms", actual.extract_ms, expected.extract_ms),
         ("overlap_ms", actual.overlap_ms, expected.overlap_ms),
         (
             "wait_floor_ms",
@@ -151,7 +152,8 @@ fn coefficients_of_one_group_on_each_tier() {
             hot(),
             S3,
             Coefficients {
-                latency_ms: 20.0 + 510.0,
+                latency_ms: 20.0,
+                extract_ms: 510.0,
                 download_ms: 10.0 / 2.0 + 500.0,
                 wait_floor_ms: 10.0 + 500.0,
                 usd: 0.0005 + 0.01,
@@ -218,6 +220,42 @@ fn cold_start_of_a_placement() {
     let groups = [hot(), cold()];
     for (case, tiers, expected) in cases {
         assert_close(cold_start_ms(&groups, &tiers, &s), expected, case);
+    }
+}
+
+/// Bundles extract side by side on the function's vCPUs (one per 1,769 MB),
+/// at most one per prefetch connection (2 here): 510 ms each.
+#[test]
+fn bundles_extract_in_parallel_on_the_vcpus() {
+    let groups = [group("a", 1.0, 0.0), group("b", 1.0, 0.0)];
+    // Imports 40 ms; download max(2 × 505 − 0, 510) = 1010 ms; client 100.
+    let fixed = 40.0 + 1010.0 + 100.0;
+    let cases = [
+        (
+            "1,024 MB: under one vCPU, one after the other",
+            1024.0,
+            1020.0,
+        ),
+        ("3,538 MB: two vCPUs, side by side", 3538.0, 510.0),
+        ("10,240 MB: still two connections", 10240.0, 510.0),
+        ("2,654 MB: 1.5 vCPUs share the work", 2653.5, 680.0),
+    ];
+    for (case, memory_mb, extraction) in cases {
+        let mut s = settings();
+        s.workload.memory_mb = memory_mb;
+        assert_close(
+            cold_start_ms(&groups, &[S3, S3], &s),
+            fixed + extraction,
+            case,
+        );
+        // The solver's program charges the same: a budget just above the
+        // figure is met by the only placement left (no package, no EFS).
+        s.local_limit = 0;
+        s.tiers.efs_fixed_usd_per_month = 1e6;
+        s.max_latency_ms = Some(fixed + extraction + 1.0);
+        let plan = optimize(&groups, &s).unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        assert_eq!(plan.tiers, vec![S3, S3], "{case}");
+        assert_close(plan.cold_start_ms, fixed + extraction, case);
     }
 }
 

@@ -19,9 +19,11 @@ pub(super) struct Coefficients {
     pub(super) download_ms: f64,
     /// Milliseconds of import that overlap a prefetch (local groups).
     pub(super) overlap_ms: f64,
-    /// Milliseconds of extraction at init (S3): CPU work that imports do not
-    /// hide, but bundles extract in parallel where the function has more
-    /// than one vCPU ([`extraction_ms`]).
+    /// Milliseconds of inflating at init (S3): CPU work that imports do not
+    /// hide, but zlib runs without the GIL, so bundles inflate in parallel
+    /// where the function has more than one vCPU ([`extraction_ms`]). The
+    /// per-file part of extraction (creating files from Python) holds the
+    /// GIL: it is in `latency_ms`.
     pub(super) extract_ms: f64,
     /// The least an S3 group needed at init makes init wait: its bundle
     /// comes over one connection and is extracted before its first import,
@@ -82,19 +84,20 @@ pub(super) fn coefficients(s: &Settings, g: &Group, tier: TierName) -> Coefficie
             let k = f64::from(s.tiers.s3_prefetch_connections.max(1));
             let zipped = bytes * s.tiers.s3_zip_ratio;
             let transfer_ms = zipped / (t.throughput_mb_s.max(1e-9) * 1e3);
-            let extract_ms = bytes / (s.tiers.s3_extract_mb_s.max(1e-9) * 1e3)
-                + files * s.tiers.s3_extract_file_ms;
-            let fetch_ms = t.first_byte_ms + transfer_ms + extract_ms;
+            let inflate_ms = bytes / (s.tiers.s3_extract_mb_s.max(1e-9) * 1e3);
+            let create_ms = files * s.tiers.s3_extract_file_ms;
+            let fetch_ms = t.first_byte_ms + transfer_ms + inflate_ms + create_ms;
             if p > 0.0 {
                 // k connections wait for their first bytes in parallel but
                 // share the function's link, so the transfer is not divided
                 // by k; that download overlaps the local imports.
                 c.download_ms = t.first_byte_ms / k + transfer_ms;
-                // Extraction is the prefetch threads' CPU work (inflating,
-                // creating files from Python): it competes with the imports
-                // for the CPU, so imports hide none of it; bundles extract
-                // side by side on the vCPUs the function has.
-                c.extract_ms = p * extract_ms;
+                // Extraction is the prefetch threads' CPU work: it competes
+                // with the imports for the CPU, so imports hide none of it.
+                // Inflating runs without the GIL, side by side on the vCPUs
+                // the function has; creating files from Python holds it.
+                c.extract_ms = p * inflate_ms;
+                c.latency_ms += p * create_ms;
                 // One bundle comes over one connection before its first
                 // import, which may come early in init.
                 c.wait_floor_ms = t.first_byte_ms + transfer_ms;

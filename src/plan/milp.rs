@@ -12,10 +12,11 @@
 //! - cold start `L = Σ p_g·import_g` (every loaded group is imported)
 //!   `+ Σ_{efs} efb·(ops·files_g + dirs_g) + bytes_g/ethr` over the files
 //!   init reads from the group (EFS round trips and reads)
-//!   `+ X`, `X ≥ Σ_{s3, p>0} E_g / par`, `X ≥ E_g` for each such group,
-//!   `E_g = p_g·(bytes_g/extract + all_files_g·per_file)` (extraction: CPU
-//!   work imports do not hide, bundles side by side on `par` = min(vCPUs,
-//!   k), at least 1, with vCPUs = memory / 1,769 MB)
+//!   `+ Σ_{s3, p>0} p_g·all_files_g·per_file + X`, `X ≥ Σ_{s3, p>0} E_g /
+//!   par`, `X ≥ E_g` for each such group, `E_g = p_g·bytes_g/extract`
+//!   (extraction: CPU work imports do not hide; creating files holds the
+//!   GIL, inflating does not, so bundles inflate side by side on `par` =
+//!   min(vCPUs, k), at least 1, with vCPUs = memory / 1,769 MB)
 //!   `+ w + c·client`, with `w ≥ D − O`, `w ≥ sfb + zip·bytes_g/sthr` for
 //!   each S3 group needed at init, `w ≥ 0`: S3 groups needed at init are
 //!   prefetched by a background thread from the start of init over `k`

@@ -455,7 +455,7 @@ fn the_probe_reports_side_effects_and_import_cycles() {
         &[
             (
                 "app.py",
-                "import clean, old, ext, plugin, plugin2, selfreg, cyc_a, at_exit\nimport pkg.dates\nfrom pkg import units\ndef handler(event, context):\n    return 1\n",
+                "import clean, old, ext, plugin, plugin2, selfreg, sneaky, cyc_a, at_exit\nimport pkg.dates\nfrom pkg import units\ndef handler(event, context):\n    return 1\n",
             ),
             // A registration into another module of its own package: kept
             // apart, on the module that made it, not on whoever imported it.
@@ -490,6 +490,13 @@ fn the_probe_reports_side_effects_and_import_cycles() {
             // Entries keyed by its own functions: only code holding them,
             // which imports selfreg first, can look them up. Not an effect.
             ("registry3.py", "TABLE = {}\n"),
+            // An entry removed and a foreign one added before its own: the
+            // dict grew by one, yet this is an effect.
+            ("registry4.py", "TABLE = {'a': 1}\n"),
+            (
+                "sneaky.py",
+                "import registry4\ndef f():\n    pass\ndel registry4.TABLE['a']\nregistry4.TABLE['foreign'] = 2\nregistry4.TABLE[f] = 3\n",
+            ),
             (
                 "selfreg.py",
                 "import registry3\ndef f():\n    pass\nregistry3.TABLE[f] = 'capabilities'\n",
@@ -533,6 +540,7 @@ fn the_probe_reports_side_effects_and_import_cycles() {
         has("plugin", "registry.HANDLERS");
         has("plugin2", "registry2.TABLE");
         has("at_exit", "atexit");
+        has("sneaky", "registry4.TABLE");
         assert_eq!(
             module(&doc, "pkg.dates")["package_effects"],
             serde_json::json!({"pkg.units": ["mutated pkg.units.REGISTRY"]}),

@@ -502,6 +502,7 @@ _pkg_effects = {}      # module name -> {module of its own package -> [effect st
 _in_cycle = set()      # names of modules that took part in a circular import
 _mod_base = {}         # id(module) -> [module, name, keys, ids, containers, lens, [class ids]]
 _cls_base = {}         # id(class) -> [class, label, keys, ids, containers, lens, module name]
+_dict_tail = {}        # id(dict container) -> id of its last key at the baseline (None: empty)
 _cont_owner = {}       # id(dict / list / set value of a module) -> that module's _mod_base entry
 _gstate = [None]       # global state at the last boundary
 _sysmods = [None]      # copy of sys.modules at the last boundary
@@ -522,7 +523,10 @@ _UNPROBED = frozenset(("sys", "builtins", "__main__", "_frozen_importlib", "_fro
                        "importlib._bootstrap", "importlib._bootstrap_external"))
 _qualname = type.__dict__["__qualname__"].__get__
 _type_module = type.__dict__["__module__"].__get__
-_SKIP_KEYS = frozenset(("__warningregistry__", "__slotnames__", "__annotations__", "__builtins__", "__all__"))
+# _value2member_map_: enum.Flag caches the pseudo-members that `A | B`
+# creates there, a cache whose name does not say so.
+_SKIP_KEYS = frozenset(("__warningregistry__", "__slotnames__", "__annotations__", "__builtins__", "__all__",
+                        "_value2member_map_"))
 # Compared as global state, or bookkeeping without behaviour (typing.overload;
 # numpy.iinfo's memo of each integer type's bounds, filled by the first
 # np.iinfo(t).min / .max: a cache without "cache" in its name).
@@ -638,6 +642,8 @@ def _fingerprint(d):
         if isinstance(v, _CONTAINERS) and type(k) is str and k not in _SKIP_KEYS and "cache" not in k.lower():
             conts.append(k)
             lens.append(len(v))
+            if type(v) is dict:
+                _dict_tail[id(v)] = id(next(reversed(v))) if v else None
     return tuple(d), list(map(id, d.values())), conts, lens
 
 
@@ -702,9 +708,14 @@ def _keyed_by_own(v, n, own):
         return False
     prefix = own + "."
     try:
-        added = list(v)[n:]
+        keys = list(v)
     except RuntimeError:  # changed size while copied (another thread)
         return False
+    # The baseline's last key still n-th: nothing before it was removed
+    # (a deletion plus additions would also make the dict grow).
+    if n and (len(keys) < n or id(keys[n - 1]) != _dict_tail.get(id(v), 0)):
+        return False
+    added = keys[n:]
     for k in added:
         origin = _defined_in(k)
         if origin is None or not (origin == own or origin.startswith(prefix)):

@@ -256,7 +256,7 @@ impl Targets<'_> {
             |d: ModuleId| vanishing.is_some_and(|v| v.get(&d).is_some_and(|bys| bys.contains(&by)));
         self.why_not
             .entry((t, by))
-            .or_insert_with(|| safety.why_not(a, stats, t, cycles, &moves))
+            .or_insert_with(|| safety.why_not(a, stats, t, cycles, &moves, &moves))
             .clone()
             .map(|why| format!("{}: {why}", name(t)))
     }

@@ -56,8 +56,7 @@ pub struct ModuleUsage {
     /// Median self import time in µs, when observed.
     pub self_us: Option<u64>,
     /// Observed init time (µs) outside the unit's modules that this module's
-    /// import pays: the standard library modules first imported under it and,
-    /// for the handler, the import system's work no module accounts for.
+    /// import pays: the standard library modules first imported under it.
     #[serde(skip_serializing_if = "is_zero")]
     pub outside_us: u64,
 }
@@ -325,7 +324,9 @@ fn keep_lazy_only_where_probed_safe(a: &Analysis, stats: &Stats, modules: &mut [
         if usage.usage != Usage::Lazy {
             continue;
         }
-        if let Some(why) = safety.why_not(a, stats, m, Cycles::Refuse, &|_| true) {
+        // What the module imports loads later with it; a module of its own
+        // package it changes may be loaded by others first, so it counts.
+        if let Some(why) = safety.why_not(a, stats, m, Cycles::Refuse, &|_| true, &|_| false) {
             usage.usage = Usage::Hot;
             usage.reason = format!("{}; loaded eagerly: {why}", usage.reason);
         }
@@ -356,8 +357,9 @@ impl DeferSafety {
 
     /// Why running `m`'s body later (or never) could change behaviour:
     /// no probe, an effect seen while it or a module it loaded at init ran
-    /// (of those `moves` says would load later with it), or an import cycle;
-    /// `None` when it is safe.
+    /// (of those `moves` says would load later with it), a change to a
+    /// module of its own package that does not move with it (`moves_too`),
+    /// or an import cycle; `None` when it is safe.
     pub(crate) fn why_not(
         &self,
         a: &Analysis,
@@ -365,6 +367,7 @@ impl DeferSafety {
         m: ModuleId,
         cycles: Cycles,
         moves: &dyn Fn(ModuleId) -> bool,
+        moves_too: &dyn Fn(ModuleId) -> bool,
     ) -> Option<String> {
         let name = &a.inventory.modules[m].name;
         let refuse_cycles = cycles == Cycles::Refuse;
@@ -375,8 +378,10 @@ impl DeferSafety {
             );
         }
         let effect = |name: &str| match observed_effect(stats, name) {
-            Some(_) if !refuse_cycles && observed_effects_only_cycle(stats, name) => None,
-            None => changed_module_that_stays(a, stats, name, moves),
+            Some(_) if !refuse_cycles && observed_effects_only_cycle(stats, name) => {
+                changed_module_that_stays(a, stats, name, moves_too)
+            }
+            None => changed_module_that_stays(a, stats, name, moves_too),
             other => other,
         };
         if let Some(why) = effect(name) {
@@ -494,26 +499,30 @@ fn init_imports_of(a: &Analysis, m: ModuleId) -> Vec<ModuleId> {
     out
 }
 
-/// Observed statistics override the static guess.
-/// Charges init time the trace saw outside the unit to the unit module that
-/// pays it, so the model's cold start is the whole init's: each standard
-/// library module's self time goes to the nearest unit module on its chain
-/// of first importers (it goes when that module stops loading at init), and
-/// what neither accounts for goes to the handler. A standard library module
-/// that a deferred module imported first but a module staying at init also
-/// imports is then undercounted; docs/model.md says so.
+/// Charges the standard library's init time, as a trace saw it, to the
+/// unit module that pays it, so the model's cold start is the whole init's:
+/// each such module's self time (weighted by how often init loaded it) goes
+/// to the nearest unit module on its chain of first importers, and leaves
+/// init with it when lazy bindings defer it. Only a trace records the chain
+/// (`-X importtime` lists interpreter start-up modules without one, and the
+/// importer's EMF self times already hold their standard library imports),
+/// so a module without a unit importer is not charged; neither are imports
+/// in threads. A standard library module that a deferred module imported
+/// first and a module staying at init imports too is then missed;
+/// docs/model.md says so.
 fn charge_outside_time(a: &Analysis, stats: &Stats, modules: &mut [ModuleUsage]) {
-    let handler = a.graph.handler.index();
+    let cold_starts = stats.cold_starts.max(1) as f64;
     for (name, observed) in &stats.modules {
         if observed.init_loads == 0 || a.inventory.module(name).is_some() {
             continue;
         }
-        let Some(us) = observed.self_us else { continue };
-        let owner = nearest_unit_importer(a, stats, name).unwrap_or(handler);
-        modules[owner].outside_us = modules[owner].outside_us.saturating_add(us);
-    }
-    if let Some(us) = stats.unattributed_init_us {
-        modules[handler].outside_us = modules[handler].outside_us.saturating_add(us);
+        let (Some(us), Some(owner)) = (observed.self_us, nearest_unit_importer(a, stats, name))
+        else {
+            continue;
+        };
+        let share = (observed.init_loads as f64 / cold_starts).min(1.0);
+        let owner = &mut modules[owner].outside_us;
+        *owner = owner.saturating_add((us as f64 * share).round() as u64);
     }
 }
 
@@ -539,6 +548,7 @@ pub(crate) fn nearest_unit_importer(a: &Analysis, stats: &Stats, name: &str) -> 
     None
 }
 
+/// Observed statistics override the static guess.
 fn apply_observations(a: &Analysis, stats: &Stats, m: ModuleId, usage: &mut ModuleUsage) {
     let name = &a.inventory.modules[m].name;
     let Some(p_init) = stats.init_probability(name) else {

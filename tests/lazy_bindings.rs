@@ -289,24 +289,20 @@ fn a_module_several_imports_load_is_deferred_when_all_are_patched() {
     );
 }
 
-/// `charts.dates` registers a converter in `charts.units.REGISTRY` (its own
-/// package, as matplotlib.dates does in matplotlib.units) and `plots`
-/// imports it without using it at init. The handler reads the registry:
-/// deferring `charts.dates` would leave it without the converter while
-/// `charts.units` stays loaded, so the import is refused before verify
-/// (which would reject it and withdraw every patch of the unit with it).
-#[test]
-fn a_registration_into_its_own_package_keeps_the_import_eager() {
-    let unit = tempfile::tempdir().unwrap();
+/// The `charts` unit: `charts.dates` registers a converter in
+/// `charts.units.REGISTRY` and `plots` imports it; the handler reads the
+/// registry and, with `draw`, calls into `plots`.
+fn write_charts_unit(dir: &Path, draw: bool) {
+    let handler = format!(
+        "import plots\nfrom charts import units\n\n\ndef handler(event, context):\n    return [sorted(units.REGISTRY){}]\n",
+        if draw { ", plots.draw(event['x'])" } else { "" }
+    );
     for (rel, text) in [
         (
             "caios-pack.yaml",
             "handler: handler.handler\nsource: src\nsite_packages: env\n",
         ),
-        (
-            "src/handler.py",
-            "import plots\nfrom charts import units\n\n\ndef handler(event, context):\n    return [sorted(units.REGISTRY), plots.draw(event['x'])]\n",
-        ),
+        ("src/handler.py", handler.as_str()),
         (
             "env/plots.py",
             "import charts.dates\n\n\ndef draw(x):\n    return charts.dates.fmt(x)\n",
@@ -322,8 +318,20 @@ fn a_registration_into_its_own_package_keeps_the_import_eager() {
             r#"{"tests": [{"name": "one", "event": {"x": 1}, "context": {}}]}"#,
         ),
     ] {
-        support::write_file(unit.path(), rel, text);
+        support::write_file(dir, rel, text);
     }
+}
+
+/// `charts.dates` registers a converter in `charts.units.REGISTRY` (its own
+/// package, as matplotlib.dates does in matplotlib.units) and `plots`
+/// imports it without using it at init. The handler reads the registry:
+/// deferring `charts.dates` would leave it without the converter while
+/// `charts.units` stays loaded, so the import is refused before verify
+/// (which would reject it and withdraw every patch of the unit with it).
+#[test]
+fn a_registration_into_its_own_package_keeps_the_import_eager() {
+    let unit = tempfile::tempdir().unwrap();
+    write_charts_unit(unit.path(), true);
     let dist = tempfile::tempdir().unwrap();
     let (out, lazy) = trace_and_package(unit.path(), dist.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -419,4 +427,25 @@ fn a_module_loaded_at_init_from_a_function_stays_hot() {
     };
     assert_eq!(usage_of("runtime_core"), ("hot".into(), 1.0.into()));
     assert_eq!(usage_of("heavyfmt"), ("deferred".into(), 0.0.into()));
+}
+
+/// The same registration when init never calls into `plots`: the module
+/// LazyLoader would load on first use must not be `charts.dates` either,
+/// since `charts.units` is loaded without it.
+#[test]
+fn a_registration_into_its_own_package_is_never_lazy() {
+    let unit = tempfile::tempdir().unwrap();
+    write_charts_unit(unit.path(), false);
+    let dist = tempfile::tempdir().unwrap();
+    let (out, _) = trace_and_package(unit.path(), dist.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let catalogue: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dist.path().join("catalogue.json")).unwrap())
+            .unwrap();
+    assert_ne!(
+        catalogue["modules"]["charts.dates"]["lazy"],
+        serde_json::json!(true),
+        "{:#}",
+        catalogue["modules"]
+    );
 }

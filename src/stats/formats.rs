@@ -240,7 +240,6 @@ fn read_trace(reader: &mut Peekable<impl BufRead>, path: &Path) -> Result<Tally>
         }
     }
     let mut finished_at_init = 0u32;
-    let mut init_self_us = 0u64;
     for m in &trace.modules {
         let phase_is_event = events.contains(&m.phase.as_str());
         if m.phase != "init" && !phase_is_event {
@@ -260,7 +259,6 @@ fn read_trace(reader: &mut Peekable<impl BufRead>, path: &Path) -> Result<Tally>
             module.invocation_loads += 1;
         } else {
             module.init_loads += 1;
-            init_self_us = init_self_us.saturating_add(m.self_us);
         }
         module.self_hist.add(m.self_us);
         module.cumulative_hist.add(m.cumulative_us);
@@ -285,13 +283,6 @@ fn read_trace(reader: &mut Peekable<impl BufRead>, path: &Path) -> Result<Tally>
         if let (Some(parent), false) = (&m.parent, phase_is_event) {
             insert_sorted(&mut module.init_parents, parent);
         }
-    }
-    // What no module's self time holds: the import system between modules.
-    if let Some(init_ms) = trace.init_ms.filter(|ms| ms.is_finite() && *ms >= 0.0) {
-        let init_us = (init_ms * 1000.0) as u64;
-        tally
-            .unattributed_init_hist
-            .add(init_us.saturating_sub(init_self_us));
     }
     Ok(tally)
 }
@@ -330,8 +321,6 @@ struct TraceFile {
     probe: Option<u64>,
     /// Files opened by path or loaded with ctypes; absent in older traces.
     files: Option<Vec<TraceOpenedFile>>,
-    /// Wall time of the handler's import, the tracer's own work excluded.
-    init_ms: Option<f64>,
 }
 
 /// `{"path": "/abs/path", "phase": "init" | EVENT, "how": "open" | "dlopen"}`

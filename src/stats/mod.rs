@@ -143,11 +143,6 @@ pub struct Stats {
     /// the denominators of the files' probabilities.
     pub file_cold_starts: u64,
     pub file_invocations: u64,
-    /// Median over the traces of the init time (µs) no module's self time
-    /// accounts for: the import system's work between modules. `None`
-    /// without a trace (other formats carry no whole-init figure).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unattributed_init_us: Option<u64>,
     /// Malformed lines skipped, over all files.
     pub skipped_lines: u64,
     /// The first five malformed lines of each file, and other warnings.
@@ -222,7 +217,6 @@ impl Stats {
         stats.file_cold_starts = total.file_cold_starts;
         stats.file_invocations = total.file_invocations;
         stats.opened_files = std::mem::take(&mut total.files);
-        stats.unattributed_init_us = total.unattributed_init_hist.median();
         stats.modules = total
             .entries
             .into_iter()

@@ -28,8 +28,6 @@ pub(super) struct Tally {
     pub(super) file_cold_starts: u64,
     pub(super) file_invocations: u64,
     pub(super) files: BTreeMap<PathBuf, FileStats>,
-    /// Per trace: its init time that no module's self time accounts for.
-    pub(super) unattributed_init_hist: super::histogram::Histogram,
 }
 
 impl Tally {
@@ -61,8 +59,6 @@ impl Tally {
         self.probed_traces += other.probed_traces;
         self.file_cold_starts += other.file_cold_starts;
         self.file_invocations += other.file_invocations;
-        self.unattributed_init_hist
-            .merge(&other.unattributed_init_hist);
         for (path, theirs) in other.files {
             let mine = self.files.entry(path).or_default();
             mine.init_loads += theirs.init_loads;

@@ -409,7 +409,8 @@ impl DeferSafety {
 /// converters in matplotlib.units.registry, which other modules import):
 /// deferring `name` would leave that module without the change. A module
 /// that moves with the deferral, or is `name`'s own submodule, does not
-/// count.
+/// count; nor does a registration keyed by objects of modules that all move
+/// with it (only code holding those objects could look it up).
 fn changed_module_that_stays(
     a: &Analysis,
     stats: &Stats,
@@ -418,14 +419,34 @@ fn changed_module_that_stays(
 ) -> Option<String> {
     let changed = &stats.modules.get(name)?.package_effects;
     let own = format!("{name}.");
-    let stays = |target: &str| {
-        !target.starts_with(&own) && a.inventory.module(target).is_none_or(|t| !moves(t))
+    let goes = |module: &str| {
+        module == name
+            || module.starts_with(&own)
+            || a.inventory.module(module).is_some_and(|m| moves(m))
     };
-    let (target, effects) = changed.iter().find(|(target, _)| stays(target))?;
-    Some(format!(
-        "importing {name} changes {target}, which stays loaded at init without it ({})",
-        effects.join("; ")
-    ))
+    changed.iter().find_map(|(target, effects)| {
+        if goes(target) {
+            return None;
+        }
+        let kept: Vec<&str> = effects
+            .iter()
+            .map(String::as_str)
+            .filter(|e| !keyed_by(e).is_some_and(|modules| modules.iter().all(|m| goes(m))))
+            .collect();
+        (!kept.is_empty()).then(|| {
+            format!(
+                "importing {name} changes {target}, which stays loaded at init without it ({})",
+                kept.join("; ")
+            )
+        })
+    })
+}
+
+/// The modules whose objects key the entries of a registration the probe
+/// reported as `mutated T.x (new keys of A, B)`.
+fn keyed_by(effect: &str) -> Option<Vec<&str>> {
+    let list = effect.strip_suffix(')')?.split_once(" (new keys of ")?.1;
+    Some(list.split(", ").collect())
 }
 
 /// The probe saw `name` in an import cycle and nothing else.
@@ -626,4 +647,25 @@ pub fn lazy_summary(a: &Analysis, table: &UsageTable, top: usize) -> (u64, Vec<(
     lazy.sort_by_key(|(m, b)| (std::cmp::Reverse(*b), *m));
     lazy.truncate(top);
     (total, lazy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keyed_by;
+
+    #[test]
+    fn keyed_registrations_name_the_modules_of_their_keys() {
+        let cases: [(&str, Option<Vec<&str>>); 4] = [
+            (
+                "mutated scipy._lib._array_api.xp_capabilities_table (new keys of scipy.ndimage._filters, scipy.ndimage._morphology)",
+                Some(vec!["scipy.ndimage._filters", "scipy.ndimage._morphology"]),
+            ),
+            ("mutated pkg.units.REGISTRY (new keys of pkg.funcs)", Some(vec!["pkg.funcs"])),
+            ("mutated matplotlib.units.registry", None),
+            ("added pkg.base.Base.extra", None),
+        ];
+        for (effect, expected) in cases {
+            assert_eq!(keyed_by(effect), expected, "{effect}");
+        }
+    }
 }

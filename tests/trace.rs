@@ -455,12 +455,19 @@ fn the_probe_reports_side_effects_and_import_cycles() {
         &[
             (
                 "app.py",
-                "import clean, old, ext, plugin, plugin2, selfreg, sneaky, cyc_a, at_exit\nimport pkg.dates\nfrom pkg import units\ndef handler(event, context):\n    return 1\n",
+                "import clean, old, ext, plugin, plugin2, selfreg, sneaky, cyc_a, at_exit\nimport pkg.dates, pkg.wrap\nfrom pkg import units\ndef handler(event, context):\n    return 1\n",
             ),
             // A registration into another module of its own package: kept
             // apart, on the module that made it, not on whoever imported it.
             ("pkg/__init__.py", ""),
             ("pkg/units.py", "REGISTRY = {}\n"),
+            // Keyed by a sibling's function: which modules' objects key the
+            // new entries is said, for the packager to weigh.
+            ("pkg/funcs.py", "def g():\n    pass\n"),
+            (
+                "pkg/wrap.py",
+                "from pkg import units, funcs\nunits.REGISTRY[funcs.g] = 'wrapped'\n",
+            ),
             (
                 "pkg/dates.py",
                 "from pkg import units\nunits.REGISTRY['date'] = 1\n",
@@ -547,6 +554,11 @@ fn the_probe_reports_side_effects_and_import_cycles() {
             "{extra:?}"
         );
         assert!(module(&doc, "app").get("package_effects").is_none());
+        assert_eq!(
+            module(&doc, "pkg.wrap")["package_effects"],
+            serde_json::json!({"pkg.units": ["mutated pkg.units.REGISTRY (new keys of pkg.funcs)"]}),
+            "{extra:?}"
+        );
         for clean in [
             "clean",
             "compat",

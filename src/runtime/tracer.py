@@ -464,7 +464,7 @@ def _file_rows():
 # changed ("package_effects"): deferring X is safe only when that module
 # does not stay loaded without it, which the packager decides. Not effects:
 # entries a dict gained that are all keyed by objects the module (or its
-# submodules) defines (_keyed_by_own: scipy's capability table), attributes
+# submodules) defines (_new_key_origins: scipy's capability table), attributes
 # the import system binds
 # on a package for its submodules, attributes added to a module whose values
 # come from that module's own package (lazy __getattr__ caches), names
@@ -697,30 +697,31 @@ def _top(name):
     return name.partition(".")[0].lstrip("_")
 
 
-def _keyed_by_own(v, n, own):
-    """Whether the entries a dict gained beyond its first n (a dict keeps
-    insertion order) are all keyed by objects that module `own` (or one of
-    its submodules) defines: such a registration (scipy's capability table,
-    keyed by its functions) can only be looked up by code that holds those
-    objects, which loads `own` first; only iterating the dict can tell it
-    came later."""
+def _new_key_origins(v, n):
+    """The modules defining the keys a dict gained beyond its first n (a dict
+    keeps insertion order), or None when that cannot be told (not a dict,
+    not grown, an entry removed, a key no module defines). A registration
+    keyed by a module's objects (scipy's capability table, keyed by its
+    functions) can only be looked up by code that holds those objects, which
+    loaded that module first; only iterating the dict can tell it came
+    later."""
     if type(v) is not dict or len(v) <= n:
-        return False
-    prefix = own + "."
+        return None
     try:
         keys = list(v)
     except RuntimeError:  # changed size while copied (another thread)
-        return False
+        return None
     # The baseline's last key still n-th: nothing before it was removed
     # (a deletion plus additions would also make the dict grow).
     if n and (len(keys) < n or id(keys[n - 1]) != _dict_tail.get(id(v), 0)):
-        return False
-    added = keys[n:]
-    for k in added:
+        return None
+    origins = set()
+    for k in keys[n:]:
         origin = _defined_in(k)
-        if origin is None or not (origin == own or origin.startswith(prefix)):
-            return False
-    return True
+        if origin is None:
+            return None
+        origins.add(origin)
+    return origins
 
 
 def _diff(label, base, d, modname, out, own):
@@ -750,8 +751,15 @@ def _diff(label, base, d, modname, out, own):
     for k, n in zip(base[4], base[5]):
         v = d.get(k)
         changed = v is not None and id(v) == ids.get(k) and len(v) != n
-        if changed and not _skip_key(label, k) and not _keyed_by_own(v, n, own):
+        if not changed or _skip_key(label, k):
+            continue
+        origins = _new_key_origins(v, n)
+        if origins is None:
             out.append("mutated %s.%s" % (label, k))
+        elif any(o != own and not o.startswith(own + ".") for o in origins):
+            # Harmless when those modules do not stay loaded without `own`:
+            # the packager decides.
+            out.append("mutated %s.%s (new keys of %s)" % (label, k, ", ".join(sorted(origins))))
 
 
 def _baseline_class(cls, label, module):

@@ -420,9 +420,7 @@ fn changed_module_that_stays(
     let changed = &stats.modules.get(name)?.package_effects;
     let own = format!("{name}.");
     let goes = |module: &str| {
-        module == name
-            || module.starts_with(&own)
-            || a.inventory.module(module).is_some_and(|m| moves(m))
+        module == name || module.starts_with(&own) || a.inventory.module(module).is_some_and(moves)
     };
     changed.iter().find_map(|(target, effects)| {
         if goes(target) {

@@ -547,24 +547,8 @@ fn charge_outside_time(a: &Analysis, stats: &Stats, modules: &mut [ModuleUsage])
 
 /// The first unit module found walking up `name`'s first importers.
 pub(crate) fn nearest_unit_importer(a: &Analysis, stats: &Stats, name: &str) -> Option<ModuleId> {
-    let mut seen = std::collections::HashSet::new();
-    let mut queue = std::collections::VecDeque::from([name]);
-    while let Some(m) = queue.pop_front() {
-        for parent in stats
-            .modules
-            .get(m)
-            .into_iter()
-            .flat_map(|s| &s.init_parents)
-        {
-            if let Some(id) = a.inventory.module(parent) {
-                return Some(id);
-            }
-            if seen.insert(parent.as_str()) {
-                queue.push_back(parent);
-            }
-        }
-    }
-    None
+    let parent = stats.nearest_importer(name, |p| a.inventory.module(p).is_some())?;
+    a.inventory.module(parent)
 }
 
 /// Observed statistics override the static guess.

@@ -153,24 +153,36 @@ impl Stats {
     /// Whether a trace saw `module` first loaded, at init, inside the import
     /// of `importer` (directly or through imports nested in it).
     pub fn loaded_under(&self, module: &str, importer: &str) -> bool {
+        self.nearest_importer(module, |parent| parent == importer)
+            .is_some()
+    }
+
+    /// The nearest module that `accept` takes among those whose import a
+    /// trace saw `module` first loaded inside (its `init_parents`, theirs,
+    /// and so on, breadth first).
+    pub fn nearest_importer<'a>(
+        &'a self,
+        module: &'a str,
+        accept: impl Fn(&str) -> bool,
+    ) -> Option<&'a str> {
         let mut seen = std::collections::HashSet::new();
-        let mut stack = vec![module];
-        while let Some(m) = stack.pop() {
+        let mut queue = std::collections::VecDeque::from([module]);
+        while let Some(m) = queue.pop_front() {
             for parent in self
                 .modules
                 .get(m)
                 .into_iter()
                 .flat_map(|s| &s.init_parents)
             {
-                if parent == importer {
-                    return true;
+                if accept(parent) {
+                    return Some(parent);
                 }
                 if seen.insert(parent.as_str()) {
-                    stack.push(parent);
+                    queue.push_back(parent);
                 }
             }
         }
-        false
+        None
     }
 
     /// Reads and merges `paths`. Fails (exit 2) when a file cannot be read or

@@ -164,9 +164,15 @@ fn a_patch_verify_rejects_is_never_emitted() {
     );
 }
 
+/// An output file of `package`, parsed.
+fn read_json(dist: &Path, name: &str) -> serde_json::Value {
+    let path = dist.join(name);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 fn plan_lazy_count(dist: &Path) -> usize {
-    let plan: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dist.join("plan.json")).unwrap()).unwrap();
+    let plan = read_json(dist, "plan.json");
     plan["emitted"]["lazy_bindings"]
         .as_array()
         .map_or(usize::MAX, Vec::len)
@@ -414,8 +420,7 @@ fn a_module_loaded_at_init_from_a_function_stays_hot() {
         serde_json::json!(["heavyfmt"]),
         "{lazy:#}"
     );
-    let plan: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dist.path().join("plan.json")).unwrap()).unwrap();
+    let plan = read_json(dist.path(), "plan.json");
     let usage_of = |group: &str| {
         plan["groups"]
             .as_array()
@@ -439,9 +444,7 @@ fn a_registration_into_its_own_package_is_never_lazy() {
     let dist = tempfile::tempdir().unwrap();
     let (out, _) = trace_and_package(unit.path(), dist.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let catalogue: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dist.path().join("catalogue.json")).unwrap())
-            .unwrap();
+    let catalogue = read_json(dist.path(), "catalogue.json");
     assert_ne!(
         catalogue["modules"]["charts.dates"]["lazy"],
         serde_json::json!(true),

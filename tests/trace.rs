@@ -589,3 +589,39 @@ fn the_probe_reports_side_effects_and_import_cycles() {
         assert!(os_path.get("effects").is_none() || os_path["via"] != "sys.modules");
     }
 }
+
+/// `from pkgp.errors import E` with `pkgp` not loaded imports `pkgp` first,
+/// whose `__init__` imports `pkgp.errors` itself: what caused both loads
+/// is `user`, not each other.
+#[test]
+fn a_package_loaded_for_its_submodule_is_charged_to_who_asked() {
+    let unit = unit_of(
+        &[
+            (
+                "app.py",
+                "import user\ndef handler(event, context):\n    return user.E.__name__\n",
+            ),
+            ("user.py", "from pkgp.errors import E\n"),
+            (
+                "pkgp/__init__.py",
+                "from .errors import E\nfrom . import core\n",
+            ),
+            ("pkgp/errors.py", "class E(Exception):\n    pass\n"),
+            ("pkgp/core.py", "X = 1\n"),
+        ],
+        r#"{"tests": [{"name": "one", "event": {}}]}"#,
+    );
+    let out = unit.path().join("stats.json");
+    let run = trace(unit.path(), &out, &[]);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let doc = read_doc(&out);
+    assert_eq!(module(&doc, "pkgp")["parent"], "user");
+    assert_eq!(module(&doc, "pkgp.errors")["parent"], "pkgp");
+    assert_eq!(module(&doc, "pkgp.core")["parent"], "pkgp");
+    assert_eq!(module(&doc, "user")["parent"], "app");
+}

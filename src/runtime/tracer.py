@@ -293,7 +293,7 @@ def _drain_logs():
             cum = t1 - t0
             if stack:
                 stack[-1][3] += cum
-            parent = stack[-1][0] if stack else None
+            parent = _cause(name, stack)
             # Never below zero: nested time is summed from other rows, and
             # an import that overlaps its parent's end (seen with thread
             # pools at init: apps corpus, image-thumbs) would make it so.
@@ -302,6 +302,19 @@ def _drain_logs():
             except Exception as err:
                 _tracer_error("recording %s" % name, err)
         state[1] = pos
+
+
+def _cause(name, stack):
+    """The import `name` was first loaded inside. `import pkg.sub` with pkg
+    not loaded yet imports pkg first, nested in the import of pkg.sub that
+    is still pending: that one only asked for pkg as its parent package, and
+    what asked for pkg.sub is the import below it (else pkg and pkg.sub,
+    which pkg's __init__ may import, would name each other)."""
+    prefix = name + "."
+    for entry in reversed(stack):
+        if not entry[0].startswith(prefix):
+            return entry[0]
+    return None
 
 
 def _add_row(name, phase, self_ns, cum_ns, parent, outcome, first_row):

@@ -21,14 +21,19 @@
 //!   `import a.b [as c]` or `from m import x [as y]` (no star, no
 //!   `__future__`); several `import a.x` / `import a.y` made lazy whole bind
 //!   the one name `a` and are patched together or not at all;
-//! - it imports a module init does not use (`lazy`, or none of its functions
-//!   ran), whoever loaded it first: a module stops loading at init only when
-//!   every import that loads it there is patched, so all candidates are
-//!   chosen together and those that end up stopping nothing are dropped
+//! - it imports a module init does not use (`lazy`, or none of its
+//!   functions ran at init other than while it imported itself: those
+//!   only invocations call wait for them), whoever loaded it first: a
+//!   module stops loading at init only when every import that loads it
+//!   there is patched, so all candidates are chosen together and those
+//!   that end up stopping nothing are dropped
 //!   ([`apply`] decides, by reachability through the unpatched imports);
 //! - every module that would then stop loading at init through it — its
 //!   targets and what only they loaded, as the trace's import parents tell —
-//!   was probed free of effects and has no static side effect; an import
+//!   was probed free of effects and has no static side effect (a change it
+//!   makes to another module of its package counts only when that module
+//!   would still be seen without it: loaded at init, or kept away by
+//!   another patch that can bring it back first); an import
 //!   cycle among them is accepted only when entered through a public module
 //!   (no `_` part), which its library must support importing first at any
 //!   time; unless the patch is a submodules one, no other module reaches one
@@ -37,14 +42,18 @@
 //!   triggers, or imports it at once where it cannot);
 //! - (placeholders) each lazy name is bound once at module level, never
 //!   declared `global`, never read by module-level code (class bodies,
-//!   decorators, defaults and annotations included) nor by a function or
-//!   class that may run at init — the ones whose functions the trace saw run
-//!   at init, or without that record any that module-level code references
-//!   or decorates — and read only as `name.attr`, `name(...)`, `name[...]`,
-//!   the class argument of `isinstance` / `issubclass` or a base class —
-//!   forms the runtime's placeholder forwards exactly; the module never
-//!   calls `globals`, `vars`, `locals`, `exec` or `eval`, and defines no
-//!   module `__getattr__`.
+//!   decorators, defaults and annotations included) nor by a function that
+//!   may run at init — one the trace saw run at init (the innermost `def`
+//!   around the read), or without that record any top-level definition
+//!   module-level code references or decorates — nor by another module at
+//!   init (`from m import name`, `m.name`, a star import: a re-export
+//!   nobody reads there is deferred), and read only as `name.attr`,
+//!   `name(...)`, `name[...]`, the class argument of `isinstance` /
+//!   `issubclass` or a base class — forms the runtime's placeholder
+//!   forwards exactly; the module never reads its own namespace as a dict
+//!   (`globals()`, `locals()` or `vars()` at module level, `exec`/`eval`
+//!   without a namespace of their own, any of them passed as a value), and
+//!   defines no module `__getattr__`.
 //!
 //! `verify` on the unit's events must then pass with the patches, or the
 //! package is emitted without them (cli::package).
@@ -60,7 +69,10 @@ mod candidates;
 mod joint;
 mod source;
 
-use candidates::{candidate_modules, patch_module, reached_by_attribute_chains};
+use candidates::{
+    candidate_modules, names_read_from_outside, patch_module, reached_by_attribute_chains,
+    ReadFromOutside,
+};
 pub use joint::apply;
 use joint::{keep_patches_that_defer, refuse_unsafe_vanishing};
 pub use source::{statements, Form, InitCalls, Statement};
@@ -181,7 +193,9 @@ pub fn choose(a: &Analysis, usage: &UsageTable, stats: Option<&Stats>) -> LazyBi
         why_not: HashMap::default(),
         vanishing: None,
         relied_on: reached_by_attribute_chains(a),
+        read_from_outside: HashMap::default(),
     };
+    targets.read_from_outside = names_read_from_outside(&targets);
     for m in candidate_modules(&targets) {
         patch_module(&mut targets, m, &mut out);
     }
@@ -190,18 +204,23 @@ pub fn choose(a: &Analysis, usage: &UsageTable, stats: Option<&Stats>) -> LazyBi
     out
 }
 
+/// A statement to patch: its module and line.
+type PatchSite = (ModuleId, u32);
+
 /// What is known about the modules statements import.
 struct Targets<'a> {
     a: &'a Analysis,
     usage: &'a UsageTable,
     stats: &'a Stats,
     safety: crate::usage::DeferSafety,
-    why_not: HashMap<(ModuleId, ModuleId), Option<String>>,
+    why_not: HashMap<(ModuleId, PatchSite), Option<String>>,
     /// The modules that stop loading at init once the chosen patches apply,
-    /// each with the patched modules that answer for it (`None` while
+    /// each with the patched statements that answer for it (`None` while
     /// choosing).
-    vanishing: Option<HashMap<ModuleId, Vec<ModuleId>>>,
+    vanishing: Option<HashMap<ModuleId, Vec<PatchSite>>>,
     relied_on: HashMap<ModuleId, ModuleId>,
+    /// Names of a module that others read at init (re-exports stay eager).
+    read_from_outside: HashMap<ModuleId, ReadFromOutside>,
 }
 
 impl Targets<'_> {
@@ -209,20 +228,27 @@ impl Targets<'_> {
     fn unused_at_init(&self, t: ModuleId) -> bool {
         match self.usage.of(t).usage {
             Usage::Lazy => true,
-            Usage::Hot => self
-                .stats
-                .modules
-                .get(&self.a.inventory.modules[t].name)
-                .is_some_and(|o| o.functions_ran == Some(false)),
+            Usage::Hot => {
+                let name = &self.a.inventory.modules[t].name;
+                self.stats.modules.get(name).is_some_and(|o| {
+                    match &o.init_run_under {
+                        // None of its functions ran at init but while it
+                        // imported itself: those that ran only in
+                        // invocations wait for them.
+                        Some(under) => under.iter().all(|u| u == name),
+                        None => o.functions_ran == Some(false),
+                    }
+                })
+            }
             _ => false,
         }
     }
 
-    /// Why deferring `t`'s import (from module `by`) could change what the
+    /// Why deferring `t`'s import (by the statement `by`) could change what the
     /// function does; `None` when it cannot. `hooked`: the patch leaves `t`
     /// as an attribute hook on its loaded package, so code that reaches it
     /// through an attribute chain imports it there.
-    fn why_not(&mut self, t: ModuleId, by: ModuleId, hooked: bool) -> Option<String> {
+    fn why_not(&mut self, t: ModuleId, by: PatchSite, hooked: bool) -> Option<String> {
         let name = |m: ModuleId| self.a.inventory.modules[m].name.clone();
         if !matches!(self.usage.of(t).usage, Usage::Hot | Usage::Lazy) {
             return Some(format!("{} is not loaded at init", name(t)));
@@ -233,7 +259,7 @@ impl Targets<'_> {
         if let Some(effect) = self.a.imports.modules[t].side_effects.first() {
             return Some(format!("{} has a side effect at import: {effect}", name(t)));
         }
-        if let Some(&r) = self.relied_on.get(&t).filter(|&&r| r != by && !hooked) {
+        if let Some(&r) = self.relied_on.get(&t).filter(|&&r| r != by.0 && !hooked) {
             return Some(format!(
                 "{} reaches {} through an attribute chain at init",
                 name(r),
@@ -246,14 +272,17 @@ impl Targets<'_> {
         } else {
             crate::usage::Cycles::AllowFromPublicEntry
         };
-        // What moves with the deferral: modules `by` loaded first that no
-        // longer load at init once every patch applies (refuse_unsafe_vanishing;
-        // before that, only `t` itself is checked). Those that load at init
+        // What moves with the deferral: modules that no longer load at init
+        // once every patch applies and would load again without `by`'s
+        // patch alone (refuse_unsafe_vanishing; before that, only `t`
+        // itself is checked). One that another patch also keeps away can
+        // come back through that one first, without what `by` loads. Those that load at init
         // still, only later, keep their effects at init (verify runs that
         // order).
         let vanishing = self.vanishing.as_ref();
-        let moves =
-            |d: ModuleId| vanishing.is_some_and(|v| v.get(&d).is_some_and(|bys| bys.contains(&by)));
+        let moves = |d: ModuleId| {
+            vanishing.is_some_and(|v| v.get(&d).is_some_and(|bys| bys.as_slice() == [by]))
+        };
         self.why_not
             .entry((t, by))
             .or_insert_with(|| safety.why_not(a, stats, t, cycles, &moves, &moves))

@@ -13,17 +13,18 @@ use support::caios;
 
 /// `helpers` imports `heavylib.engine` at module level and uses it only in
 /// a function that init never calls; `noisy` registers an atexit hook (an
-/// effect the probe sees), so its import must stay eager.
+/// effect the probe sees), so its import must stay eager. The handler calls
+/// into both at init, so they stay loaded there.
 fn write_unit(dir: &Path, handler_tail: &str) {
     let handler = format!(
-        "import helpers\nimport noisy_user\n\n\ndef handler(event, context):\n{handler_tail}"
+        "import helpers\nimport noisy_user\n\nREADY = (helpers.ready(), noisy_user.ready())\n\n\ndef handler(event, context):\n{handler_tail}"
     );
     for (rel, text) in [
         ("caios-pack.yaml", "handler: handler.handler\nsource: src\nsite_packages: env\n"),
         ("src/handler.py", handler.as_str()),
         (
             "env/helpers.py",
-            "from heavylib.engine import Engine\n\n\ndef compute(x):\n    return Engine().run(x)\n",
+            "from heavylib.engine import Engine\n\n\ndef compute(x):\n    return Engine().run(x)\n\n\ndef ready():\n    return True\n",
         ),
         ("env/heavylib/__init__.py", ""),
         (
@@ -32,7 +33,7 @@ fn write_unit(dir: &Path, handler_tail: &str) {
         ),
         (
             "env/noisy_user.py",
-            "import noisy\n\n\ndef f():\n    return noisy.X\n",
+            "import noisy\n\n\ndef f():\n    return noisy.X\n\n\ndef ready():\n    return True\n",
         ),
         (
             "env/noisy.py",
@@ -192,11 +193,11 @@ fn write_shared_unit(dir: &Path) {
         ("caios-pack.yaml", "handler: handler.handler\nsource: src\nsite_packages: env\n"),
         (
             "src/handler.py",
-            "import fixes\nimport scaler\nimport ranking\nimport reader\n\nKIND = scaler.kind()\n\n\ndef handler(event, context):\n    xs = event['xs']\n    if event.get('stats'):\n        return [fixes.mode(xs), scaler.spread(xs), ranking.rank(xs), reader.mean(xs)]\n    return [KIND, fixes.VERSION, len(xs)]\n",
+            "import fixes\nimport scaler\nimport ranking\nimport reader\n\nKIND = scaler.kind()\nREADY = (fixes.version(), reader.ready(), ranking.ready())\n\n\ndef handler(event, context):\n    xs = event['xs']\n    if event.get('stats'):\n        return [fixes.mode(xs), scaler.spread(xs), ranking.rank(xs), reader.mean(xs)]\n    return [KIND, fixes.VERSION, len(xs)]\n",
         ),
         (
             "env/fixes.py",
-            "import mathlib\nimport mathlib.stats\n\nVERSION = mathlib.VERSION\n\n\ndef mode(xs):\n    return mathlib.stats.mode(xs)\n",
+            "import mathlib\nimport mathlib.stats\n\nVERSION = mathlib.VERSION\n\n\ndef mode(xs):\n    return mathlib.stats.mode(xs)\n\n\ndef version():\n    return VERSION\n",
         ),
         (
             "env/scaler.py",
@@ -204,11 +205,11 @@ fn write_shared_unit(dir: &Path) {
         ),
         (
             "env/ranking.py",
-            "from mathlib.stats import mean\n\n\ndef validate(f):\n    return f\n\n\n@validate\ndef rank(xs):\n    return mean(xs)\n",
+            "from mathlib.stats import mean\n\n\ndef validate(f):\n    return f\n\n\n@validate\ndef rank(xs):\n    return mean(xs)\n\n\ndef ready():\n    return True\n",
         ),
         (
             "env/reader.py",
-            "import mathlib\n\n\ndef mean(xs):\n    return mathlib.stats.mean(xs)\n",
+            "import mathlib\n\n\ndef mean(xs):\n    return mathlib.stats.mean(xs)\n\n\ndef ready():\n    return True\n",
         ),
         ("env/mathlib/__init__.py", "VERSION = '2.0'\n"),
         ("env/mathlib/sparse.py", "KIND = 'csr'\n"),
@@ -391,11 +392,11 @@ fn a_module_loaded_at_init_from_a_function_stays_hot() {
         ),
         (
             "src/handler.py",
-            "import engine\n\n\ndef handler(event, context):\n    return engine.run(event['x'])\n",
+            "import engine\n\nV = engine.version()\n\n\ndef handler(event, context):\n    return engine.run(event['x'])\n",
         ),
         (
             "env/engine.py",
-            "import heavyfmt\n\n\ndef _load():\n    import runtime_core\n    return runtime_core\n\n\nCORE = _load()\n\n\ndef run(x):\n    y = CORE.twice(x)\n    return heavyfmt.fmt(y) if x < 0 else y\n",
+            "import heavyfmt\n\n\ndef _load():\n    import runtime_core\n    return runtime_core\n\n\nCORE = _load()\n\n\ndef run(x):\n    y = CORE.twice(x)\n    return heavyfmt.fmt(y) if x < 0 else y\n\n\ndef version():\n    return 1\n",
         ),
         ("env/runtime_core.py", "def twice(x):\n    return 2 * x\n"),
         ("env/heavyfmt.py", "def fmt(x):\n    return str(x)\n"),
@@ -451,4 +452,119 @@ fn a_registration_into_its_own_package_is_never_lazy() {
         "{:#}",
         catalogue["modules"]
     );
+}
+
+/// `kit/__init__.py` re-exports `Fast` and `Slow` and reads neither. The
+/// handler reads `Fast` at init (`from kit import Fast`) and `kit.Slow`
+/// only in its function.
+fn write_kit_unit(dir: &Path) {
+    for (rel, text) in [
+        ("caios-pack.yaml", "handler: handler.handler\nsource: src\nsite_packages: env\n"),
+        (
+            "src/handler.py",
+            "import kit\nfrom kit import Fast\n\nX = Fast().go()\n\n\ndef handler(event, context):\n    return {'slow': kit.Slow().go(event['x']), 'fast': X}\n",
+        ),
+        ("env/kit/__init__.py", "from .fast import Fast as Fast\nfrom .slow import Slow as Slow\n"),
+        ("env/kit/fast.py", "class Fast:\n    def go(self):\n        return 'fast'\n"),
+        (
+            "env/kit/slow.py",
+            "import json\n\n\nclass Slow:\n    def go(self, x):\n        return json.dumps({'x': x})\n",
+        ),
+        (
+            "events.json",
+            r#"{"tests": [{"name": "one", "event": {"x": 1}, "context": {}}]}"#,
+        ),
+    ] {
+        support::write_file(dir, rel, text);
+    }
+}
+
+#[test]
+fn a_re_export_nobody_reads_at_init_becomes_lazy() {
+    let unit = tempfile::tempdir().unwrap();
+    write_kit_unit(unit.path());
+    let dist = tempfile::tempdir().unwrap();
+    let (out, lazy) = trace_and_package(unit.path(), dist.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        lazy["status"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("applied"),
+        "{lazy:#}"
+    );
+    let slow = lazy["patches"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["module"] == "kit" && p["line"] == 2)
+        .unwrap_or_else(|| panic!("kit's re-export of Slow is lazy: {lazy:#}"));
+    assert_eq!(slow["deferred"], serde_json::json!(["kit.slow"]), "{slow}");
+    // The handler reads kit.Fast at init: that re-export stays eager.
+    let fast = lazy["refused"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["module"] == "kit" && r["line"] == 1)
+        .unwrap_or_else(|| panic!("kit's re-export of Fast is refused: {lazy:#}"));
+    assert!(
+        fast["why"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("`Fast` is read at init by handler (line 2)"),
+        "{fast}"
+    );
+    let catalogue = read_json(dist.path(), "catalogue.json");
+    assert!(
+        catalogue.to_string().contains("kit.slow"),
+        "the catalogue knows kit.slow"
+    );
+}
+
+/// The handler imports `engine` and calls it only from its function.
+/// `engine` runs a function of its own while it imports (loading its
+/// runtime): that is part of its import, not a use at init, so the whole
+/// import waits for the first invocation, the runtime with it.
+#[test]
+fn an_import_only_invocations_use_waits_for_them() {
+    let unit = tempfile::tempdir().unwrap();
+    for (rel, text) in [
+        ("caios-pack.yaml", "handler: handler.handler\nsource: src\nsite_packages: env\n"),
+        (
+            "src/handler.py",
+            "import engine\n\n\ndef handler(event, context):\n    return engine.run(event['x'])\n",
+        ),
+        (
+            "env/engine.py",
+            "def _load():\n    import runtime_core\n    return runtime_core\n\n\nCORE = _load()\n\n\ndef run(x):\n    return CORE.twice(x)\n",
+        ),
+        ("env/runtime_core.py", "def twice(x):\n    return 2 * x\n"),
+        (
+            "events.json",
+            r#"{"tests": [{"name": "one", "event": {"x": 1}, "context": {}}]}"#,
+        ),
+    ] {
+        support::write_file(unit.path(), rel, text);
+    }
+    let dist = tempfile::tempdir().unwrap();
+    let (out, lazy) = trace_and_package(unit.path(), dist.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        lazy["status"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("applied"),
+        "{lazy:#}"
+    );
+    assert_eq!(patched_modules(&lazy), vec![("handler".to_string(), 1)]);
+    let plan = read_json(dist.path(), "plan.json");
+    for group in ["engine", "runtime_core"] {
+        let g = plan["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|g| g["name"] == group)
+            .unwrap_or_else(|| panic!("no group {group}"));
+        assert_eq!(g["usage"], "deferred", "{g}");
+    }
 }

@@ -69,6 +69,94 @@ pub(super) fn reached_by_attribute_chains(a: &Analysis) -> HashMap<ModuleId, Mod
     out
 }
 
+/// What modules loaded at init read of other modules' namespaces there:
+/// `from m import x` (`x` of `m`), `from m import *` (all of `m`) and
+/// attribute chains `m.x…` of an imported `m`, at module level, or in a
+/// function when the trace saw any function of that module run at init
+/// (or did not track it). Keyed by the module read; each name with one
+/// reader's name.
+pub(super) fn names_read_from_outside(t: &Targets) -> HashMap<ModuleId, ReadFromOutside> {
+    let a = t.a;
+    let mut out: HashMap<ModuleId, ReadFromOutside> = HashMap::default();
+    for (x, imports) in a.imports.modules.iter().enumerate() {
+        if !matches!(t.usage.of(x).usage, Usage::Hot | Usage::Lazy) {
+            continue;
+        }
+        let reader = &a.inventory.modules[x];
+        let functions_ran = t
+            .stats
+            .modules
+            .get(&reader.name)
+            .and_then(|o| o.init_code_lines.as_deref())
+            .is_none_or(|ran| !ran.is_empty());
+        for site in &imports.sites {
+            if site.type_checking
+                || (site.scope == crate::imports::Scope::Function && !functions_ran)
+            {
+                continue;
+            }
+            let Some(base) = crate::graph::absolute_name(
+                &reader.name,
+                reader.is_package,
+                site.level,
+                &site.target,
+            ) else {
+                continue;
+            };
+            let mut note = |m: ModuleId, name: &str| {
+                let entry = out.entry(m).or_default();
+                let who = || format!("{} (line {})", reader.name, site.line);
+                if name == "*" {
+                    entry.star.get_or_insert_with(who);
+                } else {
+                    entry.names.entry(name.to_string()).or_insert_with(who);
+                }
+            };
+            match site.kind {
+                SiteKind::From => {
+                    if let Some(m) = a.inventory.module(&base) {
+                        for name in &site.names {
+                            note(m, name);
+                        }
+                    }
+                }
+                SiteKind::ModuleName => {
+                    if let Some(m) = a.inventory.module(&base) {
+                        note(m, "*");
+                    }
+                }
+                SiteKind::Attribute => {
+                    // `a.b.x`: `b` of `a`, `x` of `a.b` (whichever are modules).
+                    let parts: Vec<&str> = base.split('.').collect();
+                    for i in 1..parts.len() {
+                        if let Some(m) = a.inventory.module(&parts[..i].join(".")) {
+                            note(m, parts[i]);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// One module's names that others read at init.
+#[derive(Debug, Default)]
+pub(super) struct ReadFromOutside {
+    /// A star import (or a by-name reader) of the whole namespace.
+    star: Option<String>,
+    names: HashMap<String, String>,
+}
+
+impl ReadFromOutside {
+    /// Who reads `name` at init; `starred`: a star import binds it.
+    pub(super) fn reader(&self, name: &str, starred: bool) -> Option<&str> {
+        let star = self.star.as_deref().filter(|_| starred);
+        star.or_else(|| self.names.get(name).map(String::as_str))
+    }
+}
+
 /// The modules a statement imports: every package along `a.b.c`, and for
 /// `from m import x` the module `m` and `m.x` when that is a module.
 fn statement_targets(
@@ -167,7 +255,13 @@ pub(super) fn patch_module(t: &mut Targets, m: ModuleId, out: &mut LazyBindings)
         Some(ran) => InitCalls::Traced(ran),
         None => InitCalls::FromSource,
     };
-    let statements = match statements(&text, calls) {
+    let outside = t.read_from_outside.get(&m);
+    let read_outside =
+        |name: &str, starred: bool| match outside.and_then(|o| o.reader(name, starred)) {
+            Some(reader) => Err(reader.to_string()),
+            None => Ok(()),
+        };
+    let statements = match statements(&text, calls, &read_outside) {
         Ok(s) => s,
         Err((line, reason)) => {
             out.unreadable
@@ -274,7 +368,10 @@ fn judge(t: &mut Targets, m: ModuleId, s: Statement, submodules: bool) -> Judged
                     .loaded_under(&a.inventory.modules[d].name, &module.name)
             })
             .collect();
-        match caused.iter().find_map(|&d| t.why_not(d, m, hooked)) {
+        match caused
+            .iter()
+            .find_map(|&d| t.why_not(d, (m, s.line), hooked))
+        {
             Some(why) => Err(why),
             None => Ok(()),
         }

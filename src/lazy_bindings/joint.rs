@@ -7,7 +7,7 @@
 //! Output: the patches kept (with refusals for the rest) and the usage table
 //! with what they defer.
 
-use super::{LazyBindings, Patch, PatchForm, Refusal, Targets};
+use super::{LazyBindings, Patch, PatchForm, PatchSite, Refusal, Targets};
 use crate::analysis::Analysis;
 use crate::imports::SiteKind;
 use crate::scan::ModuleId;
@@ -23,13 +23,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 pub(super) fn refuse_unsafe_vanishing(t: &mut Targets, out: &mut LazyBindings) {
     let (a, usage, stats) = (t.a, t.usage, t.stats);
     loop {
-        let after = apply(a, usage, stats, out);
-        let gone: Vec<ModuleId> = (0..a.inventory.modules.len())
-            .filter(|&m| {
-                after.of(m).usage == Usage::Deferred && usage.of(m).usage != Usage::Deferred
-            })
-            .collect();
-        t.vanishing = Some(stopped_by(a, stats, out, &gone));
+        t.vanishing = Some(stopped_by(a, usage, stats, out));
         t.why_not.clear();
         let mut failed: Vec<(usize, String)> = Vec::new();
         for (i, p) in out.patches.iter().enumerate() {
@@ -43,7 +37,7 @@ pub(super) fn refuse_unsafe_vanishing(t: &mut Targets, out: &mut LazyBindings) {
                 .checked
                 .iter()
                 .filter(|&&d| stats.loaded_under(&a.inventory.modules[d].name, &p.module))
-                .find_map(|&d| t.why_not(d, m, hooked));
+                .find_map(|&d| t.why_not(d, (m, p.line), hooked));
             if let Some(why) = why {
                 failed.push((i, why));
             }
@@ -87,59 +81,25 @@ pub(super) fn refuse_unsafe_vanishing(t: &mut Targets, out: &mut LazyBindings) {
     }
 }
 
-/// For each module that no longer loads at init, the patched modules that
-/// answer for it: going up its first importers (the trace's parents, every
-/// one of them, nearest first), those whose patch defers the module just
-/// below them; failing any such cut (it vanished through the package
-/// graph), every patched module it was loaded under.
+/// For each module that no longer loads at init, the patched statements
+/// without which it would load there again: each patch is left out in
+/// turn. A module only one statement answers for comes back only when that
+/// statement's import runs; one that two statements answer for can come
+/// back through either, without what the other one loads.
 fn stopped_by(
     a: &Analysis,
+    usage: &UsageTable,
     stats: &Stats,
     out: &LazyBindings,
-    gone: &[ModuleId],
-) -> HashMap<ModuleId, Vec<ModuleId>> {
-    let mut cuts: HashSet<(ModuleId, ModuleId)> = HashSet::default();
+) -> HashMap<ModuleId, Vec<PatchSite>> {
+    let init = InitImports::new(a, usage, stats, out);
+    let mut result: HashMap<ModuleId, Vec<PatchSite>> = HashMap::default();
     for p in &out.patches {
-        if let Some(m) = a.inventory.module(&p.module) {
-            cuts.extend(p.checked.iter().map(|&d| (m, d)));
-        }
-    }
-    let parents = |m: ModuleId| -> Vec<ModuleId> {
-        stats
-            .modules
-            .get(&a.inventory.modules[m].name)
-            .into_iter()
-            .flat_map(|o| &o.init_parents)
-            .filter_map(|p| a.inventory.module(p))
-            .collect()
-    };
-    let mut result = HashMap::default();
-    for &v in gone {
-        let mut level = vec![v];
-        let mut seen: HashSet<ModuleId> = level.iter().copied().collect();
-        let mut above: Vec<ModuleId> = Vec::new();
-        let mut answering: Vec<ModuleId> = Vec::new();
-        while !level.is_empty() && answering.is_empty() {
-            let mut next = Vec::new();
-            for &below in &level {
-                for parent in parents(below) {
-                    if cuts.contains(&(parent, below)) && !answering.contains(&parent) {
-                        answering.push(parent);
-                    }
-                    if seen.insert(parent) {
-                        above.push(parent);
-                        next.push(parent);
-                    }
-                }
-            }
-            level = next;
-        }
-        if answering.is_empty() {
-            let patched: HashSet<ModuleId> = cuts.iter().map(|&(m, _)| m).collect();
-            answering = above.into_iter().filter(|m| patched.contains(m)).collect();
-        }
-        if !answering.is_empty() {
-            result.insert(v, answering);
+        let Some(m) = a.inventory.module(&p.module) else {
+            continue;
+        };
+        for d in init.brought_back((m, p.line)) {
+            result.entry(d).or_default().push((m, p.line));
         }
     }
     result
@@ -208,110 +168,13 @@ pub(super) fn keep_patches_that_defer(
 /// trace shows its init did not run it ([`native_import_may_run`]). Verify
 /// still runs on exactly this plan.
 pub fn apply(a: &Analysis, usage: &UsageTable, stats: &Stats, lazy: &LazyBindings) -> UsageTable {
-    use petgraph::visit::EdgeRef;
     let mut out = usage.clone();
     if lazy.patches.is_empty() {
         return out;
     }
-    let patched: HashMap<(ModuleId, u32), &Patch> = lazy
-        .patches
-        .iter()
-        .filter_map(|p| Some(((a.inventory.module(&p.module)?, p.line), p)))
-        .collect();
-    let n = a.inventory.modules.len();
-    let name = |m: ModuleId| a.inventory.modules[m].name.as_str();
-    let loaded = |m: ModuleId| matches!(usage.of(m).usage, Usage::Hot | Usage::Lazy);
-    let mut patched_modules: Vec<&Patch> = Vec::new();
-    for p in &lazy.patches {
-        if !patched_modules.iter().any(|q| q.module == p.module) {
-            patched_modules.push(p);
-        }
-    }
-    let deferring_patch = |m: ModuleId| {
-        patched_modules
-            .iter()
-            .find(|p| stats.loaded_under(name(m), &p.module))
-            .copied()
-    };
-    let mut candidates: HashMap<ModuleId, &Patch> = (0..n)
-        .filter(|&m| loaded(m))
-        .filter_map(|m| Some((m, deferring_patch(m)?)))
-        .collect();
-    // Used at init by code that does not move with them: stays. (Runs in
-    // the import of a module that moves, move with it.)
-    loop {
-        let staying: Vec<ModuleId> = candidates
-            .keys()
-            .copied()
-            .filter(|&m| {
-                usage.of(m).usage == Usage::Hot
-                    && used_at_init(stats, name(m), |importer| {
-                        a.inventory
-                            .module(importer)
-                            .is_none_or(|i| !candidates.contains_key(&i))
-                    })
-            })
-            .collect();
-        if staying.is_empty() {
-            break;
-        }
-        for m in staying {
-            candidates.remove(&m);
-        }
-    }
-    let g = &a.graph.graph;
-    let mut stopped: HashSet<(ModuleId, ModuleId)> = HashSet::default();
-    for e in g.edge_references() {
-        let (from, to) = (e.source().index(), e.target().index());
-        if patched
-            .get(&(from, e.weight().line))
-            .is_some_and(|p| p.stops(to))
-        {
-            stopped.insert((from, to));
-        }
-    }
-    let loaded_by = trace_loads(a, stats, &loaded);
-    let mut reached = vec![false; n];
-    let mut queue: Vec<ModuleId> = (0..n)
-        .filter(|&m| loaded(m) && (!candidates.contains_key(&m) || loaded_by[m].outside))
-        .collect();
-    for &m in &queue {
-        reached[m] = true;
-    }
-    while let Some(from) = queue.pop() {
-        for e in g.edges_directed(
-            petgraph::graph::NodeIndex::new(from),
-            petgraph::Direction::Outgoing,
-        ) {
-            let (w, to) = (e.weight(), e.target().index());
-            // Only what init loaded can load at init: an edge to a module the
-            // trace never saw at init did not run there.
-            if to >= n || reached[to] || !loaded(to) || !w.init || w.type_checking {
-                continue;
-            }
-            if patched.get(&(from, w.line)).is_some_and(|p| p.stops(to)) {
-                continue;
-            }
-            if w.kind == crate::graph::EdgeKind::Import(SiteKind::Native)
-                && !native_import_may_run(stats, name(from), name(to))
-            {
-                continue;
-            }
-            reached[to] = true;
-            queue.push(to);
-        }
-        // What the trace saw `from` load that no module-level import of it
-        // explains: an import in a function it ran at init (polars' `_plr`
-        // loads its runtime so), `importlib.import_module`, a C import.
-        for &to in &loaded_by[from].children {
-            if !reached[to] && !stopped.contains(&(from, to)) {
-                reached[to] = true;
-                queue.push(to);
-            }
-        }
-    }
-    for (&t, patch) in &candidates {
-        if reached[t] {
+    let init = InitImports::new(a, usage, stats, lazy);
+    for (&t, patch) in &init.candidates {
+        if init.reached[t] {
             continue;
         }
         let u = &mut out.modules[t];
@@ -323,6 +186,197 @@ pub fn apply(a: &Analysis, usage: &UsageTable, stats: &Stats, lazy: &LazyBinding
         );
     }
     out
+}
+
+/// The imports at init once the patches apply: what may stop loading, how
+/// modules load one another, and what is still reached.
+struct InitImports<'a> {
+    a: &'a Analysis,
+    usage: &'a UsageTable,
+    stats: &'a Stats,
+    patched: HashMap<(ModuleId, u32), &'a Patch>,
+    /// Modules that may stop loading at init, each with a patch above it.
+    candidates: HashMap<ModuleId, &'a Patch>,
+    /// Import edges (from, to) a patched statement of `from` stops.
+    stopped: HashSet<(ModuleId, ModuleId)>,
+    loaded_by: Vec<TraceLoads>,
+    reached: Vec<bool>,
+}
+
+impl<'a> InitImports<'a> {
+    fn new(
+        a: &'a Analysis,
+        usage: &'a UsageTable,
+        stats: &'a Stats,
+        lazy: &'a LazyBindings,
+    ) -> Self {
+        use petgraph::visit::EdgeRef;
+        let patched: HashMap<(ModuleId, u32), &Patch> = lazy
+            .patches
+            .iter()
+            .filter_map(|p| Some(((a.inventory.module(&p.module)?, p.line), p)))
+            .collect();
+        let n = a.inventory.modules.len();
+        let name = |m: ModuleId| a.inventory.modules[m].name.as_str();
+        let loaded = |m: ModuleId| matches!(usage.of(m).usage, Usage::Hot | Usage::Lazy);
+        let mut patched_modules: Vec<&Patch> = Vec::new();
+        for p in &lazy.patches {
+            if !patched_modules.iter().any(|q| q.module == p.module) {
+                patched_modules.push(p);
+            }
+        }
+        let deferring_patch = |m: ModuleId| {
+            patched_modules
+                .iter()
+                .find(|p| stats.loaded_under(name(m), &p.module))
+                .copied()
+        };
+        let mut candidates: HashMap<ModuleId, &Patch> = (0..n)
+            .filter(|&m| loaded(m))
+            .filter_map(|m| Some((m, deferring_patch(m)?)))
+            .collect();
+        // Used at init by code that does not move with them: stays. (Runs in
+        // the import of a module that moves, move with it.)
+        loop {
+            let staying: Vec<ModuleId> = candidates
+                .keys()
+                .copied()
+                .filter(|&m| {
+                    usage.of(m).usage == Usage::Hot
+                        && used_at_init(stats, name(m), |importer| {
+                            a.inventory
+                                .module(importer)
+                                .is_none_or(|i| !candidates.contains_key(&i))
+                        })
+                })
+                .collect();
+            if staying.is_empty() {
+                break;
+            }
+            for m in staying {
+                candidates.remove(&m);
+            }
+        }
+        let mut stopped: HashSet<(ModuleId, ModuleId)> = HashSet::default();
+        for e in a.graph.graph.edge_references() {
+            let (from, to) = (e.source().index(), e.target().index());
+            if patched
+                .get(&(from, e.weight().line))
+                .is_some_and(|p| p.stops(to))
+            {
+                stopped.insert((from, to));
+            }
+        }
+        let mut init = InitImports {
+            a,
+            usage,
+            stats,
+            patched,
+            loaded_by: trace_loads(a, stats, &loaded),
+            candidates,
+            stopped,
+            reached: vec![false; n],
+        };
+        let roots: Vec<ModuleId> = (0..n)
+            .filter(|&m| {
+                init.loaded(m) && (!init.candidates.contains_key(&m) || init.loaded_by[m].outside)
+            })
+            .collect();
+        let mut reached = vec![false; n];
+        init.reach(roots, &mut reached, |_| true);
+        init.reached = reached;
+        init
+    }
+
+    fn loaded(&self, m: ModuleId) -> bool {
+        matches!(self.usage.of(m).usage, Usage::Hot | Usage::Lazy)
+    }
+
+    /// Marks in `reached` what `from` reaches, through module-level imports
+    /// that are not patched, or through a load the trace saw inside a
+    /// module's import that no patched statement of it makes; only into
+    /// modules `within` allows.
+    fn reach(&self, from: Vec<ModuleId>, reached: &mut [bool], within: impl Fn(ModuleId) -> bool) {
+        use petgraph::visit::EdgeRef;
+        let n = self.a.inventory.modules.len();
+        let name = |m: ModuleId| self.a.inventory.modules[m].name.as_str();
+        for &m in &from {
+            reached[m] = true;
+        }
+        let mut queue = from;
+        while let Some(from) = queue.pop() {
+            for e in self.a.graph.graph.edges_directed(
+                petgraph::graph::NodeIndex::new(from),
+                petgraph::Direction::Outgoing,
+            ) {
+                let (w, to) = (e.weight(), e.target().index());
+                // Only what init loaded can load at init: an edge to a module
+                // the trace never saw at init did not run there.
+                if to >= n
+                    || reached[to]
+                    || !within(to)
+                    || !self.loaded(to)
+                    || !w.init
+                    || w.type_checking
+                {
+                    continue;
+                }
+                if self
+                    .patched
+                    .get(&(from, w.line))
+                    .is_some_and(|p| p.stops(to))
+                {
+                    continue;
+                }
+                if w.kind == crate::graph::EdgeKind::Import(SiteKind::Native)
+                    && !native_import_may_run(self.stats, name(from), name(to))
+                {
+                    continue;
+                }
+                reached[to] = true;
+                queue.push(to);
+            }
+            // What the trace saw `from` load that no module-level import of
+            // it explains: an import in a function it ran at init (polars'
+            // `_plr` loads its runtime so), `importlib.import_module`, a C
+            // import.
+            for &to in &self.loaded_by[from].children {
+                if !reached[to] && within(to) && !self.stopped.contains(&(from, to)) {
+                    reached[to] = true;
+                    queue.push(to);
+                }
+            }
+        }
+    }
+
+    /// The modules that stop loading at init yet would load again without
+    /// the patch at `site` alone: what its stopped imports reach among them.
+    fn brought_back(&self, site: PatchSite) -> Vec<ModuleId> {
+        use petgraph::visit::EdgeRef;
+        let (m, line) = site;
+        let gone = |d: ModuleId| self.candidates.contains_key(&d) && !self.reached[d];
+        if !self.reached[m] {
+            return Vec::new(); // its statement does not run at init anyway
+        }
+        let Some(patch) = self.patched.get(&site) else {
+            return Vec::new();
+        };
+        let starts: Vec<ModuleId> = self
+            .a
+            .graph
+            .graph
+            .edges_directed(
+                petgraph::graph::NodeIndex::new(m),
+                petgraph::Direction::Outgoing,
+            )
+            .filter(|e| e.weight().line == line && e.weight().init && !e.weight().type_checking)
+            .map(|e| e.target().index())
+            .filter(|&to| patch.stops(to) && gone(to))
+            .collect();
+        let mut reached = vec![false; self.reached.len()];
+        self.reach(starts, &mut reached, gone);
+        (0..reached.len()).filter(|&d| reached[d]).collect()
+    }
 }
 
 /// Per module loaded at init: the unit modules the trace saw first loaded

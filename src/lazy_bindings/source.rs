@@ -8,7 +8,7 @@
 use crate::imports::visitor::LineIndex;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use rustpython_ruff_python_ast::visitor::{self, Visitor};
-use rustpython_ruff_python_ast::{Decorator, Expr, ExprContext, Stmt};
+use rustpython_ruff_python_ast::{Decorator, Expr, ExprCall, ExprContext, Stmt};
 
 /// How a name is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +39,33 @@ struct Read<'a> {
     at_init: bool,
     /// The top-level `def`/`class` the read sits in.
     owner: Option<&'a str>,
+    /// The innermost `def` the read sits in.
+    function: Option<Function<'a>>,
+}
+
+/// A `def` statement, as a trace names the functions that ran: by the
+/// first line of their code (the first decorator's line, or the `def`'s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Function<'a> {
+    name: &'a str,
+    first_line: u32,
+    def_line: u32,
+}
+
+impl Function<'_> {
+    /// `ran` sorted. Both lines are tried: which one `co_firstlineno`
+    /// holds for a decorated function has changed between Pythons.
+    fn ran_in(&self, ran: &[u32]) -> bool {
+        ran.binary_search(&self.first_line).is_ok() || ran.binary_search(&self.def_line).is_ok()
+    }
+}
+
+/// Which reads inside functions count as reads at init.
+enum RunsAtInit<'a, 't> {
+    /// Reads in these top-level definitions (what the source alone can say).
+    Owners(HashSet<&'a str>),
+    /// Reads in the functions that ran at init, by their first lines.
+    Functions(&'t [u32]),
 }
 
 /// A module-level import statement as the source spells it.
@@ -74,15 +101,27 @@ pub enum InitCalls<'t> {
     /// or decorates may run, and what those reference.
     FromSource,
     /// The first lines of the functions a call-tracking trace saw run at
-    /// init (while the module imported or after): a top-level definition
-    /// runs at init when one of them falls inside it. Module-level code and
-    /// class bodies read names at init in any case.
+    /// init (while the module imported or after), sorted: a read inside a
+    /// function counts at init when that function (the innermost `def`
+    /// around it) is one of them. Module-level code and class bodies read
+    /// names at init in any case.
     Traced(&'t [u32]),
 }
 
+/// Whether other modules read one of the module's names at init (as an
+/// attribute of the module, or with `from module import name`):
+/// `Err(who)` when one does, or may. The flag: whether a star import of
+/// the module binds the name (public, or a string the module spells out,
+/// as `__all__` would).
+pub type ReadOutside<'f> = dyn Fn(&str, bool) -> Result<(), String> + 'f;
+
 /// The module-level import statements of one source file, each with the
 /// verdict of the source-only rules. `Err((line, reason))` on a syntax error.
-pub fn statements(text: &str, calls: InitCalls) -> Result<Vec<Statement>, (u32, String)> {
+pub fn statements(
+    text: &str,
+    calls: InitCalls,
+    read_outside: &ReadOutside,
+) -> Result<Vec<Statement>, (u32, String)> {
     let parsed = rustpython_ruff_python_parser::parse_module(text).map_err(|err| {
         let lines = LineIndex::new(text);
         (
@@ -103,9 +142,10 @@ pub fn statements(text: &str, calls: InitCalls) -> Result<Vec<Statement>, (u32, 
         // so the compiler would look for the statement on another line.
         reads.refuse_module(lines.line(at), "has a lone carriage return as a line break");
     }
+    reads.settle_namespace_reads();
     let runs_at_init = match calls {
-        InitCalls::FromSource => reads.owners_run_at_init(),
-        InitCalls::Traced(ran) => reads.owners_containing(ran),
+        InitCalls::FromSource => RunsAtInit::Owners(reads.owners_run_at_init()),
+        InitCalls::Traced(ran) => RunsAtInit::Functions(ran),
     };
     let mut per_line: HashMap<u32, usize> = HashMap::default();
     for stmt in &module.body {
@@ -139,7 +179,7 @@ pub fn statements(text: &str, calls: InitCalls) -> Result<Vec<Statement>, (u32, 
             .map(|name| {
                 placeholders
                     .clone()
-                    .and_then(|()| reads.name_verdict(name, &runs_at_init))
+                    .and_then(|()| reads.name_verdict(name, &runs_at_init, read_outside))
             })
             .collect();
         statement.verdict = placeholders.and_then(|()| {
@@ -237,8 +277,19 @@ struct Reads<'a, 'l> {
     owners: HashMap<&'a str, HashSet<&'a str>>,
     /// Decorated top-level functions and classes: the decorator may call them.
     decorated: HashSet<&'a str>,
-    /// The lines each top-level definition spans, decorators included.
-    owner_lines: HashMap<&'a str, Vec<(u32, u32)>>,
+    /// The innermost `def` being visited, and its number (0: none).
+    function: Option<Function<'a>>,
+    function_id: usize,
+    functions_seen: usize,
+    /// Names each function binds locally, by function number: a local
+    /// `vars` is not the builtin.
+    function_locals: HashSet<(usize, &'a str)>,
+    /// `globals`/`locals`/`vars`/`exec`/`eval` read other than as the
+    /// callee of a call: (name, line, function number), settled once the
+    /// local names are all known.
+    namespace_reads: Vec<(&'a str, u32, usize)>,
+    /// Every string literal of the module (what `__all__` may list).
+    strings: HashSet<&'a str>,
     module_wide_refusal: Option<String>,
 }
 
@@ -256,7 +307,12 @@ impl<'a, 'l> Reads<'a, 'l> {
             declared_global: HashSet::default(),
             owners: HashMap::default(),
             decorated: HashSet::default(),
-            owner_lines: HashMap::default(),
+            function: None,
+            function_id: 0,
+            functions_seen: 0,
+            function_locals: HashSet::default(),
+            namespace_reads: Vec::new(),
+            strings: HashSet::default(),
             module_wide_refusal: None,
         }
     }
@@ -295,34 +351,72 @@ impl<'a, 'l> Reads<'a, 'l> {
         run
     }
 
-    /// Top-level definitions one of whose functions starts on a line in `ran`.
-    fn owners_containing(&self, ran: &[u32]) -> HashSet<&'a str> {
-        self.owner_lines
-            .iter()
-            .filter(|(_, spans)| {
-                spans.iter().any(|&(start, end)| {
-                    let from = ran.partition_point(|&l| l < start);
-                    ran.get(from).is_some_and(|&l| l <= end)
-                })
-            })
-            .map(|(&name, _)| name)
-            .collect()
-    }
-
-    /// Records the lines a top-level `def`/`class` spans.
-    fn record_owner_lines(&mut self, name: &'a str, stmt: &'a Stmt, decorators: &'a [Decorator]) {
-        let (start, end) = ruff_range(stmt);
+    /// The line a definition's code starts on for Python: its first
+    /// decorator's, or its own.
+    fn first_line(&self, stmt: &'a Stmt, decorators: &'a [Decorator]) -> u32 {
+        let start = ruff_range(stmt).0;
         let first = decorators
             .iter()
             .map(|d| d.range.start().to_usize())
             .chain(std::iter::once(start))
             .min()
             .unwrap_or(start);
-        let span = (self.line_of(first), self.line_of(end.saturating_sub(1)));
-        self.owner_lines.entry(name).or_default().push(span);
+        self.line_of(first)
     }
 
-    fn name_verdict(&self, name: &str, runs_at_init: &HashSet<&'a str>) -> Result<(), String> {
+    /// A module whose code reads its own namespace as a dict would see the
+    /// placeholders: `globals()` anywhere, `locals()`/`vars()` at module
+    /// level, `exec`/`eval` without a namespace of their own. Inside a
+    /// function, `locals()` and `vars()` are the function's, and `vars(x)`
+    /// is `x.__dict__`. Called once the whole module is visited.
+    fn settle_namespace_reads(&mut self) {
+        let reads = std::mem::take(&mut self.namespace_reads);
+        for (name, line, function) in reads {
+            let shadowed = if function == 0 {
+                self.bindings.contains_key(name)
+            } else {
+                self.function_locals.contains(&(function, name))
+            };
+            if !shadowed {
+                self.refuse_module(line, &format!("uses `{name}` as a value"));
+            }
+        }
+    }
+
+    /// `globals`, `locals`, `vars`, `exec` or `eval` read other than as a
+    /// callee (`g = globals`): settled at the end, unless it is a local.
+    fn note_namespace_builtin(&mut self, name: &'a str, line: u32) {
+        if matches!(name, "globals" | "locals" | "vars" | "exec" | "eval") {
+            self.namespace_reads.push((name, line, self.function_id));
+        }
+    }
+
+    /// A call of one of the builtins that can reach the caller's globals.
+    fn check_namespace_call(&mut self, func: &'a str, call: &'a ExprCall, line: u32) {
+        let args = &call.arguments;
+        let reaches_globals = match func {
+            "globals" => true,
+            "locals" | "vars" => args.is_empty() && !self.in_function,
+            "exec" | "eval" => {
+                args.args.len() < 2
+                    && !args
+                        .keywords
+                        .iter()
+                        .any(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == "globals"))
+            }
+            _ => false,
+        };
+        if reaches_globals {
+            self.refuse_module(line, &format!("calls `{func}`"));
+        }
+    }
+
+    fn name_verdict(
+        &self,
+        name: &str,
+        runs_at_init: &RunsAtInit,
+        read_outside: &ReadOutside,
+    ) -> Result<(), String> {
         let bindings = self.bindings.get(name).copied().unwrap_or(0);
         let as_package = self.package_bindings.get(name).copied().unwrap_or(0);
         if bindings > 1 && bindings != as_package {
@@ -332,20 +426,36 @@ impl<'a, 'l> Reads<'a, 'l> {
             return Err(format!("a function declares `global {name}`"));
         }
         let reads = self.reads.get(name).map_or(&[][..], Vec::as_slice);
-        if reads.is_empty() {
-            // Possibly imported for its side effect (`import app.signals`)
-            // or re-exported: deferring it could drop a registration.
-            return Err(format!("`{name}` is never read in the module"));
+        // Other modules read it as an attribute of this one (a re-export,
+        // above all), which reifies it: one that does so at init would load
+        // the target there anyway, and the plan would count it as deferred.
+        // (A name imported only for its import's effect is the probe's to
+        // judge.)
+        let starred = !name.starts_with('_') || self.strings.contains(name);
+        if let Err(reader) = read_outside(name, starred) {
+            return Err(format!("`{name}` is read at init by {reader}"));
         }
         for read in reads {
             if read.at_init {
                 return Err(format!("`{name}` is read at init (line {})", read.line));
             }
-            if let Some(owner) = read.owner.filter(|o| runs_at_init.contains(o)) {
-                return Err(format!(
-                    "`{name}` is read by `{owner}` (line {}), which may run at init",
-                    read.line
-                ));
+            match runs_at_init {
+                RunsAtInit::Owners(owners) => {
+                    if let Some(owner) = read.owner.filter(|o| owners.contains(o)) {
+                        return Err(format!(
+                            "`{name}` is read by `{owner}` (line {}), which may run at init",
+                            read.line
+                        ));
+                    }
+                }
+                RunsAtInit::Functions(ran) => {
+                    if let Some(f) = read.function.filter(|f| f.ran_in(ran)) {
+                        return Err(format!(
+                            "`{name}` is read by `{}` (line {}), which ran at init",
+                            f.name, read.line
+                        ));
+                    }
+                }
             }
             if !read.form.forwarded() {
                 return Err(format!(
@@ -368,6 +478,7 @@ impl<'a, 'l> Reads<'a, 'l> {
             form,
             at_init: self.at_module_scope_or_class_body(),
             owner: self.owner,
+            function: self.function,
         };
         self.reads.entry(name).or_default().push(read);
         if let Some(owner) = self.owner {
@@ -434,7 +545,6 @@ impl<'a> Visitor<'a> for Reads<'a, '_> {
             Stmt::FunctionDef(f) => {
                 if module_scope {
                     self.bind(f.name.as_str());
-                    self.record_owner_lines(f.name.as_str(), stmt, &f.decorator_list);
                     self.owners.entry(f.name.as_str()).or_default();
                     if !f.decorator_list.is_empty() {
                         self.decorated.insert(f.name.as_str());
@@ -444,17 +554,41 @@ impl<'a> Visitor<'a> for Reads<'a, '_> {
                         self.refuse_module(line, "defines a module `__getattr__`");
                     }
                 }
+                if self.in_function {
+                    self.function_locals
+                        .insert((self.function_id, f.name.as_str()));
+                }
                 self.visit_definition_header(stmt);
-                let (owner, in_function) = (self.owner, self.in_function);
-                self.owner = owner.or(Some(f.name.as_str()));
+                let outer = (
+                    self.owner,
+                    self.in_function,
+                    self.function,
+                    self.function_id,
+                );
+                self.owner = outer.0.or(Some(f.name.as_str()));
                 self.in_function = true;
+                self.function = Some(Function {
+                    name: f.name.as_str(),
+                    first_line: self.first_line(stmt, &f.decorator_list),
+                    def_line: self.line_of(ruff_range(stmt).0),
+                });
+                self.functions_seen += 1;
+                self.function_id = self.functions_seen;
+                for p in f.parameters.iter() {
+                    self.function_locals
+                        .insert((self.function_id, p.name().as_str()));
+                }
                 self.visit_body(&f.body);
-                (self.owner, self.in_function) = (owner, in_function);
+                (
+                    self.owner,
+                    self.in_function,
+                    self.function,
+                    self.function_id,
+                ) = outer;
             }
             Stmt::ClassDef(c) => {
                 if module_scope {
                     self.bind(c.name.as_str());
-                    self.record_owner_lines(c.name.as_str(), stmt, &c.decorator_list);
                     self.owners.entry(c.name.as_str()).or_default();
                     if !c.decorator_list.is_empty() {
                         self.decorated.insert(c.name.as_str());
@@ -513,17 +647,19 @@ impl<'a> Visitor<'a> for Reads<'a, '_> {
                 let line = self.line_of(n.range.start().to_usize());
                 match n.ctx {
                     ExprContext::Load => {
-                        self.record_read(n.id.as_str(), line, form.unwrap_or(Form::Value));
-                        if matches!(
-                            n.id.as_str(),
-                            "globals" | "vars" | "locals" | "exec" | "eval"
-                        ) {
-                            self.refuse_module(line, &format!("calls `{}`", n.id));
+                        let form = form.unwrap_or(Form::Value);
+                        self.record_read(n.id.as_str(), line, form);
+                        // A call is judged with its arguments (the Call arm).
+                        if form != Form::Call {
+                            self.note_namespace_builtin(n.id.as_str(), line);
                         }
                     }
                     ExprContext::Store | ExprContext::Del => {
                         if self.at_module_scope() {
                             self.bind(n.id.as_str());
+                        } else if self.in_function {
+                            self.function_locals
+                                .insert((self.function_id, n.id.as_str()));
                         }
                     }
                     ExprContext::Invalid => {}
@@ -537,6 +673,10 @@ impl<'a> Visitor<'a> for Reads<'a, '_> {
                 self.visit_expr(&s.slice);
             }
             Expr::Call(call) => {
+                if let Expr::Name(f) = &*call.func {
+                    let line = self.line_of(f.range.start().to_usize());
+                    self.check_namespace_call(f.id.as_str(), call, line);
+                }
                 self.visit_with_form(&call.func, Form::Call);
                 let type_check = matches!(&*call.func, Expr::Name(f)
                     if matches!(f.id.as_str(), "isinstance" | "issubclass"));
@@ -549,6 +689,11 @@ impl<'a> Visitor<'a> for Reads<'a, '_> {
                 }
                 for kw in call.arguments.keywords.iter() {
                     self.visit_expr(&kw.value);
+                }
+            }
+            Expr::StringLiteral(s) => {
+                for part in s.value.iter() {
+                    self.strings.insert(part.as_str());
                 }
             }
             _ => visitor::walk_expr(self, expr),

@@ -2,6 +2,11 @@
 
 use super::{statements, InitCalls};
 
+/// No other module reads the module's names at init.
+fn nobody(_: &str, _: bool) -> Result<(), String> {
+    Ok(())
+}
+
 /// (source, line of the statement, expected verdict: None = patchable,
 /// Some(fragment of the reason)).
 const CASES: &[(&str, &str, u32, Option<&str>)] = &[
@@ -114,6 +119,60 @@ const CASES: &[(&str, &str, u32, Option<&str>)] = &[
         Some("calls `globals`"),
     ),
     (
+        "locals() in a function is the function's",
+        "import numpy as np\ndef f(x):\n    d = dict(locals())\n    return np.pi, d\n",
+        1,
+        None,
+    ),
+    (
+        "locals() at module level is globals()",
+        "import numpy as np\nNS = locals()\ndef f():\n    return np.pi\n",
+        1,
+        Some("calls `locals` (line 2)"),
+    ),
+    (
+        "vars(obj) reads the object's namespace",
+        "import numpy as np\ndef f(o):\n    return vars(o), np.pi\n",
+        1,
+        None,
+    ),
+    (
+        "a local variable named vars",
+        "import numpy as np\ndef f(o):\n    vars = o.pop()\n    return [v for v in vars], np.pi\n",
+        1,
+        None,
+    ),
+    (
+        "the builtin vars passed as a value",
+        "import numpy as np\ndef f(o):\n    return list(map(vars, o)), np.pi\n",
+        1,
+        Some("uses `vars` as a value (line 3)"),
+    ),
+    (
+        "globals passed as a value",
+        "import numpy as np\nG = globals\ndef f():\n    return np.pi\n",
+        1,
+        Some("uses `globals` as a value"),
+    ),
+    (
+        "exec in a namespace of its own",
+        "import numpy as np\ndef f(src):\n    ns = {}\n    exec(src, ns)\n    return eval('1', globals=ns), np.pi\n",
+        1,
+        None,
+    ),
+    (
+        "exec in the caller's globals",
+        "import numpy as np\ndef f(src):\n    exec(src)\n    return np.pi\n",
+        1,
+        Some("calls `exec` (line 3)"),
+    ),
+    (
+        "eval given the module's globals",
+        "import numpy as np\ndef f(src):\n    return eval(src, globals()), np.pi\n",
+        1,
+        Some("calls `globals`"),
+    ),
+    (
         "module __getattr__",
         "import numpy as np\ndef __getattr__(name):\n    return np.pi\n",
         1,
@@ -138,10 +197,10 @@ const CASES: &[(&str, &str, u32, Option<&str>)] = &[
         Some("shares its line"),
     ),
     (
-        "never read: maybe imported for its effect",
+        "a re-export nobody reads at init",
         "from .core import Engine\n",
         1,
-        Some("never read"),
+        None,
     ),
     (
         "a lone CR ends a line for Python, not for the line index",
@@ -166,8 +225,8 @@ const CASES: &[(&str, &str, u32, Option<&str>)] = &[
 #[test]
 fn source_rules() {
     for (what, source, line, expected) in CASES {
-        let found =
-            statements(source, InitCalls::FromSource).unwrap_or_else(|e| panic!("{what}: {e:?}"));
+        let found = statements(source, InitCalls::FromSource, &nobody)
+            .unwrap_or_else(|e| panic!("{what}: {e:?}"));
         let s = found
             .iter()
             .find(|s| s.line == *line)
@@ -185,6 +244,7 @@ fn statements_keep_their_spelling() {
     let found = statements(
         "\"\"\"doc\"\"\"\nfrom __future__ import annotations\nimport a.b.c\nimport a.b as ab\nfrom ..pkg import x as y, z\n",
         InitCalls::FromSource,
+        &nobody,
     )
     .unwrap();
     type Spelling<'a> = (u32, &'a str, u32, Vec<&'a str>, Vec<&'a str>);
@@ -212,13 +272,13 @@ fn statements_keep_their_spelling() {
 
 #[test]
 fn a_syntax_error_names_its_line() {
-    let err = statements("import a\ndef f(:\n", InitCalls::FromSource).unwrap_err();
+    let err = statements("import a\ndef f(:\n", InitCalls::FromSource, &nobody).unwrap_err();
     assert_eq!(err.0, 2);
 }
 
 /// The verdicts of one statement: whole, per name, submodules only.
 fn verdicts(source: &str, line: u32, calls: InitCalls) -> super::Statement {
-    statements(source, calls)
+    statements(source, calls, &nobody)
         .unwrap()
         .into_iter()
         .find(|s| s.line == line)
@@ -273,4 +333,62 @@ fn the_trace_says_which_functions_run_at_init() {
     // It saw f run (a decorated function starts at its decorator's line).
     let s = verdicts(source, 1, InitCalls::Traced(&[2]));
     assert!(s.verdict.as_ref().is_err_and(|why| why.contains("`f`")));
+}
+
+#[test]
+fn the_trace_says_which_method_runs_at_init() {
+    // K.build ran at init; K.plot, which reads plt, did not.
+    let source = "import plot as plt\nclass K:\n    def build(self):\n        return 1\n\n    def plot(self):\n        return plt.show()\n";
+    let s = verdicts(source, 1, InitCalls::Traced(&[2, 3]));
+    assert_eq!(s.verdict, Ok(()));
+    let s = verdicts(source, 1, InitCalls::Traced(&[2, 3, 6]));
+    assert!(
+        s.verdict
+            .as_ref()
+            .is_err_and(|why| why.contains("read by `plot` (line 7), which ran at init")),
+        "{:?}",
+        s.verdict
+    );
+    // A function nested in one that ran is judged by its own line.
+    let nested = "import numpy as np\ndef outer():\n    def inner():\n        return np.pi\n    return inner\n";
+    assert_eq!(verdicts(nested, 1, InitCalls::Traced(&[2])).verdict, Ok(()));
+    assert!(verdicts(nested, 1, InitCalls::Traced(&[2, 3]))
+        .verdict
+        .is_err());
+    // A lambda is part of the function around it.
+    let lambda = "import numpy as np\ndef outer():\n    return lambda: np.pi\n";
+    assert!(verdicts(lambda, 1, InitCalls::Traced(&[2]))
+        .verdict
+        .is_err());
+}
+
+#[test]
+fn a_re_export_is_lazy_unless_another_module_reads_it_at_init() {
+    let source = "from .core import Engine, Pool\n";
+    let s = statements(source, InitCalls::Traced(&[]), &nobody).unwrap();
+    assert_eq!(s[0].verdict, Ok(()));
+    let handler = |name: &str, _: bool| match name {
+        "Engine" => Err("handler (line 3)".to_string()),
+        _ => Ok(()),
+    };
+    let s = statements(source, InitCalls::Traced(&[]), &handler).unwrap();
+    assert_eq!(
+        s[0].name_verdicts,
+        vec![
+            Err("`Engine` is read at init by handler (line 3)".to_string()),
+            Ok(())
+        ]
+    );
+}
+
+#[test]
+fn a_star_import_reads_public_names_and_those_spelled_out() {
+    let source = "from .core import Engine, _helper, _listed\n__all__ = ['Engine', '_listed']\n";
+    let star = |_: &str, starred: bool| match starred {
+        true => Err("user (line 1)".to_string()),
+        false => Ok(()),
+    };
+    let s = statements(source, InitCalls::Traced(&[]), &star).unwrap();
+    let seen: Vec<bool> = s[0].name_verdicts.iter().map(Result::is_err).collect();
+    assert_eq!(seen, vec![true, false, true], "{:?}", s[0].name_verdicts);
 }

@@ -218,3 +218,56 @@ fn time_outside_the_unit_is_charged_to_who_pays_it() {
     assert!(near(mathy, 400), "mathy: {mathy}");
     assert!(near(handler, 500), "handler: {handler}");
 }
+
+/// A standard library module two unit modules import at init leaves init
+/// only when both do: its time (and that of what loaded under it) stays
+/// with the handler instead of the first importer, so deferring that one
+/// does not promise it.
+#[test]
+fn time_outside_the_unit_two_modules_import_stays_with_the_handler() {
+    let (dir, write) = unit_dir();
+    write(
+        "handler.py",
+        "import alpha\nimport beta\n\ndef handler(e, c):\n    return alpha.f() + beta.g()\n",
+    );
+    write(
+        "env/alpha.py",
+        "import decimal\nimport csv\n\ndef f():\n    return 1\n",
+    );
+    write("env/beta.py", "import decimal\n\ndef g():\n    return 2\n");
+    let rows = [
+        (r#""_decimal""#, r#""decimal""#, 1000),
+        (r#""decimal""#, r#""alpha""#, 20),
+        (r#""csv""#, r#""alpha""#, 300),
+        (r#""alpha""#, r#""handler""#, 100),
+        (r#""beta""#, r#""handler""#, 100),
+        (r#""handler""#, "null", 30),
+    ]
+    .map(|(name, parent, us)| {
+        format!(
+            r#"{{"name":{name},"phase":"init","self_us":{us},"cumulative_us":{us},"parent":{parent}}}"#
+        )
+    });
+    let path = dir.path().join("trace.json");
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{"format":"caios-pack-stats","version":1,"source":"trace","events":[{{"name":"e"}}],"init_ms":2,"modules":[{}]}}"#,
+            rows.join(",")
+        ),
+    )
+    .unwrap();
+    let stats = Stats::load(&[path]).unwrap();
+    let a = support::analyze(dir.path(), vec![]);
+    let usage = classify(&a, Some(&stats));
+    let outside = |name: &str| usage.of(a.inventory.module(name).unwrap()).outside_us;
+    let near = |got: u64, want: u64| got.abs_diff(want) * 100 <= want * 5;
+    // csv is alpha's alone; decimal and _decimal (loaded under it) are shared.
+    assert!(near(outside("alpha"), 300), "alpha: {}", outside("alpha"));
+    assert!(
+        near(outside("handler"), 1020),
+        "handler: {}",
+        outside("handler")
+    );
+    assert_eq!(outside("beta"), 0);
+}

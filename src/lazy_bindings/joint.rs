@@ -185,6 +185,9 @@ pub fn apply(a: &Analysis, usage: &UsageTable, stats: &Stats, lazy: &LazyBinding
             u.reason, patch.file
         );
     }
+    // The standard library modules only deferred modules imported leave
+    // init with them; those a staying module imports too stay.
+    crate::usage::charge_outside_time(a, stats, &mut out.modules);
     out
 }
 

@@ -165,24 +165,29 @@ impl Stats {
         module: &'a str,
         accept: impl Fn(&str) -> bool,
     ) -> Option<&'a str> {
+        self.importers_upward(module).find(|parent| accept(parent))
+    }
+
+    /// The modules whose import a trace saw `module` first loaded inside:
+    /// its `init_parents`, theirs, and so on, breadth first, each once.
+    pub fn importers_upward<'a>(&'a self, module: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         let mut seen = std::collections::HashSet::new();
         let mut queue = std::collections::VecDeque::from([module]);
-        while let Some(m) = queue.pop_front() {
-            for parent in self
-                .modules
-                .get(m)
-                .into_iter()
-                .flat_map(|s| &s.init_parents)
-            {
-                if accept(parent) {
+        let mut level: std::vec::IntoIter<&'a str> = Vec::new().into_iter();
+        std::iter::from_fn(move || loop {
+            if let Some(parent) = level.next() {
+                if seen.insert(parent) {
+                    queue.push_back(parent);
                     return Some(parent);
                 }
-                if seen.insert(parent.as_str()) {
-                    queue.push_back(parent);
-                }
+                continue;
             }
-        }
-        None
+            let m = queue.pop_front()?;
+            let parents: Vec<&'a str> = (self.modules.get(m).into_iter())
+                .flat_map(|s| s.init_parents.iter().map(String::as_str))
+                .collect();
+            level = parents.into_iter();
+        })
     }
 
     /// Reads and merges `paths`. Fails (exit 2) when a file cannot be read or

@@ -132,26 +132,10 @@ fn common_first_importer(a: &Analysis, stats: &Stats, modules: &[ModuleId]) -> O
 /// A unit module and the unit modules it was first loaded under, nearest
 /// first (through modules outside the unit in between).
 fn unit_ancestors(a: &Analysis, stats: &Stats, m: ModuleId) -> Vec<ModuleId> {
-    let mut out = vec![m];
-    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    let mut queue = std::collections::VecDeque::from([a.inventory.modules[m].name.as_str()]);
-    while let Some(name) = queue.pop_front() {
-        for parent in stats
-            .modules
-            .get(name)
-            .into_iter()
-            .flat_map(|o| &o.init_parents)
-        {
-            if !seen.insert(parent.as_str()) {
-                continue;
-            }
-            if let Some(p) = a.inventory.module(parent) {
-                out.push(p);
-            }
-            queue.push_back(parent.as_str());
-        }
-    }
-    out
+    let above = stats.importers_upward(&a.inventory.modules[m].name);
+    std::iter::once(m)
+        .chain(above.filter_map(|parent| a.inventory.module(parent)))
+        .collect()
 }
 
 /// The first unit module found walking up `name`'s first importers.

@@ -87,6 +87,18 @@ fn trace_and_package(unit: &Path, dist: &Path) -> (Output, serde_json::Value) {
     (out, plan["lazy_bindings"].clone())
 }
 
+/// The entry of plan.json's `patches` or `refused` for a module's line.
+fn entry<'v>(
+    list: &'v serde_json::Value,
+    module: &str,
+    line: u64,
+) -> Option<&'v serde_json::Value> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["module"] == module && e["line"] == line)
+}
+
 fn patched_modules(lazy: &serde_json::Value) -> Vec<(String, u64)> {
     lazy["patches"]
         .as_array()
@@ -348,11 +360,7 @@ fn a_registration_into_its_own_package_keeps_the_import_eager() {
         !patched_modules(&lazy).contains(&("plots".to_string(), 1)),
         "{lazy:#}"
     );
-    let refusal = lazy["refused"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|r| r["module"] == "plots" && r["line"] == 1)
+    let refusal = entry(&lazy["refused"], "plots", 1)
         .unwrap_or_else(|| panic!("`import charts.dates` is refused: {lazy:#}"));
     assert!(
         refusal["why"]
@@ -410,11 +418,7 @@ fn a_module_loaded_at_init_from_a_function_stays_hot() {
     let dist = tempfile::tempdir().unwrap();
     let (out, lazy) = trace_and_package(unit.path(), dist.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let patch = lazy["patches"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|p| p["module"] == "engine" && p["line"] == 1)
+    let patch = entry(&lazy["patches"], "engine", 1)
         .unwrap_or_else(|| panic!("`import heavyfmt` is patched: {lazy:#}"));
     assert_eq!(
         patch["deferred"],
@@ -493,19 +497,11 @@ fn a_re_export_nobody_reads_at_init_becomes_lazy() {
             .starts_with("applied"),
         "{lazy:#}"
     );
-    let slow = lazy["patches"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|p| p["module"] == "kit" && p["line"] == 2)
+    let slow = entry(&lazy["patches"], "kit", 2)
         .unwrap_or_else(|| panic!("kit's re-export of Slow is lazy: {lazy:#}"));
     assert_eq!(slow["deferred"], serde_json::json!(["kit.slow"]), "{slow}");
     // The handler reads kit.Fast at init: that re-export stays eager.
-    let fast = lazy["refused"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|r| r["module"] == "kit" && r["line"] == 1)
+    let fast = entry(&lazy["refused"], "kit", 1)
         .unwrap_or_else(|| panic!("kit's re-export of Fast is refused: {lazy:#}"));
     assert!(
         fast["why"]

@@ -19,7 +19,9 @@ fn write_unit(dir: &Path, handler_tail: &str) {
     let handler = format!(
         "import helpers\nimport noisy_user\n\nREADY = (helpers.ready(), noisy_user.ready())\n\n\ndef handler(event, context):\n{handler_tail}"
     );
-    for (rel, text) in [
+    write_files(
+        dir,
+        &[
         ("caios-pack.yaml", "handler: handler.handler\nsource: src\nsite_packages: env\n"),
         ("src/handler.py", handler.as_str()),
         (
@@ -44,7 +46,13 @@ fn write_unit(dir: &Path, handler_tail: &str) {
             r#"{"tests": [{"name": "one", "event": {"x": 1}, "context": {}},
                           {"name": "two", "event": {"x": 2}, "context": {}}]}"#,
         ),
-    ] {
+        ],
+    );
+}
+
+/// Writes each (path, text) under `dir`.
+fn write_files(dir: &Path, files: &[(&str, &str)]) {
+    for (rel, text) in files {
         support::write_file(dir, rel, text);
     }
 }
@@ -201,7 +209,9 @@ fn plan_lazy_count(dist: &Path) -> usize {
 /// through the package alone (`import mathlib` then `mathlib.stats.mean`),
 /// which the hook serves.
 fn write_shared_unit(dir: &Path) {
-    for (rel, text) in [
+    write_files(
+        dir,
+        &[
         ("caios-pack.yaml", "handler: handler.handler\nsource: src\nsite_packages: env\n"),
         (
             "src/handler.py",
@@ -238,9 +248,8 @@ fn write_shared_unit(dir: &Path) {
             r#"{"tests": [{"name": "plain", "event": {"xs": [1, 2, 2]}, "context": {}},
                           {"name": "stats", "event": {"xs": [1, 2, 2, 5], "stats": true}, "context": {}}]}"#,
         ),
-    ] {
-        support::write_file(dir, rel, text);
-    }
+        ],
+    );
 }
 
 #[test]
@@ -316,7 +325,9 @@ fn write_charts_unit(dir: &Path, draw: bool) {
         "import plots\nfrom charts import units\n\n\ndef handler(event, context):\n    return [sorted(units.REGISTRY){}]\n",
         if draw { ", plots.draw(event['x'])" } else { "" }
     );
-    for (rel, text) in [
+    write_files(
+        dir,
+        &[
         (
             "caios-pack.yaml",
             "handler: handler.handler\nsource: src\nsite_packages: env\n",
@@ -336,9 +347,8 @@ fn write_charts_unit(dir: &Path, draw: bool) {
             "events.json",
             r#"{"tests": [{"name": "one", "event": {"x": 1}, "context": {}}]}"#,
         ),
-    ] {
-        support::write_file(dir, rel, text);
-    }
+        ],
+    );
 }
 
 /// `charts.dates` registers a converter in `charts.units.REGISTRY` (its own
@@ -393,7 +403,9 @@ fn a_registration_into_its_own_package_keeps_the_import_eager() {
 #[test]
 fn a_module_loaded_at_init_from_a_function_stays_hot() {
     let unit = tempfile::tempdir().unwrap();
-    for (rel, text) in [
+    write_files(
+        unit.path(),
+        &[
         (
             "caios-pack.yaml",
             "handler: handler.handler\nsource: src\nsite_packages: env\n",
@@ -412,9 +424,8 @@ fn a_module_loaded_at_init_from_a_function_stays_hot() {
             "events.json",
             r#"{"tests": [{"name": "one", "event": {"x": 1}, "context": {}}]}"#,
         ),
-    ] {
-        support::write_file(unit.path(), rel, text);
-    }
+        ],
+    );
     let dist = tempfile::tempdir().unwrap();
     let (out, lazy) = trace_and_package(unit.path(), dist.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -462,7 +473,9 @@ fn a_registration_into_its_own_package_is_never_lazy() {
 /// handler reads `Fast` at init (`from kit import Fast`) and `kit.Slow`
 /// only in its function.
 fn write_kit_unit(dir: &Path) {
-    for (rel, text) in [
+    write_files(
+        dir,
+        &[
         ("caios-pack.yaml", "handler: handler.handler\nsource: src\nsite_packages: env\n"),
         (
             "src/handler.py",
@@ -478,9 +491,8 @@ fn write_kit_unit(dir: &Path) {
             "events.json",
             r#"{"tests": [{"name": "one", "event": {"x": 1}, "context": {}}]}"#,
         ),
-    ] {
-        support::write_file(dir, rel, text);
-    }
+        ],
+    );
 }
 
 #[test]
@@ -524,7 +536,9 @@ fn a_re_export_nobody_reads_at_init_becomes_lazy() {
 #[test]
 fn an_import_only_invocations_use_waits_for_them() {
     let unit = tempfile::tempdir().unwrap();
-    for (rel, text) in [
+    write_files(
+        unit.path(),
+        &[
         ("caios-pack.yaml", "handler: handler.handler\nsource: src\nsite_packages: env\n"),
         (
             "src/handler.py",
@@ -539,9 +553,8 @@ fn an_import_only_invocations_use_waits_for_them() {
             "events.json",
             r#"{"tests": [{"name": "one", "event": {"x": 1}, "context": {}}]}"#,
         ),
-    ] {
-        support::write_file(unit.path(), rel, text);
-    }
+        ],
+    );
     let dist = tempfile::tempdir().unwrap();
     let (out, lazy) = trace_and_package(unit.path(), dist.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

@@ -261,6 +261,18 @@ fn unit_of(files: &[(&str, &str)], events: &str) -> tempfile::TempDir {
     dir
 }
 
+/// `trace` with no extra flags, which must succeed; its output, parsed.
+fn traced(unit: &Path, out: &Path) -> serde_json::Value {
+    let run = trace(unit, out, &[]);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    read_doc(out)
+}
+
 fn read_doc(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -407,14 +419,7 @@ fn files_opened_by_path_are_recorded_with_their_phase() {
         .expect("cc runs");
     assert!(cc.success());
     let out = unit.path().join("trace.json");
-    let run = trace(unit.path(), &out, &[]);
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let doc = read_doc(&out);
+    let doc = traced(unit.path(), &out);
     assert_eq!(doc["events"][0]["result"]["answer"], 41);
     assert_eq!(doc["events"][1]["result"], 42);
     let files: Vec<(PathBuf, String, String)> = doc["files"]
@@ -612,14 +617,7 @@ fn a_package_loaded_for_its_submodule_is_charged_to_who_asked() {
         r#"{"tests": [{"name": "one", "event": {}}]}"#,
     );
     let out = unit.path().join("stats.json");
-    let run = trace(unit.path(), &out, &[]);
-    assert_eq!(
-        run.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let doc = read_doc(&out);
+    let doc = traced(unit.path(), &out);
     assert_eq!(module(&doc, "pkgp")["parent"], "user");
     assert_eq!(module(&doc, "pkgp.errors")["parent"], "pkgp");
     assert_eq!(module(&doc, "pkgp.core")["parent"], "pkgp");

@@ -460,7 +460,25 @@ fn the_probe_reports_side_effects_and_import_cycles() {
         &[
             (
                 "app.py",
-                "import clean, old, ext, plugin, plugin2, selfreg, sneaky, cyc_a, at_exit\nimport pkg.dates, pkg.wrap\nfrom pkg import units\ndef handler(event, context):\n    return 1\n",
+                "import clean, old, ext, plugin, plugin2, selfreg, sneaky, cyc_a, at_exit\nimport own_warning, warning_filter\nimport pkg.dates, pkg.wrap, pkg.adds\nfrom pkg import units\ndef handler(event, context):\n    return 1\n",
+            ),
+            // A filter for a warning category the module defines: nothing
+            // can raise one before it runs. Not an effect; a filter for
+            // every category is.
+            (
+                "own_warning.py",
+                "import warnings\nclass OwnWarning(Warning):\n    pass\nwarnings.simplefilter('always', OwnWarning)\n",
+            ),
+            (
+                "warning_filter.py",
+                "import warnings\nwarnings.filterwarnings('ignore', message='matrix')\n",
+            ),
+            // A set gaining its own functions says whose; one gaining
+            // strings cannot.
+            ("pkg/funcset.py", "FUNCS = set()\nNAMES = set()\n"),
+            (
+                "pkg/adds.py",
+                "from pkg import funcset, funcs\ndef h():\n    pass\nfuncset.FUNCS.add(h)\nfuncset.FUNCS.add(funcs.g)\nfuncset.NAMES.add('h')\n",
             ),
             // A registration into another module of its own package: kept
             // apart, on the module that made it, not on whoever imported it.
@@ -553,6 +571,15 @@ fn the_probe_reports_side_effects_and_import_cycles() {
         has("plugin2", "registry2.TABLE");
         has("at_exit", "atexit");
         has("sneaky", "registry4.TABLE");
+        assert_eq!(effects("warning_filter"), ["warnings.filters"], "{extra:?}");
+        assert_eq!(
+            module(&doc, "pkg.adds")["package_effects"],
+            serde_json::json!({"pkg.funcset": [
+                "mutated pkg.funcset.FUNCS (new keys of pkg.adds, pkg.funcs)",
+                "mutated pkg.funcset.NAMES",
+            ]}),
+            "{extra:?}"
+        );
         assert_eq!(
             module(&doc, "pkg.dates")["package_effects"],
             serde_json::json!({"pkg.units": ["mutated pkg.units.REGISTRY"]}),
@@ -577,6 +604,7 @@ fn the_probe_reports_side_effects_and_import_cycles() {
             "pkg.units",
             "selfreg",
             "registry3",
+            "own_warning",
         ] {
             assert_eq!(effects(clean), Vec::<String>::new(), "{clean} ({extra:?})");
         }

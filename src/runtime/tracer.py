@@ -443,7 +443,9 @@ def _file_rows():
 #
 # Global state, compared at every boundary: atexit._ncallbacks(), calls of
 # codecs.register / _codecs.register (wrapped), len(copyreg.dispatch_table),
-# warnings.filters (identity, length, first entry), signal.getsignal() for
+# warnings.filters (identity and entries; filters added only for warning
+# categories the module charged defines are not an effect: nothing can
+# raise one before that module runs), signal.getsignal() for
 # SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGPIPE,
 # SIGALRM, sys.path, sys.meta_path, sys.path_hooks, sys.excepthook /
 # displayhook / stdin / stdout / stderr, the recursion limit, os.environ, the
@@ -480,7 +482,9 @@ def _file_rows():
 # submodules) defines (_new_key_origins: scipy's capability table), attributes
 # the import system binds
 # on a package for its submodules, attributes added to a module whose values
-# come from that module's own package (lazy __getattr__ caches), names
+# come from that module's own package (lazy __getattr__ caches), attributes
+# added to a class whose metaclass is a C type with its own attribute lookup
+# (_caches_lookups: protobuf's message classes), names
 # containing "cache", a private global replacing None (set on first use),
 # __all__, __annotations__, __builtins__, __slotnames__, __warningregistry__,
 # what global state already covers (warnings.filters, copyreg's
@@ -516,6 +520,7 @@ _in_cycle = set()      # names of modules that took part in a circular import
 _mod_base = {}         # id(module) -> [module, name, keys, ids, containers, lens, [class ids]]
 _cls_base = {}         # id(class) -> [class, label, keys, ids, containers, lens, module name]
 _dict_tail = {}        # id(dict container) -> id of its last key at the baseline (None: empty)
+_set_ids = {}          # id(set container) -> ids of its elements at the baseline
 _cont_owner = {}       # id(dict / list / set value of a module) -> that module's _mod_base entry
 _gstate = [None]       # global state at the last boundary
 _sysmods = [None]      # copy of sys.modules at the last boundary
@@ -568,7 +573,7 @@ def _global_state():
     get = _modules.get
     a, cr, w, o = get("atexit"), get("copyreg"), get("warnings"), get("os")
     aio, lg, sk, gc = get("asyncio.events"), get("logging"), get("socket"), get("gc")
-    filters = getattr(w, "filters", None) or getattr(_modules.get("_warnings"), "filters", None) or []
+    filters = _warning_filters(w)
     env = getattr(getattr(o, "environ", None), "_data", None) if o is not None else None
     root = getattr(lg, "root", None) if lg is not None else None
     bd = _modules["builtins"].__dict__
@@ -581,7 +586,7 @@ def _global_state():
         ncallbacks() if ncallbacks is not None else None,
         _codec_regs[0],
         len(table) if table is not None else None,
-        (id(filters), len(filters), id(filters[0]) if filters else 0),
+        (id(filters), tuple(map(id, filters))),
         tuple(sys.path),
         tuple(map(id, sys.meta_path)),
         tuple(map(id, sys.path_hooks)),
@@ -599,6 +604,28 @@ def _global_state():
         getsignal = _signal_mod.getsignal
         state.extend(id(getsignal(num)) for _, num in _SIGNALS)
     return state
+
+
+def _warning_filters(w):
+    return getattr(w, "filters", None) or getattr(_modules.get("_warnings"), "filters", None) or []
+
+
+def _own_warning_filters(old, own):
+    """The filters changed only by adding some for warning categories that
+    the module `own` defines: not an effect, since nothing can raise such a
+    warning before that module has run (scipy.special._sf_error's
+    SpecialFunctionWarning)."""
+    filters = _warning_filters(_modules.get("warnings"))
+    before = set(old[1])
+    if id(filters) != old[0] or not before <= set(map(id, filters)):
+        return False  # the list replaced, or filters removed
+    for f in filters:
+        if id(f) in before:
+            continue
+        category = f[2] if type(f) is tuple and len(f) == 5 else None
+        if not isinstance(category, type) or _type_module(category) != own:
+            return False
+    return True
 
 
 def _probe_reset():
@@ -620,6 +647,8 @@ def _boundary(out, own, check_modules):
                 label = _GLABELS[i]
                 if label == "started a thread" and g[i] < old[i]:
                     continue  # a thread ended
+                if label == "warnings.filters" and _own_warning_filters(old[i], own):
+                    continue
                 out.append(label)
     _gstate[0] = g
     if not check_modules:
@@ -657,6 +686,8 @@ def _fingerprint(d):
             lens.append(len(v))
             if type(v) is dict:
                 _dict_tail[id(v)] = id(next(reversed(v))) if v else None
+            elif type(v) is set:
+                _set_ids[id(v)] = frozenset(map(id, v))
     return tuple(d), list(map(id, d.values())), conts, lens
 
 
@@ -696,7 +727,14 @@ def _defined_in(v):
     elif t.__flags__ & _HEAPTYPE:
         name = (_type_dict(t) or {}).get("__module__")
     else:
-        return None
+        # A C type's instance that carries a function's `__module__` in
+        # its own dict (numpy's array-function dispatchers); its getters
+        # are C code.
+        try:
+            d = object.__getattribute__(v, "__dict__")
+        except Exception:
+            return None
+        name = d.get("__module__") if type(d) is dict else None
     return name if type(name) is str else None
 
 
@@ -712,12 +750,15 @@ def _top(name):
 
 def _new_key_origins(v, n):
     """The modules defining the keys a dict gained beyond its first n (a dict
-    keeps insertion order), or None when that cannot be told (not a dict,
-    not grown, an entry removed, a key no module defines). A registration
-    keyed by a module's objects (scipy's capability table, keyed by its
-    functions) can only be looked up by code that holds those objects, which
-    loaded that module first; only iterating the dict can tell it came
-    later."""
+    keeps insertion order), or the elements a set gained since its baseline,
+    or None when that cannot be told (not a dict or a set, not grown, an
+    entry removed, a key no module defines). A registration keyed by a
+    module's objects (scipy's capability table, keyed by its functions;
+    numpy's ARRAY_FUNCTIONS, a set of them) can only be looked up by code
+    that holds those objects, which loaded that module first; only iterating
+    the container can tell it came later."""
+    if type(v) is set:
+        return _new_element_origins(v, n)
     if type(v) is not dict or len(v) <= n:
         return None
     try:
@@ -737,6 +778,42 @@ def _new_key_origins(v, n):
     return origins
 
 
+def _new_element_origins(v, n):
+    before = _set_ids.get(id(v))
+    if before is None or len(v) <= n or len(before) != n:
+        return None
+    try:
+        new = [e for e in v if id(e) not in before]
+    except RuntimeError:  # changed size while iterated (another thread)
+        return None
+    if len(v) - len(new) != n:
+        return None  # an element removed
+    origins = set()
+    for e in new:
+        origin = _defined_in(e)
+        if origin is None:
+            return None
+        origins.add(origin)
+    return origins
+
+
+def _caches_lookups(cls):
+    """A class whose metaclass is a C type with its own attribute lookup
+    (protobuf's upb MessageMeta): what appears in the class dict is that
+    lookup's cache of what it answers anyway (enum values materialised on
+    first read), not a change made by the module that read them."""
+    meta = type(cls)
+    if meta is type:
+        return False
+    md = _type_dict(meta)
+    lookup = md.get("__getattribute__", md.get("__getattr__"))
+    # A slot wrapper: C code (a Python metaclass's lookup is a function).
+    return lookup is not None and type(lookup) is _SlotWrapperType
+
+
+_SlotWrapperType = type(type.__dict__["__getattribute__"])
+
+
 def _diff(label, base, d, modname, out, own):
     """Effects between a baseline and a namespace. modname: the module's name
     when d is a module namespace (for the import system's own bindings);
@@ -750,6 +827,8 @@ def _diff(label, base, d, modname, out, own):
             continue
         if i == _NONE_ID and type(k) is str and k.startswith("_"):
             continue  # a private global set on first use (`_config = None` ... `_config = load()`)
+        if i is None and modname is None and _caches_lookups(base[0]):
+            continue
         if modname is not None and type(k) is str:
             if _modules.get(pkg + k) is v:
                 continue  # the import system binds a submodule on its package

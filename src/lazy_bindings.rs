@@ -10,13 +10,16 @@
 //!
 //! A statement is patched in one of three forms ([`PatchForm`]): whole
 //! (every name it binds becomes a placeholder), names (`from m import x, y`
-//! keeps `x` eager and makes `y`, a submodule init does not use, lazy), or
+//! keeps `m` and `x` eager and makes `y`, a submodule init does not use,
+//! lazy; with every name lazy, `m` is still imported at once), or
 //! submodules (`import a.b.c` whose package `a` init uses binds `a` at once
 //! and leaves `a.b.c` to load when first read as an attribute of `a`). It
 //! is patched only when every part of this holds, so that a patch can cost
 //! a late import but never change what the function does:
 //! - its module ran at init, is Python source, and the side-effect probe saw
-//!   it change nothing outside its namespace;
+//!   it change nothing outside its namespace but global state (which the
+//!   probe compares at every import boundary, so such a change is the
+//!   module's own: it stays at init and hides no deferred import's effect);
 //! - it sits directly in the module body, alone on its line, and is a plain
 //!   `import a.b [as c]` or `from m import x [as y]` (no star, no
 //!   `__future__`); several `import a.x` / `import a.y` made lazy whole bind
@@ -36,10 +39,13 @@
 //!   another patch that can bring it back first); an import
 //!   cycle among them is accepted only when entered through a public module
 //!   (no `_` part), which its library must support importing first at any
-//!   time; unless the patch is a submodules one, no other module reaches one
-//!   of them through an attribute chain at init (`import a` then `a.b.x`:
-//!   `submodules` hooks the module on its package, which such a read
-//!   triggers, or imports it at once where it cannot);
+//!   time; unless the patch is a submodules one, no other module loaded at
+//!   init reaches one of them through an attribute chain, at module level
+//!   or in a function (`import a` then `a.b.x`: `submodules` hooks the
+//!   module on its package, which such a read triggers, or imports it at
+//!   once where it cannot), except its own submodules and chains to a
+//!   module its package imports when the attribute is read (a module
+//!   `__getattr__`, as scipy's);
 //! - (placeholders) each lazy name is bound once at module level, never
 //!   declared `global`, never read by module-level code (class bodies,
 //!   decorators, defaults and annotations included) nor by a function that
@@ -84,7 +90,8 @@ pub enum PatchForm {
     /// Every name it binds becomes a placeholder (`N`).
     Whole,
     /// `from m import …`: the names listed become placeholders, the others
-    /// stay an eager import of the already loaded `m` (`N=x+y`).
+    /// stay an eager import of `m`, which is imported at once even when no
+    /// name is left (`N=x+y`).
     Names,
     /// `import a.b.c`: binds `a` at once; `a.b` and `a.b.c` load when first
     /// read as attributes of their loaded package (`N:sub`).
@@ -117,6 +124,10 @@ pub struct Patch {
     /// Whole `import a.b` statements all binding `a`: patched together.
     #[serde(skip)]
     package_group: Option<String>,
+    /// A whole `from m import …`: the names form that keeps `m` eager, for
+    /// when the whole statement would move something unsafe.
+    #[serde(skip)]
+    fallback: Option<Box<Patch>>,
 }
 
 impl Patch {
@@ -192,9 +203,10 @@ pub fn choose(a: &Analysis, usage: &UsageTable, stats: Option<&Stats>) -> LazyBi
         safety: crate::usage::DeferSafety::new(a),
         why_not: HashMap::default(),
         vanishing: None,
-        relied_on: reached_by_attribute_chains(a),
+        relied_on: HashMap::default(),
         read_from_outside: HashMap::default(),
     };
+    targets.relied_on = reached_by_attribute_chains(&targets);
     targets.read_from_outside = names_read_from_outside(&targets);
     for m in candidate_modules(&targets) {
         patch_module(&mut targets, m, &mut out);
@@ -218,7 +230,7 @@ struct Targets<'a> {
     /// each with the patched statements that answer for it (`None` while
     /// choosing).
     vanishing: Option<HashMap<ModuleId, Vec<PatchSite>>>,
-    relied_on: HashMap<ModuleId, ModuleId>,
+    relied_on: HashMap<ModuleId, Vec<ModuleId>>,
     /// Names of a module that others read at init (re-exports stay eager).
     read_from_outside: HashMap<ModuleId, ReadFromOutside>,
 }
@@ -259,9 +271,24 @@ impl Targets<'_> {
         if let Some(effect) = self.a.imports.modules[t].side_effects.first() {
             return Some(format!("{} has a side effect at import: {effect}", name(t)));
         }
-        if let Some(&r) = self.relied_on.get(&t).filter(|&&r| r != by.0 && !hooked) {
+        // A submodule of `t` never runs before `t` is imported: its reads
+        // of `t` rely on nothing.
+        let inside = |r: ModuleId| {
+            let (r, t) = (
+                &self.a.inventory.modules[r].name,
+                &self.a.inventory.modules[t].name,
+            );
+            r.strip_prefix(t.as_str())
+                .is_some_and(|rest| rest.starts_with('.'))
+        };
+        let reader = self
+            .relied_on
+            .get(&t)
+            .filter(|_| !hooked && !candidates::loaded_on_read(self.a, t))
+            .and_then(|readers| readers.iter().copied().find(|&r| r != by.0 && !inside(r)));
+        if let Some(r) = reader {
             return Some(format!(
-                "{} reaches {} through an attribute chain at init",
+                "{}, loaded at init, reaches {} through an attribute chain",
                 name(r),
                 name(t)
             ));

@@ -577,3 +577,60 @@ fn an_import_only_invocations_use_waits_for_them() {
         assert_eq!(g["usage"], "deferred", "{g}");
     }
 }
+
+/// The handler sets an environment variable at import (global state, which
+/// the probe charges exactly: its imports may still be patched); a package
+/// whose import sets a warning filter stays eager while the submodule taken
+/// from it waits; a chain to a submodule in a function of another module
+/// keeps that submodule's import eager, unless the package's `__getattr__`
+/// imports it on that read.
+#[test]
+fn effects_of_the_importer_and_of_a_package_keep_only_what_they_must() {
+    let unit = tempfile::tempdir().unwrap();
+    write_files(
+        unit.path(),
+        &[
+            ("caios-pack.yaml", "handler: handler.handler\nsource: src\nsite_packages: env\n"),
+            (
+                "src/handler.py",
+                "import os\n\nos.environ.setdefault('REPORT_MODE', 'short')\n\nfrom stats_kit import tests\nimport lazy_pkg.deep\nimport plain_pkg.deep\nimport chain_reader\n\n\ndef handler(event, context):\n    return [tests.halve(event['x']), os.environ['REPORT_MODE'], chain_reader.read(), lazy_pkg.deep.VALUE, plain_pkg.deep.VALUE]\n",
+            ),
+            (
+                "env/stats_kit/__init__.py",
+                "import warnings\n\nwarnings.filterwarnings('ignore', message='legacy layout')\n",
+            ),
+            ("env/stats_kit/tests.py", "def halve(x):\n    return x / 2\n"),
+            (
+                "env/lazy_pkg/__init__.py",
+                "import importlib\n\n\ndef __getattr__(name):\n    if name == 'deep':\n        return importlib.import_module('lazy_pkg.deep')\n    raise AttributeError(name)\n",
+            ),
+            ("env/lazy_pkg/deep.py", "VALUE = 7\n"),
+            ("env/plain_pkg/__init__.py", ""),
+            ("env/plain_pkg/deep.py", "VALUE = 8\n"),
+            (
+                "env/chain_reader.py",
+                "import lazy_pkg\nimport plain_pkg\n\n\ndef read():\n    return lazy_pkg.deep.VALUE + plain_pkg.deep.VALUE\n",
+            ),
+            (
+                "events.json",
+                r#"{"tests": [{"name": "one", "event": {"x": 4}, "context": {}}]}"#,
+            ),
+        ],
+    );
+    let dist = tempfile::tempdir().unwrap();
+    let (out, lazy) = trace_and_package(unit.path(), dist.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let status = lazy["status"].as_str().unwrap_or_default();
+    assert!(status.starts_with("applied"), "{lazy:#}");
+    let tests = entry(&lazy["patches"], "handler", 5).unwrap_or_else(|| panic!("{lazy:#}"));
+    assert_eq!(tests["form"], "names", "{tests}");
+    assert_eq!(tests["deferred"], serde_json::json!(["stats_kit.tests"]));
+    let deep = entry(&lazy["patches"], "handler", 6).unwrap_or_else(|| panic!("{lazy:#}"));
+    assert_eq!(deep["deferred"], serde_json::json!(["lazy_pkg.deep"]));
+    let plain = entry(&lazy["refused"], "handler", 7).unwrap_or_else(|| panic!("{lazy:#}"));
+    let why = plain["why"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("chain_reader") && why.contains("attribute chain"),
+        "{why}"
+    );
+}

@@ -7,7 +7,7 @@
 
 use super::{statements, InitCalls, LazyBindings, Patch, PatchForm, Refusal, Statement, Targets};
 use crate::analysis::Analysis;
-use crate::imports::SiteKind;
+use crate::imports::{Site, SiteKind};
 use crate::scan::{FileKind, ModuleId};
 use crate::usage::Usage;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
@@ -46,27 +46,92 @@ pub(super) fn candidate_modules(t: &Targets) -> Vec<ModuleId> {
         .collect()
 }
 
-/// Modules some other module reaches through an attribute chain at init
-/// (`import a` then `a.b.x`): they rely on having been imported by someone.
-pub(super) fn reached_by_attribute_chains(a: &Analysis) -> HashMap<ModuleId, ModuleId> {
-    use petgraph::visit::EdgeRef;
-    let g = &a.graph.graph;
-    let mut out = HashMap::default();
-    for e in g.edge_references() {
-        if e.weight().kind != crate::graph::EdgeKind::Import(SiteKind::Attribute) {
+/// Modules some other module loaded at init reaches through an attribute
+/// chain (`import a` then `a.b.x`), each with those readers: they rely on
+/// the module having been imported by someone, whenever the chain runs
+/// (in a function, it may be an invocation, before anything reifies a
+/// placeholder that would import it).
+pub(super) fn reached_by_attribute_chains(t: &Targets) -> HashMap<ModuleId, Vec<ModuleId>> {
+    let a = t.a;
+    let ns = crate::graph::InventoryNamespace {
+        inv: &a.inventory,
+        imports: &a.imports,
+    };
+    let mut out: HashMap<ModuleId, Vec<ModuleId>> = HashMap::default();
+    for (x, imports) in a.imports.modules.iter().enumerate() {
+        if !matches!(t.usage.of(x).usage, Usage::Hot | Usage::Lazy) {
             continue;
         }
-        if let (crate::graph::Node::Module(from), crate::graph::Node::Module(to)) =
-            (g[e.source()], g[e.target()])
-        {
-            // Only code that runs at init can rely on the import at init
-            // (`analyze --why` also parses modules nothing reaches).
-            if a.module_reach(from) == crate::graph::Reach::Cold {
-                out.entry(to).or_insert(from);
+        let reader = &a.inventory.modules[x];
+        for site in &imports.sites {
+            if site.kind != SiteKind::Attribute || site.type_checking {
+                continue;
+            }
+            let reached = crate::graph::resolve_site(&ns, &reader.name, reader.is_package, site);
+            for name in reached.targets {
+                if let Some(m) = a.inventory.module(&name) {
+                    let readers = out.entry(m).or_default();
+                    if !readers.contains(&x) {
+                        readers.push(x);
+                    }
+                }
             }
         }
     }
     out
+}
+
+/// The package of `m` imports it when it is read as a missing attribute
+/// (a module `__getattr__`, lazy_loader, an `_import_structure`): an
+/// attribute chain to `m` needs no one to have imported it.
+pub(super) fn loaded_on_read(a: &Analysis, m: ModuleId) -> bool {
+    use petgraph::graph::NodeIndex;
+    let name = &a.inventory.modules[m].name;
+    let Some(package) = name
+        .rsplit_once('.')
+        .and_then(|(p, _)| a.inventory.module(p))
+    else {
+        return false;
+    };
+    a.graph
+        .graph
+        .edges_connecting(NodeIndex::new(package), NodeIndex::new(m))
+        .any(|e| {
+            matches!(
+                e.weight().kind,
+                crate::graph::EdgeKind::Import(
+                    SiteKind::LazyGetattr | SiteKind::LazyAttach | SiteKind::ImportStructure
+                )
+            )
+        })
+}
+
+/// The import sites that may run at init, each with its module: those of
+/// modules loaded at init, outside `TYPE_CHECKING`, and in a function only
+/// when the trace saw code of that module run at init (or did not track it).
+fn sites_run_at_init<'t>(t: &'t Targets) -> impl Iterator<Item = (ModuleId, &'t Site)> + 't {
+    let a = t.a;
+    a.imports
+        .modules
+        .iter()
+        .enumerate()
+        .filter(|&(x, _)| matches!(t.usage.of(x).usage, Usage::Hot | Usage::Lazy))
+        .flat_map(move |(x, imports)| {
+            let code_ran = t
+                .stats
+                .modules
+                .get(&a.inventory.modules[x].name)
+                .and_then(|o| o.init_code_lines.as_deref())
+                .is_none_or(|ran| !ran.is_empty());
+            imports
+                .sites
+                .iter()
+                .filter(move |site| {
+                    !site.type_checking
+                        && (site.scope != crate::imports::Scope::Function || code_ran)
+                })
+                .map(move |site| (x, site))
+        })
 }
 
 /// What modules loaded at init read of other modules' namespaces there:
@@ -78,64 +143,45 @@ pub(super) fn reached_by_attribute_chains(a: &Analysis) -> HashMap<ModuleId, Mod
 pub(super) fn names_read_from_outside(t: &Targets) -> HashMap<ModuleId, ReadFromOutside> {
     let a = t.a;
     let mut out: HashMap<ModuleId, ReadFromOutside> = HashMap::default();
-    for (x, imports) in a.imports.modules.iter().enumerate() {
-        if !matches!(t.usage.of(x).usage, Usage::Hot | Usage::Lazy) {
-            continue;
-        }
+    for (x, site) in sites_run_at_init(t) {
         let reader = &a.inventory.modules[x];
-        let functions_ran = t
-            .stats
-            .modules
-            .get(&reader.name)
-            .and_then(|o| o.init_code_lines.as_deref())
-            .is_none_or(|ran| !ran.is_empty());
-        for site in &imports.sites {
-            if site.type_checking
-                || (site.scope == crate::imports::Scope::Function && !functions_ran)
-            {
-                continue;
+        let Some(base) =
+            crate::graph::absolute_name(&reader.name, reader.is_package, site.level, &site.target)
+        else {
+            continue;
+        };
+        let mut note = |m: ModuleId, name: &str| {
+            let entry = out.entry(m).or_default();
+            let who = || format!("{} (line {})", reader.name, site.line);
+            if name == "*" {
+                entry.star.get_or_insert_with(who);
+            } else {
+                entry.names.entry(name.to_string()).or_insert_with(who);
             }
-            let Some(base) = crate::graph::absolute_name(
-                &reader.name,
-                reader.is_package,
-                site.level,
-                &site.target,
-            ) else {
-                continue;
-            };
-            let mut note = |m: ModuleId, name: &str| {
-                let entry = out.entry(m).or_default();
-                let who = || format!("{} (line {})", reader.name, site.line);
-                if name == "*" {
-                    entry.star.get_or_insert_with(who);
-                } else {
-                    entry.names.entry(name.to_string()).or_insert_with(who);
-                }
-            };
-            match site.kind {
-                SiteKind::From => {
-                    if let Some(m) = a.inventory.module(&base) {
-                        for name in &site.names {
-                            note(m, name);
-                        }
+        };
+        match site.kind {
+            SiteKind::From => {
+                if let Some(m) = a.inventory.module(&base) {
+                    for name in &site.names {
+                        note(m, name);
                     }
                 }
-                SiteKind::ModuleName => {
-                    if let Some(m) = a.inventory.module(&base) {
-                        note(m, "*");
-                    }
-                }
-                SiteKind::Attribute => {
-                    // `a.b.x`: `b` of `a`, `x` of `a.b` (whichever are modules).
-                    let parts: Vec<&str> = base.split('.').collect();
-                    for i in 1..parts.len() {
-                        if let Some(m) = a.inventory.module(&parts[..i].join(".")) {
-                            note(m, parts[i]);
-                        }
-                    }
-                }
-                _ => {}
             }
+            SiteKind::ModuleName => {
+                if let Some(m) = a.inventory.module(&base) {
+                    note(m, "*");
+                }
+            }
+            SiteKind::Attribute => {
+                // `a.b.x`: `b` of `a`, `x` of `a.b` (whichever are modules).
+                let parts: Vec<&str> = base.split('.').collect();
+                for i in 1..parts.len() {
+                    if let Some(m) = a.inventory.module(&parts[..i].join(".")) {
+                        note(m, parts[i]);
+                    }
+                }
+            }
+            _ => {}
         }
     }
     out
@@ -201,6 +247,11 @@ pub(super) fn patch_module(t: &mut Targets, m: ModuleId, out: &mut LazyBindings)
     // An import cycle through the module itself is no reason: placeholders
     // never leave it (its class reifies them on attribute reads), so a
     // cycle-mate reading it half-initialised sees what it would have seen.
+    // The module runs at init whatever is patched, so its own effects stay
+    // there. What they can hide is a deferred import's effect charged to it
+    // (a change the nested module's globals do not lead to is found at the
+    // importer's next boundary). Global state is compared at every
+    // boundary, so its changes are charged exactly and hide nothing.
     let effects = t
         .stats
         .modules
@@ -215,18 +266,24 @@ pub(super) fn patch_module(t: &mut Targets, m: ModuleId, out: &mut LazyBindings)
             );
             return;
         }
-        Some(e) if !e.is_empty() => {
-            refuse(
-                out,
-                0,
-                format!(
-                    "the module itself has effects outside its namespace ({})",
-                    e.join("; ")
-                ),
-            );
-            return;
+        Some(e) => {
+            let kept: Vec<&str> = e
+                .iter()
+                .map(String::as_str)
+                .filter(|e| !crate::stats::is_global_state_effect(e))
+                .collect();
+            if !kept.is_empty() {
+                refuse(
+                    out,
+                    0,
+                    format!(
+                        "the module itself has effects outside its namespace ({})",
+                        kept.join("; ")
+                    ),
+                );
+                return;
+            }
         }
-        Some(_) => {}
     }
     if a.imports.modules[m].replaces_itself {
         refuse(
@@ -296,30 +353,38 @@ pub(super) fn patch_module(t: &mut Targets, m: ModuleId, out: &mut LazyBindings)
             checked,
             deferred,
             verdict,
+            fallback,
         } = j;
-        match verdict {
-            Ok(()) => out.patches.push(Patch {
-                module: module.name.clone(),
-                file: file.rel.clone(),
-                path: file.path.clone(),
-                line: s.line,
-                form,
-                names: match form {
-                    PatchForm::Whole => s.bound.clone(),
-                    PatchForm::Names => lazy.iter().map(|&i| s.bound[i].clone()).collect(),
-                    PatchForm::Submodules => vec![s.module.clone()],
-                },
-                imported: lazy.iter().map(|&i| s.from_names[i].clone()).collect(),
-                checked,
-                package_group: (form == PatchForm::Whole && s.binds_package)
-                    .then(|| s.bound[0].clone()),
-                deferred: deferred
-                    .into_iter()
-                    .map(|d| a.inventory.modules[d].name.clone())
-                    .collect(),
-            }),
-            Err(why) => refuse(out, s.line, why),
+        if let Err(why) = verdict {
+            refuse(out, s.line, why);
+            continue;
         }
+        let build = |form: PatchForm, lazy: Vec<usize>, checked, deferred: Vec<ModuleId>| Patch {
+            module: module.name.clone(),
+            file: file.rel.clone(),
+            path: file.path.clone(),
+            line: s.line,
+            form,
+            names: match form {
+                PatchForm::Whole => s.bound.clone(),
+                PatchForm::Names => lazy.iter().map(|&i| s.bound[i].clone()).collect(),
+                PatchForm::Submodules => vec![s.module.clone()],
+            },
+            imported: lazy.iter().map(|&i| s.from_names[i].clone()).collect(),
+            checked,
+            package_group: (form == PatchForm::Whole && s.binds_package)
+                .then(|| s.bound[0].clone()),
+            deferred: deferred
+                .into_iter()
+                .map(|d| a.inventory.modules[d].name.clone())
+                .collect(),
+            fallback: None,
+        };
+        let mut patch = build(form, lazy, checked, deferred);
+        patch.fallback = fallback
+            .filter(|f| !f.deferred.is_empty())
+            .map(|f| Box::new(build(PatchForm::Names, f.lazy, f.checked, f.deferred)));
+        out.patches.push(patch);
     }
 }
 
@@ -334,6 +399,16 @@ struct Judged {
     /// first: keep_patches_that_defer sorts out which really move).
     deferred: Vec<ModuleId>,
     verdict: Result<(), String>,
+    /// A whole `from m import …`: the names form to fall back on.
+    fallback: Option<NamesForm>,
+}
+
+/// The names form of a `from m import …` statement.
+struct NamesForm {
+    /// The indices of the names made lazy.
+    lazy: Vec<usize>,
+    checked: Vec<ModuleId>,
+    deferred: Vec<ModuleId>,
 }
 
 /// Chooses the form for one statement of module `m`: with `submodules`,
@@ -393,42 +468,56 @@ fn judge(t: &mut Targets, m: ModuleId, s: Statement, submodules: bool) -> Judged
             checked: subs,
             s,
             verdict,
+            fallback: None,
         };
     }
     let whole = s
         .verdict
         .clone()
         .and_then(|()| why_not_moving(t, &targets, false));
-    if whole.is_err() && !s.from_names.is_empty() {
-        if let Some(partial) = judge_names(t, m, &s) {
-            let (lazy, subs) = partial;
-            // Its hook on the package is a best effort (see the runtime):
-            // attribute chains count as for a whole statement.
-            if why_not_moving(t, &subs, false).is_ok() {
-                return Judged {
-                    deferred: unused(t, &subs),
-                    form: PatchForm::Names,
-                    lazy,
-                    checked: subs,
-                    s,
-                    verdict: Ok(()),
-                };
-            }
-        }
-    }
-    Judged {
-        deferred: unused(t, &targets),
-        form: PatchForm::Whole,
-        lazy: Vec::new(),
-        checked: targets,
-        s,
-        verdict: whole,
+    // `from m import x`: deferring only the names' submodules, `m` kept
+    // eager. The form when the whole statement is refused here, and its
+    // fallback when the whole is refused once every patch is known
+    // (joint::refuse_unsafe_vanishing: what `m` would take along).
+    let names = if s.from_names.is_empty() {
+        None
+    } else {
+        // Its hook on the package is a best effort (see the runtime):
+        // attribute chains count as for a whole statement.
+        judge_names(t, m, &s).filter(|(_, subs)| why_not_moving(t, subs, false).is_ok())
+    };
+    match (whole, names) {
+        (Err(_), Some((lazy, subs))) => Judged {
+            deferred: unused(t, &subs),
+            form: PatchForm::Names,
+            lazy,
+            checked: subs,
+            s,
+            verdict: Ok(()),
+            fallback: None,
+        },
+        (whole, names) => Judged {
+            deferred: unused(t, &targets),
+            form: PatchForm::Whole,
+            lazy: Vec::new(),
+            checked: targets,
+            fallback: names.map(|(lazy, subs)| NamesForm {
+                deferred: unused(t, &subs),
+                lazy,
+                checked: subs,
+            }),
+            s,
+            verdict: whole,
+        },
     }
 }
 
 /// `from m import x, y`: the names whose own verdict passes and which are
-/// submodules of `m` init does not use, with those submodules, when some
-/// other name stays eager (else it is the whole statement).
+/// submodules of `m` init does not use, with those submodules. Asked when
+/// the whole statement cannot be lazy: `m` stays an eager import (with the
+/// other names, or binding nothing when every name is lazy), so what its
+/// own import does stays at init (`from scipy import stats` defers
+/// scipy.stats while scipy, whose import sets warning filters, loads).
 fn judge_names(t: &Targets, m: ModuleId, s: &Statement) -> Option<(Vec<usize>, Vec<ModuleId>)> {
     let a = t.a;
     let module = &a.inventory.modules[m];
@@ -444,7 +533,7 @@ fn judge_names(t: &Targets, m: ModuleId, s: &Statement) -> Option<(Vec<usize>, V
             subs.push(sub);
         }
     }
-    (!lazy.is_empty() && lazy.len() < s.from_names.len()).then_some((lazy, subs))
+    (!lazy.is_empty()).then_some((lazy, subs))
 }
 
 /// `import a.x` and `import a.y` both bind `a`: they become lazy together

@@ -69,13 +69,15 @@ pub(super) fn refuse_unsafe_vanishing(t: &mut Targets, out: &mut LazyBindings) {
         }
         let patches = std::mem::take(&mut out.patches);
         for (i, p) in patches.into_iter().enumerate() {
-            match why_by_index.remove(&i) {
-                Some(why) => out.refused.push(Refusal {
+            match (why_by_index.remove(&i), p.fallback) {
+                // Checked on the next round, with what the others move.
+                (Some(_), Some(names)) => out.patches.push(*names),
+                (Some(why), None) => out.refused.push(Refusal {
                     module: p.module,
                     line: p.line,
                     why,
                 }),
-                None => out.patches.push(p),
+                (None, fallback) => out.patches.push(Patch { fallback, ..p }),
             }
         }
     }

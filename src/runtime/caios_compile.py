@@ -14,7 +14,9 @@ line, and the source file itself is not changed:
   Python 3.15+, PEP 810, it is marked ``lazy`` instead, when the
   interpreter's ast has that field);
 - ``N=x+y``: a ``from m import …`` statement whose imported names ``x`` and
-  ``y`` become lazy bindings, the others staying an eager ``from`` import;
+  ``y`` become lazy bindings, the others staying an eager ``from`` import
+  (when it has no others, ``m`` is still imported at once, binding
+  nothing);
 - ``N:sub``: an ``import a.b.c`` statement that binds ``a`` at once and
   leaves ``a.b.c`` to load when read as an attribute
   (``caios_lazy.submodules``), on every Python version.
@@ -82,6 +84,8 @@ def _split_from(node, lazy_names):
     out = []
     if eager:
         out.append(ast.copy_location(ast.ImportFrom(module=node.module, names=eager, level=node.level), node))
+    else:
+        out.append(_import_only(node))
     part = ast.copy_location(ast.ImportFrom(module=node.module, names=lazy, level=node.level), node)
     if _NATIVE_LAZY:
         part.is_lazy = 1
@@ -89,6 +93,25 @@ def _split_from(node, lazy_names):
     else:
         out.append(_lazy_statement(part))
     return out
+
+
+def _import_only(node):
+    """``__import__("m", globals(), None, (), LEVEL)``: imports the module of
+    ``from m import …`` now, as the statement would, and binds nothing (its
+    names are all lazy: the package's own import keeps its effects at
+    init)."""
+    call = ast.Call(
+        func=ast.Name(id="__import__", ctx=ast.Load()),
+        args=[ast.Constant(value=node.module or ""),
+              ast.Call(func=ast.Name(id="globals", ctx=ast.Load()), args=[], keywords=[]),
+              ast.Constant(value=None), ast.Tuple(elts=[], ctx=ast.Load()),
+              ast.Constant(value=node.level)],
+        keywords=[])
+    statement = ast.Expr(value=call)
+    for n in ast.walk(statement):
+        ast.copy_location(n, node)
+        n.end_lineno, n.end_col_offset = node.lineno, node.col_offset
+    return statement
 
 
 def _binds_package(node):

@@ -95,6 +95,39 @@ pub struct ModuleStats {
     cumulative_hist: Histogram,
 }
 
+/// The probe's labels for a change of global state (src/runtime/tracer.py,
+/// `_GLABELS`). It compares that state at every import boundary, so such an
+/// effect is charged exactly to the module whose own code made it, never
+/// to an importer for something a nested import did.
+const GLOBAL_STATE_EFFECTS: &[&str] = &[
+    "atexit.register",
+    "codecs.register",
+    "copyreg.dispatch_table",
+    "warnings.filters",
+    "sys.path",
+    "sys.meta_path",
+    "sys.path_hooks",
+    "sys.excepthook",
+    "sys.displayhook",
+    "sys.stdin",
+    "sys.stdout",
+    "sys.stderr",
+    "sys.setrecursionlimit",
+    "os.environ",
+    "asyncio event loop policy",
+    "logging root logger",
+    "socket default timeout",
+    "gc settings",
+    "started a thread",
+    "builtins",
+];
+
+/// Whether a probed effect is a change of global state (see
+/// [`GLOBAL_STATE_EFFECTS`]; also `signal handler SIGTERM` and the like).
+pub fn is_global_state_effect(effect: &str) -> bool {
+    GLOBAL_STATE_EFFECTS.contains(&effect) || effect.starts_with("signal handler ")
+}
+
 /// How a probing trace saw a file loaded. When traces disagree, `Dlopen`
 /// wins: a library loaded with ctypes must be a real file wherever it is.
 #[derive(

@@ -512,3 +512,28 @@ fn names_a_module_mentions() {
         assert_eq!(imports.references, *want, "\nsource:\n{source}");
     }
 }
+
+#[test]
+fn module_level_calls_with_side_effects() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "import atexit\natexit.register(print)",
+            &["atexit.register (line 2)"],
+        ),
+        (
+            "DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'x')",
+            &["(…).AddSerializedFile (line 1)"],
+        ),
+        (
+            "import warnings\nwarnings.simplefilter('ignore')",
+            &["warnings.simplefilter (line 2)"],
+        ),
+        // in a function, it happens when called, not at import
+        ("def f():\n    atexit.register(print)", &[]),
+        ("x = compute().total()\nprint(x)", &[]),
+    ];
+    for (source, want) in cases {
+        let imports = parse_source(source, false).unwrap();
+        assert_eq!(imports.side_effects, *want, "\nsource:\n{source}");
+    }
+}

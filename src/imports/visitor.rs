@@ -220,11 +220,19 @@ impl<'a> ImportVisitor<'a> {
                 }
             }
             Expr::Call(call) => {
-                let Some(callee) = dotted(&call.func) else {
-                    return;
+                // `pool.Default().AddSerializedFile(…)`: a method of a
+                // call's result is named by its last part.
+                let callee = match (dotted(&call.func), &*call.func) {
+                    (Some(callee), _) => callee,
+                    (None, Expr::Attribute(a)) => format!("(…).{}", a.attr.as_str()),
+                    _ => return,
                 };
                 let last = callee.rsplit('.').next().unwrap_or(&callee);
+                // Generated protobuf modules add their files to the
+                // process-wide descriptor pool (C state the probe cannot
+                // see), which other code's schemas then depend on.
                 let side_effect = last.contains("register")
+                    || last == "AddSerializedFile"
                     || matches!(
                         callee.as_str(),
                         "copyreg.pickle"

@@ -28,13 +28,13 @@ values, and never through ``globals()``/``vars()``/``exec`` (docs/runtime.md,
 "Lazy bindings", lists the rules). Stdlib only.
 """
 
+import _thread
 import sys
-import threading
 
 _ModuleType = type(sys)
-_lock = threading.RLock()
+_lock = _thread.RLock()
 _pending = {}  # id(module globals) -> placeholders not yet reified
-_local = threading.local()  # .resolving: ids of placeholders this thread is importing
+_local = _thread._local()  # .resolving: ids of placeholders this thread is importing
 
 
 class DeferredSubmodulesModule(_ModuleType):

@@ -191,6 +191,17 @@ impl LazyBindings {
 /// Chooses the statements to patch. Without a probing trace nothing is
 /// patched.
 pub fn choose(a: &Analysis, usage: &UsageTable, stats: Option<&Stats>) -> LazyBindings {
+    choose_excluding(a, usage, stats, &[])
+}
+
+/// [`choose`], with the statements of the modules named in `excluded`
+/// refused (verify failed with them), the others chosen together again.
+pub fn choose_excluding(
+    a: &Analysis,
+    usage: &UsageTable,
+    stats: Option<&Stats>,
+    excluded: &[String],
+) -> LazyBindings {
     let mut out = LazyBindings::default();
     let Some(stats) = stats.filter(|s| s.probed) else {
         out.status = "none: needs statistics from a probing trace (--stats)".into();
@@ -209,6 +220,15 @@ pub fn choose(a: &Analysis, usage: &UsageTable, stats: Option<&Stats>) -> LazyBi
     targets.relied_on = reached_by_attribute_chains(&targets);
     targets.read_from_outside = names_read_from_outside(&targets);
     for m in candidate_modules(&targets) {
+        let name = &a.inventory.modules[m].name;
+        if excluded.contains(name) {
+            out.refused.push(Refusal {
+                module: name.clone(),
+                line: 0,
+                why: "verify failed with the lazy bindings of this module".into(),
+            });
+            continue;
+        }
         patch_module(&mut targets, m, &mut out);
     }
     refuse_unsafe_vanishing(&mut targets, &mut out);

@@ -634,3 +634,63 @@ fn effects_of_the_importer_and_of_a_package_keep_only_what_they_must() {
         "{why}"
     );
 }
+
+/// A registration the probe cannot see (a list inside an object of another
+/// module) makes the handler's `import plugin` look deferrable (plugin's
+/// import cycle keeps its body eager as a lazy module); verify's traceback
+/// names the handler, whose patches are withdrawn alone, and the package
+/// ships with the others (helpers' import of heavylib).
+#[test]
+fn a_patch_verify_rejects_is_withdrawn_alone_when_named() {
+    let unit = tempfile::tempdir().unwrap();
+    write_files(
+        unit.path(),
+        &[
+            ("caios-pack.yaml", "handler: handler.handler\nsource: src\nsite_packages: env\n"),
+            (
+                "src/handler.py",
+                "import registry\nimport plugin\nimport helpers\n\nFIRST = registry.REG.items[0]\nREADY = helpers.ready()\n\n\ndef handler(event, context):\n    return [FIRST, helpers.compute(event['x'])]\n",
+            ),
+            (
+                "env/registry.py",
+                "class _Registry:\n    def __init__(self):\n        self.items = []\n\n\nREG = _Registry()\n",
+            ),
+            (
+                "env/plugin.py",
+                "import registry\nimport plugin_helper\n\nregistry.REG.items.append('plugin')\n",
+            ),
+            ("env/plugin_helper.py", "import plugin\n\n\ndef helper():\n    return plugin\n"),
+            (
+                "env/helpers.py",
+                "from heavylib.engine import Engine\n\n\ndef compute(x):\n    return Engine().run(x)\n\n\ndef ready():\n    return True\n",
+            ),
+            ("env/heavylib/__init__.py", ""),
+            (
+                "env/heavylib/engine.py",
+                "class Engine:\n    def run(self, x):\n        return 2 * x\n",
+            ),
+            (
+                "events.json",
+                r#"{"tests": [{"name": "one", "event": {"x": 1}, "context": {}}]}"#,
+            ),
+        ],
+    );
+    let dist = tempfile::tempdir().unwrap();
+    let (out, lazy) = trace_and_package(unit.path(), dist.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let status = lazy["status"].as_str().unwrap_or_default();
+    assert!(
+        status.starts_with("applied") && status.contains("those of handler withdrawn"),
+        "{lazy:#}"
+    );
+    assert_eq!(
+        patched_modules(&lazy),
+        vec![("helpers".to_string(), 1), ("plugin".to_string(), 2)]
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("trying again without those of handler"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(plan_lazy_count(dist.path()), 2);
+}

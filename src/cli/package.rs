@@ -49,23 +49,39 @@ pub struct PackageArgs {
 
 /// The patched modules a verify failure names, else all of them.
 fn suspects(lazy: &crate::lazy_bindings::LazyBindings, difference: &str) -> String {
-    let mut named: Vec<&str> = lazy
-        .patches
-        .iter()
-        .map(|p| p.module.as_str())
-        .filter(|m| names_module(difference, m))
-        .collect();
+    let mut named = named_patched_modules(lazy, difference);
     if named.is_empty() {
-        named = lazy.patches.iter().map(|p| p.module.as_str()).collect();
+        named = lazy.patches.iter().map(|p| p.module.clone()).collect();
+        named.sort_unstable();
+        named.dedup();
     }
-    named.sort_unstable();
-    named.dedup();
     let more = named.len().saturating_sub(5);
     let mut text = named[..named.len().min(5)].join(", ");
     if more > 0 {
         text.push_str(&format!(" and {more} more"));
     }
     format!("patched modules: {text}")
+}
+
+/// The patched modules verify's difference names, sorted: in the packaged
+/// run's traceback when it has one (its table of where modules loaded from
+/// names every module, guilty or not).
+fn named_patched_modules(
+    lazy: &crate::lazy_bindings::LazyBindings,
+    difference: &str,
+) -> Vec<String> {
+    let difference = difference
+        .split_once("traceback of the packaged run:")
+        .map_or(difference, |(_, traceback)| traceback);
+    let mut named: Vec<String> = lazy
+        .patches
+        .iter()
+        .map(|p| p.module.clone())
+        .filter(|m| names_module(difference, m))
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    named
 }
 
 /// Whether `text` names `module` as a whole: as a dotted name (`a.b`, not
@@ -164,15 +180,59 @@ pub fn run(args: &PackageArgs) -> Result<()> {
                 )
             }
             Some(difference) => {
-                // Never ship a patch verify rejects: plan and emit unpatched.
+                // Never ship a patch verify rejects. The patches of the
+                // modules verify's difference names go first; should verify
+                // reject the others too, plan and emit unpatched.
                 let suspects = suspects(&lazy, &difference);
-                eprintln!(
-                    "caios-pack: warning: verify failed with lazy bindings ({suspects}); emitting the package without them:\n{difference}"
-                );
-                lazy.status = format!("withdrawn: verify failed with them ({suspects})");
-                options.lazy_lines.clear();
-                let groups = build_groups(&analysis, &unpatched_usage);
-                round = rounds.run(unpatched_usage, groups, &options)?;
+                let named = named_patched_modules(&lazy, &difference);
+                let mut salvaged = None;
+                if let (Some(stats), false) = (stats.as_ref(), named.is_empty()) {
+                    let retry = crate::lazy_bindings::choose_excluding(
+                        &analysis,
+                        &unpatched_usage,
+                        Some(stats),
+                        &named,
+                    );
+                    if !retry.patches.is_empty() {
+                        eprintln!(
+                            "caios-pack: warning: verify failed with lazy bindings ({suspects}); trying again without those of {}:\n{difference}",
+                            named.join(", ")
+                        );
+                        options.lazy_lines = retry.lines();
+                        let usage =
+                            crate::lazy_bindings::apply(&analysis, &unpatched_usage, stats, &retry);
+                        let groups = build_groups(&analysis, &usage);
+                        let again = rounds.run(usage, groups, &options)?;
+                        if again
+                            .verification
+                            .as_ref()
+                            .and_then(|v| v.difference())
+                            .is_none()
+                        {
+                            salvaged = Some((retry, again));
+                        }
+                    }
+                }
+                match salvaged {
+                    Some((retry, again)) => {
+                        lazy = retry;
+                        lazy.status = format!(
+                            "applied: {} statements, and verify passed with them (those of {} withdrawn: verify failed with them)",
+                            again.emitted.lazy_bindings.len(),
+                            named.join(", ")
+                        );
+                        round = again;
+                    }
+                    None => {
+                        eprintln!(
+                            "caios-pack: warning: verify failed with lazy bindings ({suspects}); emitting the package without them:\n{difference}"
+                        );
+                        lazy.status = format!("withdrawn: verify failed with them ({suspects})");
+                        options.lazy_lines.clear();
+                        let groups = build_groups(&analysis, &unpatched_usage);
+                        round = rounds.run(unpatched_usage, groups, &options)?;
+                    }
+                }
             }
         }
     } else if patching {

@@ -635,8 +635,9 @@ fn effects_of_the_importer_and_of_a_package_keep_only_what_they_must() {
     );
 }
 
-/// A registration the probe cannot see (a list inside an object of another
-/// module) makes the handler's `import plugin` look deferrable (plugin's
+/// A registration the probe cannot see (a list in a dict an object of
+/// another module holds) makes the handler's `import plugin` look
+/// deferrable (plugin's
 /// import cycle keeps its body eager as a lazy module); verify's traceback
 /// names the handler, whose patches are withdrawn alone, and the package
 /// ships with the others (helpers' import of heavylib).
@@ -649,15 +650,15 @@ fn a_patch_verify_rejects_is_withdrawn_alone_when_named() {
             ("caios-pack.yaml", "handler: handler.handler\nsource: src\nsite_packages: env\n"),
             (
                 "src/handler.py",
-                "import registry\nimport plugin\nimport helpers\n\nFIRST = registry.REG.items[0]\nREADY = helpers.ready()\n\n\ndef handler(event, context):\n    return [FIRST, helpers.compute(event['x'])]\n",
+                "import registry\nimport plugin\nimport helpers\n\nFIRST = registry.REG.tables['main'][0]\nREADY = helpers.ready()\n\n\ndef handler(event, context):\n    return [FIRST, helpers.compute(event['x'])]\n",
             ),
             (
                 "env/registry.py",
-                "class _Registry:\n    def __init__(self):\n        self.items = []\n\n\nREG = _Registry()\n",
+                "class _Registry:\n    def __init__(self):\n        self.tables = {'main': []}\n\n\nREG = _Registry()\n",
             ),
             (
                 "env/plugin.py",
-                "import registry\nimport plugin_helper\n\nregistry.REG.items.append('plugin')\n",
+                "import registry\nimport plugin_helper\n\nregistry.REG.tables['main'].append('plugin')\n",
             ),
             ("env/plugin_helper.py", "import plugin\n\n\ndef helper():\n    return plugin\n"),
             (

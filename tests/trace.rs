@@ -460,7 +460,7 @@ fn the_probe_reports_side_effects_and_import_cycles() {
         &[
             (
                 "app.py",
-                "import clean, old, ext, plugin, plugin2, selfreg, sneaky, cyc_a, at_exit\nimport own_warning, warning_filter\nimport pkg.dates, pkg.wrap, pkg.adds\nfrom pkg import units\ndef handler(event, context):\n    return 1\n",
+                "import clean, old, ext, plugin, plugin2, selfreg, sneaky, cyc_a, at_exit\nimport own_warning, warning_filter, objplugin, objviews\nimport pkg.dates, pkg.wrap, pkg.adds\nfrom pkg import units\ndef handler(event, context):\n    return 1\n",
             ),
             // A filter for a warning category the module defines: nothing
             // can raise one before it runs. Not an effect; a filter for
@@ -472,6 +472,17 @@ fn the_probe_reports_side_effects_and_import_cycles() {
             (
                 "warning_filter.py",
                 "import warnings\nwarnings.filterwarnings('ignore', message='matrix')\n",
+            ),
+            // Registrations into an object another module holds: a list
+            // of its, and a web application's routes through a decorator.
+            (
+                "objreg.py",
+                "class Registry:\n    def __init__(self):\n        self.items = []\n        self.routes = {}\n    def route(self, path):\n        def deco(fn):\n            self.routes[path] = fn\n            return fn\n        return deco\n\n\nREG = Registry()\n",
+            ),
+            ("objplugin.py", "import objreg\nobjreg.REG.items.append('p')\n"),
+            (
+                "objviews.py",
+                "from objreg import REG\n@REG.route('/x')\ndef x():\n    return 1\n",
             ),
             // A set gaining its own functions says whose; one gaining
             // strings cannot.
@@ -573,6 +584,16 @@ fn the_probe_reports_side_effects_and_import_cycles() {
         has("sneaky", "registry4.TABLE");
         assert_eq!(effects("warning_filter"), ["warnings.filters"], "{extra:?}");
         assert_eq!(
+            effects("objplugin"),
+            ["mutated objreg.REG.items"],
+            "{extra:?}"
+        );
+        assert_eq!(
+            effects("objviews"),
+            ["mutated objreg.REG.routes"],
+            "{extra:?}"
+        );
+        assert_eq!(
             module(&doc, "pkg.adds")["package_effects"],
             serde_json::json!({"pkg.funcset": [
                 "mutated pkg.funcset.FUNCS (new keys of pkg.adds, pkg.funcs)",
@@ -605,6 +626,7 @@ fn the_probe_reports_side_effects_and_import_cycles() {
             "selfreg",
             "registry3",
             "own_warning",
+            "objreg",
         ] {
             assert_eq!(effects(clean), Vec::<String>::new(), "{clean} ({extra:?})");
         }

@@ -465,13 +465,16 @@ def _file_rows():
 # baseline of each module's namespace (keys, the id of each value, the length
 # of each dict / list / set value) is taken when its own import ends
 # (preloaded modules: when the probe starts), with one per class it defines
-# (mutable heap types whose __module__ is the module). X's globals reference
+# (mutable heap types whose __module__ is the module) and one per instance
+# of a Python class it holds (the instance's attribute dict: a registry
+# object's list, a web application's routes). X's globals reference
 # modules as module objects and through functions (compared in full: every
 # value's identity, every container's length), through classes, instances
 # and containers (dict / list / set values of a module: only the namespace's
 # size and its containers' lengths, then in full if either changed); classes
-# referenced directly are compared in full, the classes that the referenced
-# modules define by the size of their namespace. Differences are X's effects
+# and instances referenced directly are compared in full, the classes that
+# the referenced modules define and the instances they hold by the size of
+# their namespace (and their containers' lengths, for instances). Differences are X's effects
 # and become the new baselines. Changes to other modules and classes of X's
 # own top-level package, its C part included (_top: "_csv" and "csv" are
 # one; numpy filling its dispatch tables, matplotlib.dates registering its
@@ -496,9 +499,10 @@ def _file_rows():
 # is not seen at X's end and is charged to the next module whose globals do;
 # changes that X's importer made before importing X, to a module both reference,
 # is charged to X; a class attribute replaced (not added or removed) on a
-# class X does not reference directly; mutations inside other objects (a
-# registry object's attributes, a logger's children, C-level state such as ABC
-# registrations); changes made by other threads while an import runs (charged
+# class X does not reference directly; an instance's attribute replaced on
+# an instance X does not reference directly; mutations deeper inside objects
+# (a container held by an instance's container, a logger manager's
+# children, C-level state such as ABC registrations); changes made by other threads while an import runs (charged
 # to whichever import has a boundary next); a module changed while it is still
 # initialising (no baseline yet: in_cycle marks those).
 #
@@ -519,6 +523,7 @@ _pkg_effects = {}      # module name -> {module of its own package -> [effect st
 _in_cycle = set()      # names of modules that took part in a circular import
 _mod_base = {}         # id(module) -> [module, name, keys, ids, containers, lens, [class ids]]
 _cls_base = {}         # id(class) -> [class, label, keys, ids, containers, lens, module name]
+_obj_base = {}         # id(instance) -> [its __dict__, label, keys, ids, containers, lens, module name]
 _dict_tail = {}        # id(dict container) -> id of its last key at the baseline (None: empty)
 _set_ids = {}          # id(set container) -> ids of its elements at the baseline
 _cont_owner = {}       # id(dict / list / set value of a module) -> that module's _mod_base entry
@@ -551,7 +556,10 @@ _SKIP_KEYS = frozenset(("__warningregistry__", "__slotnames__", "__annotations__
 _SKIP_LABELS = frozenset(("warnings.filters", "_warnings.filters", "copyreg.dispatch_table",
                           "pickle.dispatch_table", "_pickle.dispatch_table", "copy.dispatch_table",
                           "typing._overload_registry", "typing._cleanups",
-                          "numpy.iinfo._min_vals", "numpy.iinfo._max_vals"))
+                          "numpy.iinfo._min_vals", "numpy.iinfo._max_vals",
+                          # instances' attributes that global state covers
+                          "os.environ._data", "os.environb._data",
+                          "logging.root.handlers", "logging.root.level"))
 _NONE_ID = id(None)
 _SIG_NAMES = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGCHLD",
               "SIGPIPE", "SIGALRM")
@@ -827,7 +835,7 @@ def _diff(label, base, d, modname, out, own):
             continue
         if i == _NONE_ID and type(k) is str and k.startswith("_"):
             continue  # a private global set on first use (`_config = None` ... `_config = load()`)
-        if i is None and modname is None and _caches_lookups(base[0]):
+        if i is None and modname is None and isinstance(base[0], type) and _caches_lookups(base[0]):
             continue
         if modname is not None and type(k) is str:
             if _modules.get(pkg + k) is v:
@@ -859,18 +867,39 @@ def _baseline_class(cls, label, module):
     _cls_base[id(cls)] = [cls, label, fp[0], fp[1], fp[2], fp[3], module]
 
 
+def _instance_dict(v):
+    """The attribute dict of an instance of a Python class (a registry
+    object, an application), or None."""
+    t = type(v)
+    if not t.__flags__ & _HEAPTYPE or issubclass(t, (type, _ModuleType)) or t is _FunctionType:
+        return None
+    try:
+        d = object.__getattribute__(v, "__dict__")
+    except Exception:
+        return None
+    return d if type(d) is dict else None
+
+
 def _baseline_module(mod, name):
     d = mod.__dict__
     fp = _fingerprint(d)
     classes = []
-    for v in d.values():
+    objects = []
+    for k, v in list(d.items()):
         t = type(v)
         if issubclass(t, type) and v.__flags__ & _HEAPTYPE and not v.__flags__ & _IMMUTABLETYPE:
             cd = _type_dict(v)
             if cd is not None and cd.get("__module__") == name:
                 classes.append(id(v))
                 _baseline_class(v, "%s.%s" % (name, _qualname(v)), name)
-    rec = _mod_base[id(mod)] = [mod, name, fp[0], fp[1], fp[2], fp[3], classes]
+        elif id(v) not in _obj_base and type(k) is str and not k.startswith("__"):
+            # (not __spec__ / __loader__: the import system's own state)
+            vd = _instance_dict(v)
+            if vd is not None:
+                objects.append(id(v))
+                ofp = _fingerprint(vd)
+                _obj_base[id(v)] = [vd, "%s.%s" % (name, k), ofp[0], ofp[1], ofp[2], ofp[3], name]
+    rec = _mod_base[id(mod)] = [mod, name, fp[0], fp[1], fp[2], fp[3], classes, objects]
     for k in fp[2]:
         _cont_owner[id(d[k])] = rec
 
@@ -878,6 +907,14 @@ def _baseline_module(mod, name):
 def _check_class(rec, sink, own):
     cls = rec[0]
     d = _type_dict(cls)
+    if _unchanged(rec, d):
+        return
+    _diff(rec[1], rec, d, None, sink(rec[6]), own)
+    rec[2], rec[3], rec[4], rec[5] = _fingerprint(d)
+
+
+def _check_object(rec, sink, own):
+    d = rec[0]
     if _unchanged(rec, d):
         return
     _diff(rec[1], rec, d, None, sink(rec[6]), own)
@@ -900,6 +937,8 @@ def _check_references(name, d, out, pkg):
     light = {}      # modules referenced through classes, instances, containers
     classes = {}    # classes referenced by d: compared in full
     defined = {}    # classes defined by the modules referenced: their size only
+    objects = {}    # instances referenced by d: compared in full
+    held = {}       # instances the modules referenced hold: their sizes only
     for v in list(d.values()):
         t = type(v)
         if issubclass(t, _ModuleType):
@@ -917,6 +956,8 @@ def _check_references(name, d, out, pkg):
             continue
         if issubclass(t, type) and id(v) in _cls_base:
             classes[id(v)] = _cls_base[id(v)]
+        elif id(v) in _obj_base:
+            objects[id(v)] = _obj_base[id(v)]
         origin = _defined_in(v)
         m = _modules.get(origin) if origin is not None else None
         if m is not None:
@@ -950,12 +991,23 @@ def _check_references(name, d, out, pkg):
                 crec = _cls_base.get(cid)
                 if crec is not None:
                     defined[cid] = crec
+        for oid in rec[7]:
+            if oid not in objects:
+                orec = _obj_base.get(oid)
+                if orec is not None:
+                    held[oid] = orec
     for crec in classes.values():
         if crec[6] != name:
             _check_class(crec, sink, name)
     for crec in defined.values():
         if len(_type_dict(crec[0])) != len(crec[2]):
             _check_class(crec, sink, name)
+    for orec in objects.values():
+        if orec[6] != name:
+            _check_object(orec, sink, name)
+    for orec in held.values():
+        if orec[6] != name and not _containers_unchanged(orec, orec[0]):
+            _check_object(orec, sink, name)
     for target in [t for t, changes in pkg.items() if not changes]:
         del pkg[target]
 

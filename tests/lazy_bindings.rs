@@ -95,6 +95,15 @@ fn trace_and_package(unit: &Path, dist: &Path) -> (Output, serde_json::Value) {
     (out, plan["lazy_bindings"].clone())
 }
 
+/// trace + package --verify into a fresh folder, which must exit 0; returns
+/// the folder, the package output and plan.json's `lazy_bindings`.
+fn packaged(unit: &Path) -> (tempfile::TempDir, Output, serde_json::Value) {
+    let dist = tempfile::tempdir().unwrap();
+    let (out, lazy) = trace_and_package(unit, dist.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    (dist, out, lazy)
+}
+
 /// The entry of plan.json's `patches` or `refused` for a module's line.
 fn entry<'v>(
     list: &'v serde_json::Value,
@@ -125,9 +134,7 @@ fn patched_modules(lazy: &serde_json::Value) -> Vec<(String, u64)> {
 fn an_import_init_never_uses_becomes_lazy_and_verifies() {
     let unit = tempfile::tempdir().unwrap();
     write_unit(unit.path(), "    return helpers.compute(event['x'])\n");
-    let dist = tempfile::tempdir().unwrap();
-    let (out, lazy) = trace_and_package(unit.path(), dist.path());
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (_dist, out, lazy) = packaged(unit.path());
     let patched = patched_modules(&lazy);
     assert!(patched.contains(&("helpers".to_string(), 1)), "{lazy:#}");
     assert!(
@@ -167,9 +174,7 @@ fn a_patch_verify_rejects_is_never_emitted() {
         unit.path(),
         "    import sys\n    return [helpers.compute(event['x']) if event['x'] > 1 else 0, 'heavylib.engine' in sys.modules]\n",
     );
-    let dist = tempfile::tempdir().unwrap();
-    let (out, lazy) = trace_and_package(unit.path(), dist.path());
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (dist, out, lazy) = packaged(unit.path());
     let status = lazy["status"].as_str().unwrap_or_default();
     assert!(status.starts_with("withdrawn"), "{lazy:#}");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -256,9 +261,7 @@ fn write_shared_unit(dir: &Path) {
 fn a_module_several_imports_load_is_deferred_when_all_are_patched() {
     let unit = tempfile::tempdir().unwrap();
     write_shared_unit(unit.path());
-    let dist = tempfile::tempdir().unwrap();
-    let (out, lazy) = trace_and_package(unit.path(), dist.path());
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (dist, _out, lazy) = packaged(unit.path());
     assert!(
         lazy["status"]
             .as_str()
@@ -361,9 +364,7 @@ fn write_charts_unit(dir: &Path, draw: bool) {
 fn a_registration_into_its_own_package_keeps_the_import_eager() {
     let unit = tempfile::tempdir().unwrap();
     write_charts_unit(unit.path(), true);
-    let dist = tempfile::tempdir().unwrap();
-    let (out, lazy) = trace_and_package(unit.path(), dist.path());
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (_dist, _out, lazy) = packaged(unit.path());
     let status = lazy["status"].as_str().unwrap_or_default();
     assert!(!status.starts_with("withdrawn"), "{lazy:#}");
     assert!(
@@ -426,9 +427,7 @@ fn a_module_loaded_at_init_from_a_function_stays_hot() {
         ),
         ],
     );
-    let dist = tempfile::tempdir().unwrap();
-    let (out, lazy) = trace_and_package(unit.path(), dist.path());
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (dist, _out, lazy) = packaged(unit.path());
     let patch = entry(&lazy["patches"], "engine", 1)
         .unwrap_or_else(|| panic!("`import heavyfmt` is patched: {lazy:#}"));
     assert_eq!(
@@ -457,9 +456,7 @@ fn a_module_loaded_at_init_from_a_function_stays_hot() {
 fn a_registration_into_its_own_package_is_never_lazy() {
     let unit = tempfile::tempdir().unwrap();
     write_charts_unit(unit.path(), false);
-    let dist = tempfile::tempdir().unwrap();
-    let (out, _) = trace_and_package(unit.path(), dist.path());
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (dist, _out, _) = packaged(unit.path());
     let catalogue = read_json(dist.path(), "catalogue.json");
     assert_ne!(
         catalogue["modules"]["charts.dates"]["lazy"],
@@ -499,9 +496,7 @@ fn write_kit_unit(dir: &Path) {
 fn a_re_export_nobody_reads_at_init_becomes_lazy() {
     let unit = tempfile::tempdir().unwrap();
     write_kit_unit(unit.path());
-    let dist = tempfile::tempdir().unwrap();
-    let (out, lazy) = trace_and_package(unit.path(), dist.path());
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (dist, _out, lazy) = packaged(unit.path());
     assert!(
         lazy["status"]
             .as_str()
@@ -555,9 +550,7 @@ fn an_import_only_invocations_use_waits_for_them() {
         ),
         ],
     );
-    let dist = tempfile::tempdir().unwrap();
-    let (out, lazy) = trace_and_package(unit.path(), dist.path());
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (dist, _out, lazy) = packaged(unit.path());
     assert!(
         lazy["status"]
             .as_str()
@@ -617,9 +610,7 @@ fn effects_of_the_importer_and_of_a_package_keep_only_what_they_must() {
             ),
         ],
     );
-    let dist = tempfile::tempdir().unwrap();
-    let (out, lazy) = trace_and_package(unit.path(), dist.path());
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (_dist, _out, lazy) = packaged(unit.path());
     let status = lazy["status"].as_str().unwrap_or_default();
     assert!(status.starts_with("applied"), "{lazy:#}");
     let tests = entry(&lazy["patches"], "handler", 5).unwrap_or_else(|| panic!("{lazy:#}"));
@@ -676,9 +667,7 @@ fn a_patch_verify_rejects_is_withdrawn_alone_when_named() {
             ),
         ],
     );
-    let dist = tempfile::tempdir().unwrap();
-    let (out, lazy) = trace_and_package(unit.path(), dist.path());
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (dist, out, lazy) = packaged(unit.path());
     let status = lazy["status"].as_str().unwrap_or_default();
     assert!(
         status.starts_with("applied") && status.contains("those of handler withdrawn"),

@@ -460,7 +460,7 @@ fn the_probe_reports_side_effects_and_import_cycles() {
         &[
             (
                 "app.py",
-                "import clean, old, ext, plugin, plugin2, selfreg, sneaky, cyc_a, at_exit\nimport own_warning, warning_filter, objplugin, objviews\nimport pkg.dates, pkg.wrap, pkg.adds\nfrom pkg import units\ndef handler(event, context):\n    return 1\n",
+                "import clean, old, ext, plugin, plugin2, selfreg, sneaky, cyc_a, at_exit\nimport own_warning, warning_filter, objplugin, objviews, objswap\nimport pkg.dates, pkg.wrap, pkg.adds\nfrom pkg import units\ndef handler(event, context):\n    return 1\n",
             ),
             // A filter for a warning category the module defines: nothing
             // can raise one before it runs. Not an effect; a filter for
@@ -480,6 +480,8 @@ fn the_probe_reports_side_effects_and_import_cycles() {
                 "class Registry:\n    def __init__(self):\n        self.items = []\n        self.routes = {}\n    def route(self, path):\n        def deco(fn):\n            self.routes[path] = fn\n            return fn\n        return deco\n\n\nREG = Registry()\n",
             ),
             ("objplugin.py", "import objreg\nobjreg.REG.items.append('p')\n"),
+            // A container attribute replaced by a number: no len() of it.
+            ("objswap.py", "import objreg\nobjreg.REG.items = 0\n"),
             (
                 "objviews.py",
                 "from objreg import REG\n@REG.route('/x')\ndef x():\n    return 1\n",
@@ -592,6 +594,16 @@ fn the_probe_reports_side_effects_and_import_cycles() {
             effects("objviews"),
             ["mutated objreg.REG.routes"],
             "{extra:?}"
+        );
+        assert_eq!(
+            effects("objswap"),
+            ["replaced objreg.REG.items"],
+            "{extra:?}"
+        );
+        assert!(
+            doc.get("tracer_errors").is_none(),
+            "{}",
+            doc["tracer_errors"]
         );
         assert_eq!(
             module(&doc, "pkg.adds")["package_effects"],

@@ -523,7 +523,7 @@ _pkg_effects = {}      # module name -> {module of its own package -> [effect st
 _in_cycle = set()      # names of modules that took part in a circular import
 _mod_base = {}         # id(module) -> [module, name, keys, ids, containers, lens, [class ids]]
 _cls_base = {}         # id(class) -> [class, label, keys, ids, containers, lens, module name]
-_obj_base = {}         # id(instance) -> [its __dict__, label, keys, ids, containers, lens, module name]
+_obj_base = {}         # id(instance) -> [its __dict__, label, keys, ids, containers, lens, module name, it]
 _dict_tail = {}        # id(dict container) -> id of its last key at the baseline (None: empty)
 _set_ids = {}          # id(set container) -> ids of its elements at the baseline
 _cont_owner = {}       # id(dict / list / set value of a module) -> that module's _mod_base entry
@@ -689,7 +689,9 @@ def _boundary(out, own, check_modules):
 def _fingerprint(d):
     conts, lens = [], []
     for k, v in d.items():
-        if isinstance(v, _CONTAINERS) and type(k) is str and k not in _SKIP_KEYS and "cache" not in k.lower():
+        # type(v), not isinstance: a proxy's __class__ may run user code.
+        if issubclass(type(v), _CONTAINERS) and type(k) is str and k not in _SKIP_KEYS \
+                and "cache" not in k.lower():
             conts.append(k)
             lens.append(len(v))
             if type(v) is dict:
@@ -704,7 +706,8 @@ def _containers_unchanged(base, d):
         return False
     for k, n in zip(base[4], base[5]):
         v = d.get(k)
-        if v is None or len(v) != n:
+        # Replaced by something that is no container: changed (no len()).
+        if not issubclass(type(v), _CONTAINERS) or len(v) != n:
             return False
     return True
 
@@ -869,15 +872,28 @@ def _baseline_class(cls, label, module):
 
 def _instance_dict(v):
     """The attribute dict of an instance of a Python class (a registry
-    object, an application), or None."""
+    object, an application), or None. Read through the type's own
+    `__dict__` slot, so that no user code runs (a class may define a
+    `__dict__` property)."""
     t = type(v)
     if not t.__flags__ & _HEAPTYPE or issubclass(t, (type, _ModuleType)) or t is _FunctionType:
         return None
-    try:
-        d = object.__getattribute__(v, "__dict__")
-    except Exception:
-        return None
-    return d if type(d) is dict else None
+    for c in _type_mro(t):
+        slot = (_type_dict(c) or {}).get("__dict__")
+        if slot is None:
+            continue
+        if type(slot) is not _GetSetType:
+            return None
+        try:
+            d = slot.__get__(v, t)
+        except Exception:
+            return None
+        return d if type(d) is dict else None
+    return None
+
+
+_type_mro = type.__dict__["__mro__"].__get__
+_GetSetType = type(type.__dict__["__dict__"])
 
 
 def _baseline_module(mod, name):
@@ -898,7 +914,9 @@ def _baseline_module(mod, name):
             if vd is not None:
                 objects.append(id(v))
                 ofp = _fingerprint(vd)
-                _obj_base[id(v)] = [vd, "%s.%s" % (name, k), ofp[0], ofp[1], ofp[2], ofp[3], name]
+                # The instance itself is kept (last) so that its id is
+                # not reused by another object while the probe runs.
+                _obj_base[id(v)] = [vd, "%s.%s" % (name, k), ofp[0], ofp[1], ofp[2], ofp[3], name, v]
     rec = _mod_base[id(mod)] = [mod, name, fp[0], fp[1], fp[2], fp[3], classes, objects]
     for k in fp[2]:
         _cont_owner[id(d[k])] = rec
@@ -1145,7 +1163,10 @@ def _probe_setup(inner):
     for name in list(_modules):
         mod = _modules.get(name)
         if type(name) is str and name not in _UNPROBED and issubclass(type(mod), _ModuleType):
-            _baseline_module(mod, name)
+            try:
+                _baseline_module(mod, name)
+            except Exception as exc:
+                _tracer_error("probe baseline of %s" % name, exc)
 
 
 def _probe_teardown():

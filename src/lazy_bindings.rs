@@ -17,9 +17,12 @@
 //! is patched only when every part of this holds, so that a patch can cost
 //! a late import but never change what the function does:
 //! - its module ran at init, is Python source, and the side-effect probe saw
-//!   it change nothing outside its namespace but global state (which the
-//!   probe compares at every import boundary, so such a change is the
-//!   module's own: it stays at init and hides no deferred import's effect);
+//!   it change nothing outside its namespace but global state no import
+//!   depends on (atexit, signal handlers, threads started, …: the probe
+//!   compares global state at every import boundary, so such a change is
+//!   the module's own; it stays at init and hides no deferred import's
+//!   effect; `sys.path`, `os.environ` or warning filters changed after the
+//!   statement would apply to the deferred import, so they refuse);
 //! - it sits directly in the module body, alone on its line, and is a plain
 //!   `import a.b [as c]` or `from m import x [as y]` (no star, no
 //!   `__future__`); several `import a.x` / `import a.y` made lazy whole bind

@@ -571,8 +571,9 @@ fn an_import_only_invocations_use_waits_for_them() {
     }
 }
 
-/// The handler sets an environment variable at import (global state, which
-/// the probe charges exactly: its imports may still be patched); a package
+/// The handler registers an exit function at import (global state that the
+/// probe charges exactly and no import depends on: its imports may still
+/// be patched); a package
 /// whose import sets a warning filter stays eager while the submodule taken
 /// from it waits; a chain to a submodule in a function of another module
 /// keeps that submodule's import eager, unless the package's `__getattr__`
@@ -586,7 +587,7 @@ fn effects_of_the_importer_and_of_a_package_keep_only_what_they_must() {
             ("caios-pack.yaml", "handler: handler.handler\nsource: src\nsite_packages: env\n"),
             (
                 "src/handler.py",
-                "import os\n\nos.environ.setdefault('REPORT_MODE', 'short')\n\nfrom stats_kit import tests\nimport lazy_pkg.deep\nimport plain_pkg.deep\nimport chain_reader\n\n\ndef handler(event, context):\n    return [tests.halve(event['x']), os.environ['REPORT_MODE'], chain_reader.read(), lazy_pkg.deep.VALUE, plain_pkg.deep.VALUE]\n",
+                "import atexit\n\natexit.register(lambda: None)\n\nfrom stats_kit import tests\nimport lazy_pkg.deep\nimport plain_pkg.deep\nimport chain_reader\n\n\ndef handler(event, context):\n    return [tests.halve(event['x']), chain_reader.read(), lazy_pkg.deep.VALUE, plain_pkg.deep.VALUE]\n",
             ),
             (
                 "env/stats_kit/__init__.py",

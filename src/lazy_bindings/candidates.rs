@@ -251,7 +251,10 @@ pub(super) fn patch_module(t: &mut Targets, m: ModuleId, out: &mut LazyBindings)
     // there. What they can hide is a deferred import's effect charged to it
     // (a change the nested module's globals do not lead to is found at the
     // importer's next boundary). Global state is compared at every
-    // boundary, so its changes are charged exactly and hide nothing.
+    // boundary, so its changes are charged exactly and hide nothing; those
+    // a deferred import could see differently (sys.path, os.environ,
+    // warning filters: made after the statement, they apply to it only
+    // once it is deferred) still refuse.
     let effects = t
         .stats
         .modules
@@ -270,7 +273,7 @@ pub(super) fn patch_module(t: &mut Targets, m: ModuleId, out: &mut LazyBindings)
             let kept: Vec<&str> = e
                 .iter()
                 .map(String::as_str)
-                .filter(|e| !crate::stats::is_global_state_effect(e))
+                .filter(|e| !crate::stats::is_import_neutral_global_effect(e))
                 .collect();
             if !kept.is_empty() {
                 refuse(

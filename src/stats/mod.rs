@@ -95,37 +95,33 @@ pub struct ModuleStats {
     cumulative_hist: Histogram,
 }
 
-/// The probe's labels for a change of global state (src/runtime/tracer.py,
-/// `_GLABELS`). It compares that state at every import boundary, so such an
-/// effect is charged exactly to the module whose own code made it, never
-/// to an importer for something a nested import did.
-const GLOBAL_STATE_EFFECTS: &[&str] = &[
+/// The probe's labels for a change of global state that cannot change
+/// what a later import does (a subset of src/runtime/tracer.py's
+/// `_GLABELS`). The probe compares global state at every import boundary,
+/// so such an effect is charged exactly to the module whose own code made
+/// it, never to an importer for something a nested import did. Left out on
+/// purpose: `sys.path`, `sys.meta_path`, `sys.path_hooks` and `builtins`
+/// (how a deferred import resolves), `warnings.filters` (an import-time
+/// warning turned into an error), `os.environ` (libraries read it at
+/// import), the standard streams, the logging root logger and the
+/// recursion limit (what an import prints, where, and how deep it may go).
+const IMPORT_NEUTRAL_GLOBAL_EFFECTS: &[&str] = &[
     "atexit.register",
     "codecs.register",
     "copyreg.dispatch_table",
-    "warnings.filters",
-    "sys.path",
-    "sys.meta_path",
-    "sys.path_hooks",
     "sys.excepthook",
     "sys.displayhook",
-    "sys.stdin",
-    "sys.stdout",
-    "sys.stderr",
-    "sys.setrecursionlimit",
-    "os.environ",
     "asyncio event loop policy",
-    "logging root logger",
     "socket default timeout",
     "gc settings",
     "started a thread",
-    "builtins",
 ];
 
-/// Whether a probed effect is a change of global state (see
-/// [`GLOBAL_STATE_EFFECTS`]; also `signal handler SIGTERM` and the like).
-pub fn is_global_state_effect(effect: &str) -> bool {
-    GLOBAL_STATE_EFFECTS.contains(&effect) || effect.starts_with("signal handler ")
+/// Whether a probed effect changes global state in a way no later import
+/// depends on (see [`IMPORT_NEUTRAL_GLOBAL_EFFECTS`]; also
+/// `signal handler SIGTERM` and the like).
+pub fn is_import_neutral_global_effect(effect: &str) -> bool {
+    IMPORT_NEUTRAL_GLOBAL_EFFECTS.contains(&effect) || effect.starts_with("signal handler ")
 }
 
 /// How a probing trace saw a file loaded. When traces disagree, `Dlopen`

@@ -202,14 +202,23 @@ pub fn run(args: &PackageArgs) -> Result<()> {
                         let usage =
                             crate::lazy_bindings::apply(&analysis, &unpatched_usage, stats, &retry);
                         let groups = build_groups(&analysis, &usage);
-                        let again = rounds.run(usage, groups, &options)?;
-                        if again
-                            .verification
-                            .as_ref()
-                            .and_then(|v| v.difference())
-                            .is_none()
-                        {
-                            salvaged = Some((retry, again));
+                        // Any failure of this round (no plan, verify not
+                        // run, a difference, nothing compiled) falls back
+                        // to the unpatched round below, which rewrites
+                        // every artifact.
+                        match rounds.run(usage, groups, &options) {
+                            Ok(again) if again.emitted.lazy_bindings.is_empty() => {}
+                            Ok(again) => {
+                                match again.verification.as_ref().and_then(|v| v.difference()) {
+                                    None => salvaged = Some((retry, again)),
+                                    Some(second) => eprintln!(
+                                        "caios-pack: warning: verify failed again without them:\n{second}"
+                                    ),
+                                }
+                            }
+                            Err(e) => {
+                                eprintln!("caios-pack: warning: the round without them failed: {e}")
+                            }
                         }
                     }
                 }

@@ -528,6 +528,10 @@ fn module_level_calls_with_side_effects() {
             "import warnings\nwarnings.simplefilter('ignore')",
             &["warnings.simplefilter (line 2)"],
         ),
+        (
+            "_sym_db.RegisterMessage(Order)",
+            &["_sym_db.RegisterMessage (line 1)"],
+        ),
         // in a function, it happens when called, not at import
         ("def f():\n    atexit.register(print)", &[]),
         ("x = compute().total()\nprint(x)", &[]),

@@ -230,9 +230,11 @@ impl<'a> ImportVisitor<'a> {
                 let last = callee.rsplit('.').next().unwrap_or(&callee);
                 // Generated protobuf modules add their files to the
                 // process-wide descriptor pool (C state the probe cannot
-                // see), which other code's schemas then depend on.
-                let side_effect = last.contains("register")
-                    || last == "AddSerializedFile"
+                // see), which other code's schemas then depend on:
+                // `AddSerializedFile`, older code's `FileDescriptor(…,
+                // serialized_pb=…)` and `RegisterMessage`.
+                let side_effect = last.to_ascii_lowercase().contains("register")
+                    || matches!(last, "AddSerializedFile" | "FileDescriptor")
                     || matches!(
                         callee.as_str(),
                         "copyreg.pickle"

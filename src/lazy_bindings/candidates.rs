@@ -52,28 +52,20 @@ pub(super) fn candidate_modules(t: &Targets) -> Vec<ModuleId> {
 /// (in a function, it may be an invocation, before anything reifies a
 /// placeholder that would import it).
 pub(super) fn reached_by_attribute_chains(t: &Targets) -> HashMap<ModuleId, Vec<ModuleId>> {
-    let a = t.a;
-    let ns = crate::graph::InventoryNamespace {
-        inv: &a.inventory,
-        imports: &a.imports,
-    };
+    use crate::graph::{EdgeKind, Node};
+    use petgraph::visit::EdgeRef;
+    let g = &t.a.graph.graph;
     let mut out: HashMap<ModuleId, Vec<ModuleId>> = HashMap::default();
-    for (x, imports) in a.imports.modules.iter().enumerate() {
-        if !matches!(t.usage.of(x).usage, Usage::Hot | Usage::Lazy) {
+    for e in g.edge_references() {
+        let edge = e.weight();
+        if edge.kind != EdgeKind::Import(SiteKind::Attribute) || edge.type_checking {
             continue;
         }
-        let reader = &a.inventory.modules[x];
-        for site in &imports.sites {
-            if site.kind != SiteKind::Attribute || site.type_checking {
-                continue;
-            }
-            let reached = crate::graph::resolve_site(&ns, &reader.name, reader.is_package, site);
-            for name in reached.targets {
-                if let Some(m) = a.inventory.module(&name) {
-                    let readers = out.entry(m).or_default();
-                    if !readers.contains(&x) {
-                        readers.push(x);
-                    }
+        if let (Node::Module(from), Node::Module(to)) = (g[e.source()], g[e.target()]) {
+            if matches!(t.usage.of(from).usage, Usage::Hot | Usage::Lazy) {
+                let readers = out.entry(to).or_default();
+                if !readers.contains(&from) {
+                    readers.push(from);
                 }
             }
         }
